@@ -1,0 +1,96 @@
+import BerthCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The contract's error body: `{"error": {"code", "message", "field"}}`.
+struct APIError: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+    var field: String?
+
+    init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    init(_ error: BindingsError) {
+        let status: HTTPResponse.Status
+        switch error.code {
+        case .validationFailed, .badCertificate: status = .unprocessableContent
+        case .portConflict, .nameTaken, .conflict: status = .conflict
+        case .notFound: status = .notFound
+        case .invalidJSON: status = .badRequest
+        }
+        self.init(status, code: error.code.rawValue, message: error.message, field: error.field)
+    }
+
+    static let unauthorized = APIError(.unauthorized, code: "unauthorized", message: "HTTP Basic authentication as 'admin' is required")
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try JSONResponse.make(
+            ErrorBody(error: .init(code: code, message: message, field: field)), status: status)
+        if status == .unauthorized {
+            response.headers[HTTPField.Name("WWW-Authenticate")!] = "Basic realm=\"berth\""
+        }
+        return response
+    }
+}
+
+private struct ErrorBody: Encodable {
+    struct Inner: Encodable {
+        var code: String
+        var message: String
+        var field: String?
+    }
+    var error: Inner
+}
+
+/// JSON in and out, with one decoder policy: syntax errors are 400 `invalid_json`,
+/// wrong types or missing fields 422 `validation_failed` naming the field.
+enum JSONResponse {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Largest request body the admin API reads.
+    static let maxBodySize = 1 << 20
+
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodySize)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "request body is larger than \(maxBodySize) bytes")
+        }
+        let data = Data(body.readableBytesView)
+        guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
+            throw APIError(.badRequest, code: "invalid_json", message: "request body is not valid JSON")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' has the wrong type", field: field)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(key.stringValue)' is required", field: key.stringValue)
+        } catch let DecodingError.dataCorrupted(context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)': \(context.debugDescription)", field: field)
+        }
+    }
+}

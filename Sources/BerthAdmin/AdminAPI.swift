@@ -1,0 +1,259 @@
+import BerthCore
+import BerthNet
+import BerthStore
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The admin HTTP API of BINDINGS.md. Every change goes through `ConfigStore.updateBindings`
+/// and `Validation.validate`: one code path, one transaction, nothing half-applied.
+public struct AdminAPI: Sendable {
+    let store: ConfigStore
+    let registry: ListenerRegistry
+    let inspector: CertificateInspector
+    let metrics: PrometheusCollectorRegistry
+    let passwordHash: String
+
+    public init(
+        store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
+        metrics: PrometheusCollectorRegistry, passwordHash: String
+    ) {
+        self.store = store
+        self.registry = registry
+        self.inspector = CertificateInspector(defaultSource: defaultCertificate)
+        self.metrics = metrics
+        self.passwordHash = passwordHash
+    }
+
+    /// The admin application: a ServiceLifecycle service.
+    public func application(host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "berth-admin"),
+            logger: logger)
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ -> Response in try JSONResponse.make(["status": "ok"]) }
+        router.get("/metrics") { _, _ -> Response in
+            var text = [UInt8]()
+            metrics.emit(into: &text)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(passwordHash: passwordHash))
+
+        api.get("bindings") { _, _ -> Response in
+            let bindings = try store.bindings()
+            let ports = bindings.ports.map { inspector.view($0, in: bindings) }
+            return try JSONResponse.make(BindingsView(ports: ports, ipAddresses: bindings.ipAddresses))
+        }
+
+        // MARK: Ports
+        api.get("ports") { _, _ -> Response in
+            let bindings = try store.bindings()
+            return try JSONResponse.make(bindings.ports.map { inspector.view($0, in: bindings) })
+        }
+        api.post("ports") { request, _ -> Response in
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let (id, bindings) = try change { bindings, newID in
+                let id = try newID()
+                try bindings.addPort(id: id, patch)
+                try Validation.validate(bindings, changedPortIDs: [id], certificateCheck: checkCertificate)
+                return (id, bindings)
+            }
+            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings), status: .created)
+        }
+        api.post("ports/delete") { request, _ -> Response in
+            struct Body: Decodable { var ids: [String] }
+            let body = try await JSONResponse.decode(Body.self, from: request)
+            try change { bindings, _ in
+                try bindings.deletePorts(body.ids)
+                try Validation.validate(bindings)
+            }
+            return try JSONResponse.make(["deleted": body.ids])
+        }
+        api.get("ports/:id") { _, context -> Response in
+            let bindings = try store.bindings()
+            let id = try context.parameters.require("id")
+            guard let port = bindings.port(id) else { throw APIError(.notFound("no port with id '\(id)'")) }
+            return try JSONResponse.make(inspector.view(port, in: bindings))
+        }
+        api.put("ports/:id") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let bindings = try change { bindings, _ in
+                let certificateChanged = try bindings.updatePort(id: id, patch)
+                try Validation.validate(
+                    bindings, changedPortIDs: certificateChanged ? [id] : [], certificateCheck: checkCertificate)
+                return bindings
+            }
+            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings))
+        }
+        api.delete("ports/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            try change { bindings, _ in
+                try bindings.deletePorts([id])
+                try Validation.validate(bindings)
+            }
+            return Response(status: .noContent)
+        }
+
+        // MARK: IP addresses
+        api.get("ip-addresses") { _, _ -> Response in try JSONResponse.make(try store.bindings().ipAddresses) }
+        api.post("ip-addresses") { request, _ -> Response in
+            struct Body: Decodable {
+                var address: String
+                var hostname: String?
+                var description: String?
+                var ports: [String]?
+            }
+            let body = try await JSONResponse.decode(Body.self, from: request)
+            let entry = try change { bindings, _ in
+                let canonical = IPLiteral.canonical(body.address)
+                let present = canonical.map { found in
+                    InterfaceDiscovery.discover().contains { $0.address == found.address }
+                        || (IPLiteral.isIPv4Loopback(found.address) && bindings.entry("127.0.0.1")?.present == true)
+                } ?? false
+                let entry = try bindings.addManualAddress(
+                    body.address, AddressPatch(ports: body.ports, hostname: body.hostname, description: body.description),
+                    present: present)
+                try Validation.validate(bindings)
+                return entry
+            }
+            return try JSONResponse.make(entry, status: .created)
+        }
+        api.get("ip-addresses/:address") { _, context -> Response in
+            let address = try context.parameters.require("address")
+            guard let entry = try store.bindings().entry(IPLiteral.canonical(address)?.address ?? address) else {
+                throw APIError(.notFound("no IP address '\(address)' in the list"))
+            }
+            return try JSONResponse.make(entry)
+        }
+        api.put("ip-addresses/:address") { request, context -> Response in
+            let address = try context.parameters.require("address")
+            let patch = try await JSONResponse.decode(AddressPatch.self, from: request)
+            let entry = try change { bindings, _ in
+                try bindings.updateAddress(address, patch)
+                try Validation.validate(bindings)
+                return bindings.entry(IPLiteral.canonical(address)?.address ?? address)!
+            }
+            return try JSONResponse.make(entry)
+        }
+        api.delete("ip-addresses/:address") { _, context -> Response in
+            let address = try context.parameters.require("address")
+            try change { bindings, _ in
+                try bindings.deleteAddress(address)
+                try Validation.validate(bindings)
+            }
+            return Response(status: .noContent)
+        }
+
+        api.get("listeners") { _, _ -> Response in try JSONResponse.make(registry.snapshot()) }
+
+        // MARK: Domains and users
+        api.get("domains") { _, _ -> Response in try JSONResponse.make(try store.domains()) }
+        api.post("domains") { request, _ -> Response in
+            let domain = normalized(try await JSONResponse.decode(Domain.self, from: request))
+            try mapErrors { try store.saveDomain(domain, creating: true, check: DomainRules.validate) }
+            return try JSONResponse.make(domain, status: .created)
+        }
+        api.get("domains/:name") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            guard let domain = try store.domain(name) else { throw APIError(.notFound("no domain '\(name)'")) }
+            return try JSONResponse.make(domain)
+        }
+        api.put("domains/:name") { request, context -> Response in
+            let name = try context.parameters.require("name").lowercased()
+            struct Body: Decodable { var ipAddress: String?; var outbound: OutboundSettings? }
+            let body = try await JSONResponse.decode(Body.self, from: request)
+            guard var domain = try store.domain(name) else { throw APIError(.notFound("no domain '\(name)'")) }
+            domain.ipAddress = body.ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+            if let outbound = body.outbound { domain.outbound = outbound }
+            let updated = domain
+            try mapErrors { try store.saveDomain(updated, creating: false, check: DomainRules.validate) }
+            return try JSONResponse.make(updated)
+        }
+        api.delete("domains/:name") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            try mapErrors { try store.deleteDomain(name) }
+            return Response(status: .noContent)
+        }
+        api.get("domains/:name/users") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            let users = try mapErrors { try store.users(domain: name) }
+            return try JSONResponse.make(users.map(UserView.init))
+        }
+        api.post("domains/:name/users") { request, context -> Response in
+            let domain = try context.parameters.require("name").lowercased()
+            struct Body: Decodable { var name: String; var password: String; var displayName: String? }
+            let body = try await JSONResponse.decode(Body.self, from: request)
+            let user = User(domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "")
+            try mapErrors {
+                try DomainRules.validateUserName(user.name)
+                try DomainRules.validatePassword(body.password)
+                try store.addUser(user, password: body.password)
+            }
+            return try JSONResponse.make(UserView(user), status: .created)
+        }
+        api.delete("domains/:name/users/:user") { _, context -> Response in
+            let domain = try context.parameters.require("name")
+            let user = try context.parameters.require("user")
+            try mapErrors { try store.deleteUser(domain: domain, name: user) }
+            return Response(status: .noContent)
+        }
+        return router
+    }
+
+    struct BindingsView: Encodable {
+        var ports: [PortView]
+        var ipAddresses: [IPAddressEntry]
+    }
+
+    struct UserView: Encodable {
+        var name: String
+        var domain: String
+        var address: String
+        var displayName: String
+        init(_ user: User) {
+            name = user.name
+            domain = user.domain
+            address = user.address
+            displayName = user.displayName
+        }
+    }
+
+    private func normalized(_ domain: Domain) -> Domain {
+        var domain = domain
+        domain.name = domain.name.lowercased().trimmingWhitespace
+        domain.ipAddress = domain.ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+        return domain
+    }
+
+    /// Runs a bindings change in one transaction and maps refusals to API errors.
+    @discardableResult
+    private func change<T>(_ body: (inout Bindings, () throws -> String) throws -> T) throws -> T {
+        try mapErrors { try store.updateBindings(body) }
+    }
+
+    @discardableResult
+    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as BindingsError {
+            throw APIError(error)
+        }
+    }
+}
+
+/// Rule 4, at save time: the certificate must load and its key must match.
+@Sendable func checkCertificate(_ source: CertificateSource) throws {
+    do {
+        _ = try CertificateLoader.load(source)
+    } catch {
+        throw BindingsError(.badCertificate, "certificate \(source.certificatePath): \(error)", field: "certificatePath")
+    }
+}

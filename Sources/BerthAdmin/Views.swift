@@ -1,0 +1,75 @@
+import BerthCore
+import BerthNet
+import Foundation
+import NIOConcurrencyHelpers
+
+/// A port as the API shows it: no password, plus the read-only fields of the contract.
+struct PortView: Encodable {
+    var id: String
+    var name: String
+    var `protocol`: MailProtocol
+    var encryption: Encryption
+    var tlsRequired: Bool
+    var port: Int
+    var certificatePath: String?
+    var privateKeyPath: String?
+    var description: String
+    var assignedTo: [String]
+    var certificate: CertificateInfo?
+    var warnings: [String]
+}
+
+/// Reads certificate details for the API, cached per file version.
+final class CertificateInspector: Sendable {
+    private let cache = NIOLockedValueBox<[CertificateSource: (FileFingerprint, Result<CertificateInfo, CertificateError>)]>([:])
+    let defaultSource: CertificateSource
+
+    init(defaultSource: CertificateSource) {
+        self.defaultSource = defaultSource
+    }
+
+    func inspect(_ source: CertificateSource?) -> Result<CertificateInfo, CertificateError> {
+        let source = source ?? defaultSource
+        let fingerprint = FileFingerprint.of(source)
+        if let (cachedPrint, result) = cache.withLockedValue({ $0[source] }), cachedPrint == fingerprint {
+            return result
+        }
+        let result: Result<CertificateInfo, CertificateError>
+        do {
+            result = .success(try CertificateLoader.load(source).info)
+        } catch let error as CertificateError {
+            result = .failure(error)
+        } catch {
+            result = .failure(CertificateError("\(error)"))
+        }
+        cache.withLockedValue { $0[source] = (fingerprint, result) }
+        return result
+    }
+
+    func view(_ port: BerthCore.Port, in bindings: Bindings, now: Date = Date()) -> PortView {
+        var warnings = bindings.warnings(for: port)
+        var info: CertificateInfo?
+        if port.encryption != .none {
+            switch inspect(port.certificateSource) {
+            case .success(let certificate):
+                info = certificate
+                let days = Int(certificate.notAfter.timeIntervalSince(now) / 86400)
+                if certificate.notAfter < now {
+                    warnings.append("certificate expired on \(ISO8601DateFormatter().string(from: certificate.notAfter))")
+                } else if days < 30 {
+                    warnings.append("certificate expires in \(days) days")
+                }
+                if port.certificateSource == nil && certificate.selfSigned {
+                    warnings.append("uses the server's self-signed default certificate; clients will not trust it")
+                }
+            case .failure(let error):
+                warnings.append("certificate unusable: \(error.description) (listeners keep the last good one)")
+            }
+        }
+        return PortView(
+            id: port.id, name: port.name, protocol: port.protocol, encryption: port.encryption,
+            tlsRequired: port.tlsRequired, port: port.port, certificatePath: port.certificatePath,
+            privateKeyPath: port.privateKeyPath, description: port.description,
+            assignedTo: bindings.assignedTo(port.id), certificate: info, warnings: warnings)
+    }
+}

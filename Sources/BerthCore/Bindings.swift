@@ -1,0 +1,263 @@
+/// The whole network face of the server: ports and the IP addresses they are assigned to.
+/// Changes are pure functions on a copy; `Validation.validate` then checks the copy whole.
+public struct Bindings: Codable, Sendable, Hashable {
+    public var ports: [Port]
+    public var ipAddresses: [IPAddressEntry]
+
+    public init(ports: [Port] = [], ipAddresses: [IPAddressEntry] = []) {
+        self.ports = ports
+        self.ipAddresses = ipAddresses
+    }
+
+    public func port(_ id: String) -> Port? { ports.first { $0.id == id } }
+
+    public func entry(_ address: String) -> IPAddressEntry? {
+        ipAddresses.first { $0.address == address }
+    }
+
+    /// Addresses a port is assigned to, in list order.
+    public func assignedTo(_ portID: String) -> [String] {
+        ipAddresses.filter { $0.ports.contains(portID) }.map(\.address)
+    }
+
+    /// BINDINGS.md rule 2 and friends: what deserves the admin's eye but is legal.
+    public func warnings(for port: Port) -> [String] {
+        var warnings: [String] = []
+        let assigned = ipAddresses.filter { $0.ports.contains(port.id) }
+        if assigned.isEmpty {
+            warnings.append("assigned to no IP address: nothing listens on port \(port.port)")
+        } else if assigned.allSatisfy({ !$0.present }) {
+            warnings.append("assigned only to addresses not present on any interface")
+        }
+        return warnings
+    }
+}
+
+/// A change to one port: nil fields stay as they are. Empty strings clear optional paths.
+public struct PortPatch: Codable, Sendable, Hashable {
+    public var name: String?
+    public var `protocol`: MailProtocol?
+    public var encryption: Encryption?
+    public var tlsRequired: Bool?
+    public var port: Int?
+    public var certificatePath: String?
+    public var privateKeyPath: String?
+    public var certificatePassword: String?
+    public var description: String?
+    /// Addresses to assign the port to (replacing its assignments), in the same commit.
+    public var assignedTo: [String]?
+
+    public init(
+        name: String? = nil, protocol: MailProtocol? = nil, encryption: Encryption? = nil,
+        tlsRequired: Bool? = nil, port: Int? = nil, certificatePath: String? = nil,
+        privateKeyPath: String? = nil, certificatePassword: String? = nil, description: String? = nil,
+        assignedTo: [String]? = nil
+    ) {
+        self.name = name
+        self.protocol = `protocol`
+        self.encryption = encryption
+        self.tlsRequired = tlsRequired
+        self.port = port
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+        self.certificatePassword = certificatePassword
+        self.description = description
+        self.assignedTo = assignedTo
+    }
+
+    /// True when the patch touches what the TLS certificate is made of.
+    var touchesCertificate: Bool {
+        certificatePath != nil || privateKeyPath != nil || certificatePassword != nil || encryption != nil
+    }
+}
+
+/// A change to one IP address entry.
+public struct AddressPatch: Codable, Sendable, Hashable {
+    public var ports: [String]?
+    public var hostname: String?
+    public var description: String?
+
+    public init(ports: [String]? = nil, hostname: String? = nil, description: String? = nil) {
+        self.ports = ports
+        self.hostname = hostname
+        self.description = description
+    }
+}
+
+extension Bindings {
+    /// Adds a port built from `patch` (name, protocol, encryption and port are required).
+    @discardableResult
+    public mutating func addPort(id: String, _ patch: PortPatch) throws -> Port {
+        guard let name = patch.name else { throw BindingsError.invalid("name", "name is required") }
+        guard let proto = patch.protocol else {
+            throw BindingsError.invalid("protocol", "protocol is required (smtp, submission, imap, pop, ldap)")
+        }
+        guard let number = patch.port else { throw BindingsError.invalid("port", "port is required (1–65535)") }
+        let encryption = patch.encryption ?? .none
+        let port = Port(
+            id: id, name: name.trimmingWhitespace, protocol: proto, encryption: encryption,
+            tlsRequired: patch.tlsRequired, port: number,
+            certificatePath: patch.certificatePath.nonEmpty, privateKeyPath: patch.privateKeyPath.nonEmpty,
+            certificatePassword: patch.certificatePassword.nonEmpty, description: patch.description ?? "")
+        ports.append(port)
+        if let addresses = patch.assignedTo { try assign(portID: id, to: addresses) }
+        return port
+    }
+
+    /// Applies `patch` to port `id`. Returns whether the certificate inputs changed.
+    @discardableResult
+    public mutating func updatePort(id: String, _ patch: PortPatch) throws -> Bool {
+        guard let index = ports.firstIndex(where: { $0.id == id }) else {
+            throw BindingsError.notFound("no port with id '\(id)'")
+        }
+        var port = ports[index]
+        let before = port
+        if let name = patch.name { port.name = name.trimmingWhitespace }
+        if let proto = patch.protocol { port.protocol = proto }
+        if let encryption = patch.encryption { port.encryption = encryption }
+        if let number = patch.port { port.port = number }
+        if let path = patch.certificatePath { port.certificatePath = path.isEmpty ? nil : path }
+        if let path = patch.privateKeyPath { port.privateKeyPath = path.isEmpty ? nil : path }
+        if let password = patch.certificatePassword { port.certificatePassword = password.isEmpty ? nil : password }
+        if let description = patch.description { port.description = description }
+        if let required = patch.tlsRequired {
+            port.tlsRequired = required
+        } else if port.protocol != before.protocol || port.encryption != before.encryption {
+            port.tlsRequired = Port.defaultTLSRequired(protocol: port.protocol, encryption: port.encryption)
+        }
+        if port.encryption == .none {
+            // Certificate fields mean nothing without TLS; drop them rather than refuse a
+            // switch to plain text that did not mention them.
+            if patch.certificatePath == nil { port.certificatePath = nil }
+            if patch.privateKeyPath == nil { port.privateKeyPath = nil }
+            port.certificatePassword = nil
+        }
+        ports[index] = port
+        if let addresses = patch.assignedTo { try assign(portID: id, to: addresses) }
+        return port.certificateSource != before.certificateSource || port.encryption != before.encryption
+    }
+
+    /// Rule 3: deleting a port removes it from every IP. Unknown ids refuse the whole call.
+    public mutating func deletePorts(_ ids: [String]) throws {
+        guard !ids.isEmpty else { throw BindingsError.invalid("ids", "ids must name at least one port") }
+        for id in ids where port(id) == nil {
+            throw BindingsError.notFound("no port with id '\(id)'")
+        }
+        let doomed = Set(ids)
+        ports.removeAll { doomed.contains($0.id) }
+        for index in ipAddresses.indices {
+            ipAddresses[index].ports.removeAll { doomed.contains($0) }
+        }
+    }
+
+    /// Makes `addresses` exactly the addresses port `portID` is assigned to.
+    public mutating func assign(portID: String, to addresses: [String]) throws {
+        var wanted: Set<String> = []
+        for text in addresses {
+            guard let canonical = IPLiteral.canonical(text) else {
+                throw BindingsError.invalid("assignedTo", "'\(text)' is not an IP address literal")
+            }
+            guard entry(canonical.address) != nil else {
+                throw BindingsError.invalid(
+                    "assignedTo", "IP address \(canonical.address) is not in the address list; add it first (rule 5)")
+            }
+            wanted.insert(canonical.address)
+        }
+        for index in ipAddresses.indices {
+            let has = ipAddresses[index].ports.contains(portID)
+            let should = wanted.contains(ipAddresses[index].address)
+            if has && !should { ipAddresses[index].ports.removeAll { $0 == portID } }
+            if !has && should { ipAddresses[index].ports.append(portID) }
+        }
+    }
+
+    /// Adds an address by hand (rule 5: it must be a valid IP literal).
+    @discardableResult
+    public mutating func addManualAddress(_ text: String, _ patch: AddressPatch, present: Bool) throws -> IPAddressEntry {
+        guard let canonical = IPLiteral.canonical(text) else {
+            throw BindingsError.invalid("address", "'\(text)' is not a valid IPv4 or IPv6 address literal")
+        }
+        guard entry(canonical.address) == nil else {
+            throw BindingsError(.conflict, "IP address \(canonical.address) is already in the list", field: "address")
+        }
+        if IPLiteral.isLinkLocal(canonical.address) {
+            throw BindingsError.invalid("address", "link-local address \(canonical.address) cannot be bound without a scope; not supported")
+        }
+        ipAddresses.append(IPAddressEntry(
+            address: canonical.address, family: canonical.family, source: .manual, present: present))
+        try updateAddress(canonical.address, patch)
+        return entry(canonical.address)!
+    }
+
+    public mutating func updateAddress(_ text: String, _ patch: AddressPatch) throws {
+        let key = IPLiteral.canonical(text)?.address ?? text
+        guard let index = ipAddresses.firstIndex(where: { $0.address == key }) else {
+            throw BindingsError.notFound("no IP address '\(text)' in the list")
+        }
+        if let ports = patch.ports { ipAddresses[index].ports = ports }
+        if let hostname = patch.hostname { ipAddresses[index].hostname = hostname.isEmpty ? nil : hostname.lowercased() }
+        if let description = patch.description { ipAddresses[index].description = description }
+    }
+
+    /// Only manual addresses, or discovered ones no longer on an interface, can be deleted.
+    public mutating func deleteAddress(_ text: String) throws {
+        let key = IPLiteral.canonical(text)?.address ?? text
+        guard let entry = entry(key) else { throw BindingsError.notFound("no IP address '\(text)' in the list") }
+        guard entry.source == .manual || (entry.source == .interface && !entry.present) else {
+            throw BindingsError(
+                .conflict,
+                "IP address \(key) is \(entry.source == .wildcard ? "a wildcard" : "present on \(entry.interface ?? "an interface")"); only manual or absent addresses can be deleted",
+                field: "address")
+        }
+        ipAddresses.removeAll { $0.address == key }
+    }
+
+    /// Merges what interface discovery found: new addresses are added, `present` kept current.
+    /// Returns true when anything changed.
+    @discardableResult
+    public mutating func mergeDiscovered(_ found: [DiscoveredAddress]) -> Bool {
+        let before = self
+        for (position, wildcard) in IPAddressEntry.wildcards.enumerated() where entry(wildcard.address) == nil {
+            ipAddresses.insert(wildcard, at: min(position, ipAddresses.count))
+        }
+        var seen: Set<String> = []
+        for item in found where !IPLiteral.isLinkLocal(item.address) {
+            guard seen.insert(item.address).inserted else { continue }
+            if let index = ipAddresses.firstIndex(where: { $0.address == item.address }) {
+                ipAddresses[index].present = true
+                if ipAddresses[index].source == .interface { ipAddresses[index].interface = item.interface }
+            } else {
+                ipAddresses.append(IPAddressEntry(
+                    address: item.address, family: item.family, interface: item.interface,
+                    source: .interface, present: true))
+            }
+        }
+        let hasLoopbackV4 = found.contains { $0.address == "127.0.0.1" }
+        for index in ipAddresses.indices where ipAddresses[index].source != .wildcard && !seen.contains(ipAddresses[index].address) {
+            ipAddresses[index].present = hasLoopbackV4 && IPLiteral.isIPv4Loopback(ipAddresses[index].address)
+        }
+        return self != before
+    }
+}
+
+/// An address found on an interface.
+public struct DiscoveredAddress: Sendable, Hashable {
+    public var address: String
+    public var family: AddressFamily
+    public var interface: String
+
+    public init(address: String, family: AddressFamily, interface: String) {
+        self.address = address
+        self.family = family
+        self.interface = interface
+    }
+}
+
+extension Optional where Wrapped == String {
+    var nonEmpty: String? {
+        switch self {
+        case .some(let s) where !s.isEmpty: return s
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// Rules for domains and users, shared by the API and start-up.
+public enum DomainRules {
+    public static func validate(_ domain: Domain, bindings: Bindings) throws {
+        guard Hostname.isValid(domain.name), domain.name.contains(".") else {
+            throw BindingsError.invalid("name", "'\(domain.name)' is not a valid domain name")
+        }
+        var ipFamily: AddressFamily?
+        if let ip = domain.ipAddress {
+            guard let canonical = IPLiteral.canonical(ip), canonical.address == ip else {
+                throw BindingsError.invalid("ipAddress", "'\(ip)' is not an IP address literal")
+            }
+            guard let entry = bindings.entry(ip), !entry.isWildcard else {
+                throw BindingsError.invalid("ipAddress", "IP address \(ip) is not in the server's address list (rule 5)")
+            }
+            ipFamily = canonical.family
+        }
+        for (family, setting) in [(AddressFamily.ipv4, domain.outbound.ipv4), (.ipv6, domain.outbound.ipv6)] {
+            let field = "outbound.\(family.rawValue)"
+            for address in setting.addresses {
+                guard let canonical = IPLiteral.canonical(address), canonical.family == family else {
+                    throw BindingsError.invalid(field, "'\(address)' is not an \(family.rawValue) address")
+                }
+            }
+            switch setting.mode {
+            case .address, .rotate:
+                guard !setting.addresses.isEmpty else {
+                    throw BindingsError.invalid(field, "mode '\(setting.mode.rawValue)' needs at least one address")
+                }
+            case .domain:
+                guard ipFamily == family else {
+                    throw BindingsError.invalid(field, "mode 'domain' needs the domain's ipAddress to be an \(family.rawValue) address")
+                }
+            case .system, .disabled:
+                break
+            }
+        }
+    }
+
+    /// A mailbox name: the local part of `name@domain`, stored lower-case.
+    public static func validateUserName(_ name: String) throws {
+        guard (1...64).contains(name.utf8.count),
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-+".contains($0)) }),
+              !name.hasPrefix("."), !name.hasSuffix("."), !name.contains("..")
+        else {
+            throw BindingsError.invalid("name", "'\(name)' is not a valid mailbox name (letters, digits, . _ - +; 1–64)")
+        }
+    }
+
+    public static let minimumPasswordLength = 8
+    public static let maximumPasswordLength = 1024
+
+    public static func validatePassword(_ password: String) throws {
+        guard password.count >= minimumPasswordLength else {
+            throw BindingsError.invalid("password", "password must be at least \(minimumPasswordLength) characters")
+        }
+        guard password.utf8.count <= maximumPasswordLength else {
+            throw BindingsError.invalid("password", "password must be at most \(maximumPasswordLength) bytes")
+        }
+    }
+}

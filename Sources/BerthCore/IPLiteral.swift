@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Parsing and canonical text of IP address literals (inet_pton/inet_ntop; no I/O).
+public enum IPLiteral {
+    /// The canonical text form and family of `text`, or nil if it is not an IP literal.
+    /// `::FFFF:127.0.0.1` becomes `::ffff:127.0.0.1`; `0:0::1` becomes `::1`.
+    public static func canonical(_ text: String) -> (address: String, family: AddressFamily)? {
+        let trimmed = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        guard !trimmed.isEmpty, trimmed.utf8.count < 64 else { return nil }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 {
+            return (ntop(AF_INET, &v4, Int(INET_ADDRSTRLEN)), .ipv4)
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, trimmed, &v6) == 1 {
+            return (ntop(AF_INET6, &v6, Int(INET6_ADDRSTRLEN)), .ipv6)
+        }
+        return nil
+    }
+
+    private static func ntop<T>(_ family: Int32, _ addr: inout T, _ length: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: length)
+        _ = inet_ntop(family, &addr, &buffer, socklen_t(length))
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Link-local addresses (169.254/16, fe80::/10) are left out of the address list.
+    public static func isLinkLocal(_ canonical: String) -> Bool {
+        canonical.hasPrefix("169.254.") || canonical.lowercased().hasPrefix("fe8")
+            || canonical.lowercased().hasPrefix("fe9") || canonical.lowercased().hasPrefix("fea")
+            || canonical.lowercased().hasPrefix("feb")
+    }
+
+    /// 127.0.0.0/8 is all local on Linux (lo holds the whole /8), so such an address
+    /// is present whenever the host has loopback.
+    public static func isIPv4Loopback(_ canonical: String) -> Bool {
+        canonical.hasPrefix("127.")
+    }
+}

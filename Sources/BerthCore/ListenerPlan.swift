@@ -1,0 +1,60 @@
+/// One socket the server should have: the pure result of bindings + domains.
+public struct ListenerSpec: Sendable, Hashable {
+    public struct Key: Sendable, Hashable, CustomStringConvertible {
+        public var address: String
+        public var port: Int
+        public init(address: String, port: Int) {
+            self.address = address
+            self.port = port
+        }
+        public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+    }
+
+    public var address: String
+    public var family: AddressFamily
+    public var source: AddressSource
+    public var port: Int
+    public var portID: String
+    public var portName: String
+    public var `protocol`: MailProtocol
+    public var encryption: Encryption
+    public var tlsRequired: Bool
+    /// nil: the server's default certificate (when encryption is not `none`).
+    public var certificate: CertificateSource?
+    /// The name this listener greets with.
+    public var hostname: String
+
+    public var key: Key { Key(address: address, port: port) }
+
+    /// What needs a new socket when it changes; anything else is swapped in place.
+    public var socketIdentity: SocketIdentity {
+        SocketIdentity(protocol: `protocol`, encryption: encryption)
+    }
+
+    public struct SocketIdentity: Sendable, Hashable {
+        public var `protocol`: MailProtocol
+        public var encryption: Encryption
+    }
+}
+
+public enum ListenerPlan {
+    /// Every (IP, port) assignment becomes a listener; the greeting name is the IP's
+    /// `hostname`, else the name of a domain whose `ipAddress` is that IP, else the server's.
+    public static func make(bindings: Bindings, domains: [Domain], serverHostname: String) -> [ListenerSpec] {
+        let portsByID = Dictionary(bindings.ports.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var specs: [ListenerSpec] = []
+        for entry in bindings.ipAddresses {
+            let hostname = entry.hostname
+                ?? domains.first(where: { $0.ipAddress == entry.address })?.name
+                ?? serverHostname
+            for id in entry.ports {
+                guard let port = portsByID[id] else { continue }
+                specs.append(ListenerSpec(
+                    address: entry.address, family: entry.family, source: entry.source, port: port.port,
+                    portID: port.id, portName: port.name, protocol: port.protocol, encryption: port.encryption,
+                    tlsRequired: port.tlsRequired, certificate: port.certificateSource, hostname: hostname))
+            }
+        }
+        return specs
+    }
+}

@@ -1,0 +1,364 @@
+import BerthCore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps the bound sockets equal to the listener plan. Listeners are diffed by
+/// (address, port): new ones bound, removed ones closed (their sessions finish), a changed
+/// protocol or encryption rebinds, a changed certificate swaps the TLS context in place.
+/// One failed bind never touches the others; failed ones are retried on every reconcile.
+public actor ListenerManager: Service {
+    public struct Configuration: Sendable {
+        /// The server's certificate, used by TLS ports that name none.
+        public var defaultCertificate: CertificateSource
+        /// How long sessions of a removed listener may go on before they are closed.
+        public var removedListenerDrainTimeout: Duration = .seconds(120)
+        /// How long sessions may take to finish at shutdown (they get the drain event first).
+        public var shutdownDrainTimeout: Duration = .seconds(10)
+        /// How often interfaces and certificate files are looked at again.
+        public var refreshInterval: Duration = .seconds(5)
+
+        public init(defaultCertificate: CertificateSource) {
+            self.defaultCertificate = defaultCertificate
+        }
+    }
+
+    private let group: any EventLoopGroup
+    private let configuration: Configuration
+    private let plan: @Sendable () throws -> [ListenerSpec]
+    private let changes: AsyncStream<Void>
+    private let refresh: @Sendable () async -> Void
+    private let protocols: [MailProtocol: any ProtocolServer]
+    public nonisolated let registry: ListenerRegistry
+    private let logger: Logger
+
+    private var bound: [ListenerSpec.Key: BoundListener] = [:]
+    private var draining: [BoundListener] = []
+    private var certificates: [CertificateSource: LoadedCertificate] = [:]
+    private var reconciling = false
+    private var reconcileAgain = false
+
+    public init(
+        group: any EventLoopGroup,
+        configuration: Configuration,
+        protocols: [MailProtocol: any ProtocolServer],
+        registry: ListenerRegistry = ListenerRegistry(),
+        changes: AsyncStream<Void>,
+        logger: Logger,
+        plan: @escaping @Sendable () throws -> [ListenerSpec],
+        refresh: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.group = group
+        self.configuration = configuration
+        self.protocols = protocols
+        self.registry = registry
+        self.changes = changes
+        self.logger = logger
+        self.plan = plan
+        self.refresh = refresh
+    }
+
+    public func run() async throws {
+        await reconcile()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in self.changes { await self.reconcile() }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: self.configuration.refreshInterval) } catch { return }
+                        await self.refresh()
+                        await self.reconcile()
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+        await shutdown()
+    }
+
+    /// Brings the sockets in line with the plan. Re-entrant calls fold into one more pass.
+    public func reconcile() async {
+        if reconciling {
+            reconcileAgain = true
+            return
+        }
+        reconciling = true
+        defer { reconciling = false }
+        repeat {
+            reconcileAgain = false
+            await reconcileOnce()
+        } while reconcileAgain
+    }
+
+    private func reconcileOnce() async {
+        let desired: [ListenerSpec]
+        do {
+            desired = try plan()
+        } catch {
+            logger.error("cannot read the bindings: \(error)")
+            return
+        }
+        var wanted: [ListenerSpec.Key: ListenerSpec] = [:]
+        for spec in desired where wanted[spec.key] == nil { wanted[spec.key] = spec }
+
+        for (key, listener) in bound where wanted[key] == nil {
+            bound[key] = nil
+            await retire(listener, reason: "removed")
+        }
+        for spec in wanted.values.sorted(by: { ($0.address, $0.port) < ($1.address, $1.port) }) {
+            if let existing = bound[spec.key] {
+                if existing.spec.socketIdentity != spec.socketIdentity || existing.state == .failed
+                    || existing.state == .notServing && protocols[spec.protocol] != nil
+                {
+                    bound[spec.key] = nil
+                    await retire(existing, reason: "rebinding")
+                    bound[spec.key] = await open(spec)
+                } else {
+                    update(existing, to: spec)
+                }
+            } else {
+                bound[spec.key] = await open(spec)
+            }
+        }
+        sweepDraining()
+    }
+
+    // MARK: Certificates
+
+    /// The current certificate for `source`: reloaded when its files changed; if the new
+    /// files are bad, the last good one stays in use and the error is reported.
+    private func certificate(for source: CertificateSource?) -> (LoadedCertificate?, String?) {
+        let source = source ?? configuration.defaultCertificate
+        if let cached = certificates[source], cached.fingerprint == FileFingerprint.of(source) {
+            return (cached, nil)
+        }
+        do {
+            let loaded = try CertificateLoader.load(source)
+            certificates[source] = loaded
+            return (loaded, nil)
+        } catch {
+            let message = "certificate \(source.certificatePath): \(error)"
+            if let cached = certificates[source] {
+                return (cached, message + " (keeping the last good certificate)")
+            }
+            return (nil, message)
+        }
+    }
+
+    // MARK: Opening and closing
+
+    private func open(_ spec: ListenerSpec) async -> BoundListener {
+        let listener = BoundListener(spec: spec)
+        guard let server = protocols[spec.protocol] else {
+            listener.state = .notServing
+            listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"
+            publish(listener)
+            return listener
+        }
+        if spec.encryption != .none {
+            let (loaded, error) = certificate(for: spec.certificate)
+            guard let loaded else {
+                listener.state = .failed
+                listener.error = "no usable certificate: \(error ?? "unknown")"
+                publish(listener)
+                return listener
+            }
+            listener.tls.withLockedValue { $0 = loaded.context }
+            listener.certificateFingerprint = loaded.fingerprint
+            listener.certificateError = error
+        }
+        listener.state = .starting
+        publish(listener)
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                listener.initialize(channel, server: server)
+            }
+        if spec.source == .manual {
+            // IP_FREEBIND: an address a failover will bring up can be bound before it exists.
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IP)), name: NIOBSDSocket.Option(rawValue: IP_FREEBIND)), value: 1)
+        }
+        if spec.address == "::" {
+            // "All IPv6" must not also take the IPv4 wildcard's place.
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IPV6)), name: NIOBSDSocket.Option(rawValue: IPV6_V6ONLY)), value: 1)
+        }
+        do {
+            let channel = try await bootstrap.bind(host: spec.address, port: spec.port).get()
+            listener.channel = channel
+            listener.state = .listening
+            listener.error = listener.certificateError
+            listener.since = Date()
+            logger.info("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): listening")
+        } catch {
+            listener.state = .failed
+            listener.error = Self.reason(error)
+            logger.error("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): failed: \(listener.error ?? "")")
+        }
+        publish(listener)
+        return listener
+    }
+
+    /// Applies what needs no new socket: names, tlsRequired, the certificate.
+    private func update(_ listener: BoundListener, to spec: ListenerSpec) {
+        var error: String? = nil
+        if spec.encryption != .none {
+            let (loaded, certificateError) = certificate(for: spec.certificate)
+            error = certificateError
+            if let loaded, loaded.fingerprint != listener.certificateFingerprint || spec.certificate != listener.spec.certificate {
+                listener.tls.withLockedValue { $0 = loaded.context }
+                listener.certificateFingerprint = loaded.fingerprint
+                logger.info("listener \(spec.key): TLS certificate swapped (\(loaded.info.subject))")
+            }
+        }
+        let changed = spec != listener.spec || error != listener.error
+        listener.spec = spec
+        listener.error = error
+        if changed { publish(listener) }
+    }
+
+    /// Closes the socket; its sessions go on until they end or the drain timeout passes.
+    private func retire(_ listener: BoundListener, reason: String) async {
+        if let channel = listener.channel {
+            try? await channel.close().get()
+            logger.info("listener \(listener.spec.key) \(listener.spec.protocol.rawValue): closed (\(reason))")
+        }
+        listener.channel = nil
+        registry.remove(listener.spec.key)
+        guard listener.children.count > 0 else { return }
+        listener.state = .draining
+        listener.drainDeadline = ContinuousClock.now + configuration.removedListenerDrainTimeout
+        draining.append(listener)
+    }
+
+    private func sweepDraining() {
+        let now = ContinuousClock.now
+        draining.removeAll { listener in
+            if listener.children.count == 0 { return true }
+            if let deadline = listener.drainDeadline, now >= deadline {
+                listener.children.closeAll()
+                return true
+            }
+            return false
+        }
+    }
+
+    private func shutdown() async {
+        logger.info("listeners: draining for shutdown")
+        let all = Array(bound.values) + draining
+        bound.removeAll()
+        for listener in all {
+            if let channel = listener.channel { try? await channel.close().get() }
+            listener.channel = nil
+            listener.children.drain()
+        }
+        let deadline = ContinuousClock.now + configuration.shutdownDrainTimeout
+        while ContinuousClock.now < deadline, all.contains(where: { $0.children.count > 0 }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for listener in all { listener.children.closeAll() }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+
+    private func publish(_ listener: BoundListener) {
+        registry.set(
+            listener.spec, state: listener.state, error: listener.error, counters: listener.counters,
+            since: listener.since)
+    }
+
+    /// The OS reason of a failed bind, as an admin reads it ("address already in use").
+    static func reason(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            return String(cString: strerror(io.errnoCode)).lowercased()
+        }
+        return "\(error)"
+    }
+}
+
+/// One socket and everything its connections share.
+final class BoundListener: @unchecked Sendable {
+    // Actor-owned fields (touched only by ListenerManager):
+    var spec: ListenerSpec {
+        didSet { config.withLockedValue { $0 = spec } }
+    }
+    var channel: (any Channel)?
+    var state: ListenerStatus.State = .starting
+    var error: String?
+    var certificateError: String?
+    var certificateFingerprint: FileFingerprint?
+    var since = Date()
+    var drainDeadline: ContinuousClock.Instant?
+
+    // Shared with the event loops:
+    let config: NIOLockedValueBox<ListenerSpec>
+    let tls = NIOLockedValueBox<NIOSSLContext?>(nil)
+    let counters: ListenerCounters
+    let children = ChildChannels()
+
+    init(spec: ListenerSpec) {
+        self.spec = spec
+        self.config = NIOLockedValueBox(spec)
+        self.counters = ListenerCounters(key: spec.key, protocol: spec.protocol)
+    }
+
+    /// Runs on the child's event loop for every accepted connection.
+    func initialize(_ channel: any Channel, server: any ProtocolServer) -> EventLoopFuture<Void> {
+        let spec = config.withLockedValue { $0 }
+        let tlsContext = tls.withLockedValue { $0 }
+        counters.opened()
+        children.add(channel)
+        let counters = self.counters
+        let children = self.children
+        channel.closeFuture.whenComplete { _ in
+            counters.closed()
+            children.remove(channel)
+        }
+        do {
+            if spec.encryption == .ssl {
+                guard let tlsContext else { return channel.close() }
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+            }
+            try server.configure(
+                channel: channel,
+                connection: ConnectionContext(spec: spec, isImplicitTLS: spec.encryption == .ssl, tlsContext: tlsContext))
+            return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+}
+
+/// The open connections of one listener, for draining.
+final class ChildChannels: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) { channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ channel: any Channel) { channels.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+    var count: Int { channels.withLockedValue { $0.count } }
+
+    /// Tells every session to finish (protocols reply "closing" at the next command).
+    func drain() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        }
+    }
+
+    func closeAll() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.close(promise: nil)
+        }
+    }
+}

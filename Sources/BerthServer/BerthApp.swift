@@ -1,0 +1,102 @@
+import BerthAdmin
+import BerthCore
+import BerthNet
+import BerthSMTP
+import BerthStore
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+
+/// Builds and runs the whole server: store, listeners, SMTP, admin API, one ServiceGroup.
+public enum BerthApp {
+    public static func run(_ options: ServeOptions) async throws {
+        var logger = Logger(label: "berth")
+        logger.logLevel = .info
+        let prepared = try DataDirectory.prepare(options, logger: logger)
+        let store = prepared.store
+        let hostname = prepared.hostname
+
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+
+        let mailStore = try MailStore(dataDirectory: options.dataDirectory, store: store, hostname: hostname, logger: logger)
+        var smtpConfiguration = SMTPServer.Configuration()
+        smtpConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
+        smtpConfiguration.maxMessageSize = options.maxMessageSize
+        let smtp = SMTPServer(backend: StoreSMTPBackend(store: store, mailStore: mailStore), configuration: smtpConfiguration)
+
+        let registry = ListenerRegistry()
+        let listeners = ListenerManager(
+            group: MultiThreadedEventLoopGroup.singleton,
+            configuration: .init(defaultCertificate: prepared.defaultCertificate),
+            protocols: [.smtp: smtp, .submission: smtp],
+            registry: registry,
+            changes: store.changes.subscribe(),
+            logger: logger,
+            plan: {
+                ListenerPlan.make(bindings: try store.bindings(), domains: try store.domains(), serverHostname: hostname)
+            },
+            refresh: {
+                let found = InterfaceDiscovery.discover()
+                _ = try? store.updateBindings { bindings, _ in bindings.mergeDiscovered(found) }
+            })
+
+        let admin = AdminAPI(
+            store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
+            passwordHash: prepared.passwordHash
+        ).application(host: options.adminHost, port: options.adminPort, logger: logger)
+        logger.info("admin API on http://\(options.adminHost):\(options.adminPort)")
+
+        // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
+        // then the Maildir writer finishes what they handed it.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: MailStoreService(mailStore: mailStore)),
+                    .init(service: listeners),
+                    .init(service: admin),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+}
+
+/// The Maildir writer thread as a service.
+struct MailStoreService: Service {
+    let mailStore: MailStore
+
+    func run() async throws {
+        mailStore.start()
+        try? await gracefulShutdown()
+        mailStore.stop()
+    }
+}
+
+/// SMTP's view of the store.
+struct StoreSMTPBackend: SMTPBackend {
+    let store: ConfigStore
+    let mailStore: MailStore
+    let accepted = Counter(label: "berth_smtp_messages_accepted_total")
+
+    func classify(_ address: String) -> RecipientClass {
+        store.directory.classify(address)
+    }
+
+    func verify(user: String, password: String) -> Bool {
+        store.directory.verify(address: user, password: password)
+    }
+
+    func deliver(_ message: InboundMessage, completion: @escaping @Sendable (Result<String, any Error>) -> Void) {
+        let accepted = self.accepted
+        mailStore.deliver(message) { result in
+            if case .success = result { accepted.increment() }
+            completion(result)
+        }
+    }
+}

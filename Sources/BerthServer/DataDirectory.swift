@@ -1,0 +1,75 @@
+import BerthCore
+import BerthNet
+import BerthStore
+import Foundation
+import HummingbirdBcrypt
+import Logging
+
+/// First-start seeding and per-start upkeep of the data directory.
+enum DataDirectory {
+    static func prepare(_ options: ServeOptions, logger: Logger) throws -> (store: ConfigStore, hostname: String, passwordHash: String, defaultCertificate: CertificateSource) {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try ConfigStore(path: options.dataDirectory + "/berth.sqlite")
+
+        let hostname = try resolveHostname(options, store: store)
+        let firstStart = try store.setting("initialized") == nil
+
+        // Addresses: the interfaces as they are now, plus the wildcards.
+        let discovered = InterfaceDiscovery.discover()
+        try store.updateBindings { bindings, newID in
+            bindings.mergeDiscovered(discovered)
+            if firstStart && !options.noDefaultPorts {
+                let ports = Port.defaults(makeID: { (try? newID()) ?? UUID().uuidString })
+                bindings.ports += ports
+                for index in bindings.ipAddresses.indices where bindings.ipAddresses[index].source == .interface {
+                    bindings.ipAddresses[index].ports += ports.map(\.id)
+                }
+            }
+        }
+
+        let certificatePath = options.dataDirectory + "/certs/default.pem"
+        if !fm.fileExists(atPath: certificatePath) {
+            try CertificateLoader.generateSelfSigned(hostname: hostname, at: certificatePath)
+            logger.notice("generated a self-signed certificate for \(hostname) at \(certificatePath)")
+        }
+
+        let passwordHash = try adminPasswordHash(options, store: store, firstStart: firstStart)
+        if firstStart { try store.setSetting("initialized", ISO8601DateFormatter().string(from: Date())) }
+        return (store, hostname, passwordHash, CertificateSource(certificatePath: certificatePath))
+    }
+
+    private static func resolveHostname(_ options: ServeOptions, store: ConfigStore) throws -> String {
+        if let name = options.hostname {
+            guard Hostname.isValid(name) else { throw BindingsError.invalid("hostname", "--hostname '\(name)' is not a valid host name") }
+            try store.setSetting("hostname", name.lowercased())
+            return name.lowercased()
+        }
+        if let stored = try store.setting("hostname") { return stored }
+        let system = ProcessInfo.processInfo.hostName
+        let name = Hostname.isValid(system) ? system.lowercased() : "localhost"
+        try store.setSetting("hostname", name)
+        return name
+    }
+
+    /// BERTH_ADMIN_PASSWORD sets the password (first start, or a reset when it differs);
+    /// otherwise the first start generates one and prints it once. Only a bcrypt hash is kept.
+    private static func adminPasswordHash(_ options: ServeOptions, store: ConfigStore, firstStart: Bool) throws -> String {
+        let stored = try store.setting("adminPasswordHash")
+        if let given = options.adminPassword, !given.isEmpty {
+            if let stored, Bcrypt.verify(given, hash: stored) { return stored }
+            let hash = Bcrypt.hash(given, cost: ConfigStore.passwordHashCost)
+            try store.setSetting("adminPasswordHash", hash)
+            return hash
+        }
+        if let stored { return stored }
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        let password = String((0..<20).map { _ in alphabet.randomElement(using: &generator)! })
+        let hash = Bcrypt.hash(password, cost: ConfigStore.passwordHashCost)
+        try store.setSetting("adminPasswordHash", hash)
+        // Unbuffered, so that it is seen even when stdout is a pipe.
+        FileHandle.standardOutput.write(Data("admin password: \(password)\n(shown once; set BERTH_ADMIN_PASSWORD to choose another)\n".utf8))
+        return hash
+    }
+}

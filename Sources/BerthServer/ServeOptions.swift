@@ -1,0 +1,31 @@
+import Foundation
+
+/// Everything `berth serve` is told on its command line and environment.
+public struct ServeOptions: Sendable {
+    public var dataDirectory: String
+    public var adminHost: String
+    public var adminPort: Int
+    /// Overrides (and is remembered as) the server's host name.
+    public var hostname: String?
+    /// First start seeds no ports (for automation and tests).
+    public var noDefaultPorts: Bool
+    /// BERTH_ADMIN_PASSWORD: the admin password at first start (or a reset later).
+    public var adminPassword: String?
+    public var allowPlaintextAuth: Bool
+    public var maxMessageSize: Int
+
+    public init(
+        dataDirectory: String, adminHost: String = "127.0.0.1", adminPort: Int = 8080, hostname: String? = nil,
+        noDefaultPorts: Bool = false, adminPassword: String? = nil, allowPlaintextAuth: Bool = false,
+        maxMessageSize: Int = 25 * 1024 * 1024
+    ) {
+        self.dataDirectory = dataDirectory
+        self.adminHost = adminHost
+        self.adminPort = adminPort
+        self.hostname = hostname
+        self.noDefaultPorts = noDefaultPorts
+        self.adminPassword = adminPassword
+        self.allowPlaintextAuth = allowPlaintextAuth
+        self.maxMessageSize = maxMessageSize
+    }
+}

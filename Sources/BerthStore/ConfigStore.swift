@@ -1,0 +1,244 @@
+import BerthCore
+import Foundation
+import GRDB
+import HummingbirdBcrypt
+
+/// The configuration store: bindings, domains, users, settings, mailbox index.
+/// SQLite through GRDB; every change is one transaction, then the change feed fires.
+public final class ConfigStore: Sendable {
+    public let database: DatabasePool
+    public let changes = ChangeFeed()
+    /// Domains and users in memory for SMTP; reloaded synchronously after each commit, so
+    /// a user the API just created is known to the very next RCPT.
+    public let directory = MailDirectory()
+    /// bcrypt cost for stored passwords (2^10 rounds: ~50 ms a check on this class of machine).
+    public static let passwordHashCost: UInt8 = 10
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL + NORMAL: a commit is durable at the next checkpoint; message bodies are
+            // fsynced by the Maildir writer before any 250, the index can be rebuilt from them.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+        try refreshDirectory()
+        // The file holds password hashes and certificate passwords.
+        chmod(path, 0o600)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "settings") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+            // AUTOINCREMENT: port ids are never reused, even after deletion.
+            try db.create(table: "portSequence") { t in
+                t.autoIncrementedPrimaryKey("n")
+            }
+            try db.create(table: "port") { t in
+                t.primaryKey("id", .text)
+                t.column("position", .integer).notNull()
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(table: "ipAddress") { t in
+                t.primaryKey("address", .text)
+                t.column("position", .integer).notNull()
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(table: "domain") { t in
+                t.primaryKey("name", .text)
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(table: "user") { t in
+                t.column("domain", .text).notNull().references("domain", onDelete: .cascade)
+                t.column("name", .text).notNull()
+                t.column("displayName", .text).notNull().defaults(to: "")
+                t.column("passwordHash", .text).notNull()
+                t.primaryKey(["domain", "name"])
+            }
+            try db.create(table: "message") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("domain", .text).notNull()
+                t.column("user", .text).notNull()
+                t.column("path", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("receivedAt", .double).notNull()
+            }
+            try db.create(index: "messageMailbox", on: "message", columns: ["domain", "user"])
+            try db.create(table: "queue") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("path", .text).notNull()
+                t.column("sender", .text).notNull()
+                t.column("recipients", .jsonText).notNull()
+                t.column("size", .integer).notNull()
+                t.column("authUser", .text)
+                t.column("receivedAt", .double).notNull()
+            }
+        }
+        return migrator
+    }
+
+    // MARK: Settings
+
+    public func setting(_ key: String) throws -> String? {
+        try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+
+    // MARK: Bindings
+
+    public func bindings() throws -> Bindings {
+        try database.read(Self.loadBindings)
+    }
+
+    static func loadBindings(_ db: Database) throws -> Bindings {
+        let decoder = JSONDecoder()
+        let ports = try String.fetchAll(db, sql: "SELECT body FROM port ORDER BY position")
+            .map { try decoder.decode(Port.self, from: Data($0.utf8)) }
+        let addresses = try String.fetchAll(db, sql: "SELECT body FROM ipAddress ORDER BY position")
+            .map { try decoder.decode(IPAddressEntry.self, from: Data($0.utf8)) }
+        return Bindings(ports: ports, ipAddresses: addresses)
+    }
+
+    static func saveBindings(_ bindings: Bindings, _ db: Database) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try db.execute(sql: "DELETE FROM port")
+        for (position, port) in bindings.ports.enumerated() {
+            let body = String(decoding: try encoder.encode(port), as: UTF8.self)
+            try db.execute(sql: "INSERT INTO port(id, position, body) VALUES (?, ?, ?)", arguments: [port.id, position, body])
+        }
+        try db.execute(sql: "DELETE FROM ipAddress")
+        for (position, entry) in bindings.ipAddresses.enumerated() {
+            let body = String(decoding: try encoder.encode(entry), as: UTF8.self)
+            try db.execute(
+                sql: "INSERT INTO ipAddress(address, position, body) VALUES (?, ?, ?)",
+                arguments: [entry.address, position, body])
+        }
+    }
+
+    /// Runs `change` on the current bindings inside one write transaction. `change` mutates
+    /// and validates; if it throws, nothing is written. `newPortID` hands out ids that are
+    /// never reused. The change feed fires after the commit.
+    public func updateBindings<T>(
+        _ change: (inout Bindings, _ newPortID: () throws -> String) throws -> T
+    ) throws -> T {
+        let result: T = try database.write { db in
+            var bindings = try Self.loadBindings(db)
+            let before = bindings
+            let value = try change(&bindings) {
+                try db.execute(sql: "INSERT INTO portSequence DEFAULT VALUES")
+                return String(db.lastInsertedRowID)
+            }
+            if bindings != before { try Self.saveBindings(bindings, db) }
+            return value
+        }
+        changes.notify()
+        return result
+    }
+
+    // MARK: Domains and users
+
+    public func domains() throws -> [Domain] {
+        try database.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM domain ORDER BY name").map {
+                try JSONDecoder().decode(Domain.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    public func domain(_ name: String) throws -> Domain? {
+        try domains().first { $0.name == name.lowercased() }
+    }
+
+    /// Inserts or replaces a domain after `check` (run inside the transaction) accepts it.
+    public func saveDomain(_ domain: Domain, creating: Bool, check: (Domain, Bindings) throws -> Void) throws {
+        try database.write { db in
+            let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain.name]) ?? false
+            if creating && exists { throw BindingsError(.conflict, "domain \(domain.name) already exists", field: "name") }
+            if !creating && !exists { throw BindingsError.notFound("no domain '\(domain.name)'") }
+            try check(domain, try Self.loadBindings(db))
+            let body = String(decoding: try JSONEncoder().encode(domain), as: UTF8.self)
+            try db.execute(sql: "INSERT OR REPLACE INTO domain(name, body) VALUES (?, ?)", arguments: [domain.name, body])
+        }
+        committedDirectoryChange()
+    }
+
+    public func deleteDomain(_ name: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM domain WHERE name = ?", arguments: [name.lowercased()])
+            if db.changesCount == 0 { throw BindingsError.notFound("no domain '\(name)'") }
+        }
+        committedDirectoryChange()
+    }
+
+    public func users(domain: String) throws -> [User] {
+        try database.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain.lowercased()]) ?? false else {
+                throw BindingsError.notFound("no domain '\(domain)'")
+            }
+            return try Row.fetchAll(
+                db, sql: "SELECT domain, name, displayName FROM user WHERE domain = ? ORDER BY name",
+                arguments: [domain.lowercased()]
+            ).map { User(domain: $0["domain"], name: $0["name"], displayName: $0["displayName"]) }
+        }
+    }
+
+    /// Creates a user; the password is stored as a bcrypt hash, never in clear.
+    public func addUser(_ user: User, password: String) throws {
+        let hash = Bcrypt.hash(password, cost: Self.passwordHashCost)
+        try database.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [user.domain]) ?? false else {
+                throw BindingsError.notFound("no domain '\(user.domain)'")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [user.domain, user.name]) ?? false {
+                throw BindingsError(.conflict, "user \(user.address) already exists", field: "name")
+            }
+            try db.execute(
+                sql: "INSERT INTO user(domain, name, displayName, passwordHash) VALUES (?, ?, ?, ?)",
+                arguments: [user.domain, user.name, user.displayName, hash])
+        }
+        committedDirectoryChange()
+    }
+
+    public func deleteUser(domain: String, name: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM user WHERE domain = ? AND name = ?", arguments: [domain.lowercased(), name.lowercased()])
+            if db.changesCount == 0 { throw BindingsError.notFound("no user '\(name)@\(domain)'") }
+        }
+        committedDirectoryChange()
+    }
+
+    private func refreshDirectory() throws {
+        let entries = try directoryEntries()
+        directory.update(domains: entries.domains, users: entries.users)
+    }
+
+    /// Commits of domains and users refresh the directory before anyone hears of them.
+    private func committedDirectoryChange() {
+        try? refreshDirectory()
+        changes.notify()
+    }
+
+    /// Domain names and `user@domain` -> bcrypt hash, for the in-memory directory.
+    func directoryEntries() throws -> (domains: Set<String>, users: [String: String]) {
+        try database.read { db in
+            let domains = Set(try String.fetchAll(db, sql: "SELECT name FROM domain"))
+            var users: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT domain, name, passwordHash FROM user") {
+                users["\(row["name"] as String)@\(row["domain"] as String)"] = row["passwordHash"]
+            }
+            return (domains, users)
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import BerthCore
+import CBerthSystem
+import Foundation
+import GRDB
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct DeliveryError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Maildir delivery with group commit. Every message is written to `tmp/`, made durable,
+/// renamed into `new/`, the directory made durable, the index row committed — and only then
+/// is the SMTP client told `250`. Messages that arrive together share one `syncfs(2)` and
+/// one directory fsync, which is where the throughput comes from; nothing is acknowledged
+/// before it is on disk.
+public final class MailStore: @unchecked Sendable {
+    public typealias Completion = @Sendable (Result<String, any Error>) -> Void
+
+    public let mailRoot: String
+    public let queueRoot: String
+    private let store: ConfigStore
+    private let hostname: String
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var pending: [(InboundMessage, Completion)] = []
+    private var stopping = false
+    private var writer: Thread?
+    private var createdDirectories: Set<String> = []
+    private var sequence: UInt64 = 0
+    private let rootFD: Int32
+
+    public init(dataDirectory: String, store: ConfigStore, hostname: String, logger: Logger) throws {
+        mailRoot = dataDirectory + "/mail"
+        queueRoot = dataDirectory + "/queue"
+        self.store = store
+        self.hostname = hostname.replacingOccurrences(of: "/", with: "_")
+        self.logger = logger
+        for directory in [mailRoot, queueRoot] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        rootFD = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootFD >= 0 else { throw DeliveryError(description: "cannot open \(dataDirectory): \(errnoText())") }
+    }
+
+    deinit { close(rootFD) }
+
+    public func start() {
+        let thread = Thread { [self] in self.writerLoop() }
+        thread.name = "berth-maildir-writer"
+        writer = thread
+        thread.start()
+    }
+
+    /// Stops after every message already handed over has been written.
+    public func stop() {
+        condition.withLock {
+            stopping = true
+            condition.signal()
+        }
+    }
+
+    /// Stores `message`; `completion` runs on the writer thread once it is durable (with
+    /// the queue id) or has failed (nothing of it left behind).
+    public func deliver(_ message: InboundMessage, completion: @escaping Completion) {
+        condition.withLock {
+            if stopping {
+                completion(.failure(DeliveryError(description: "server is shutting down")))
+                return
+            }
+            pending.append((message, completion))
+            condition.signal()
+        }
+    }
+
+    private func writerLoop() {
+        while true {
+            let batch: [(InboundMessage, Completion)] = condition.withLock {
+                while pending.isEmpty && !stopping { condition.wait() }
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            if batch.isEmpty { return }  // stopping and drained
+            commit(batch)
+        }
+    }
+
+    private struct Written {
+        var job: Int
+        var tmpPath: String
+        var newPath: String
+        var newDirectory: String
+        var domain: String?
+        var user: String?
+        var size: Int
+        var recipients: [String]
+    }
+
+    private func commit(_ batch: [(InboundMessage, Completion)]) {
+        var written: [Written] = []
+        var failures: [Int: any Error] = [:]
+        var ids: [Int: String] = [:]
+        let now = Date()
+        for (index, (message, _)) in batch.enumerated() {
+            let id = nextID(now)
+            ids[index] = id
+            var mine: [Written] = []
+            do {
+                for (address, recipientClass) in message.recipients {
+                    guard case .local(let domain, let user) = recipientClass else { continue }
+                    var bytes = Array("Return-Path: <\(message.sender)>\r\n".utf8)
+                    bytes.reserveCapacity(bytes.count + message.trace.count + message.content.count)
+                    bytes += message.trace
+                    bytes += message.content
+                    let box = "\(mailRoot)/\(domain)/\(user)"
+                    mine.append(try write(bytes, into: box, id: id, job: index, domain: domain, user: user, recipients: [address]))
+                }
+                let remote = message.recipients.filter { $0.class == .remote }.map(\.address)
+                if !remote.isEmpty {
+                    mine.append(try write(message.trace + message.content, into: queueRoot, id: id, job: index,
+                                          domain: nil, user: nil, recipients: remote))
+                }
+                written += mine
+            } catch {
+                for file in mine { unlink(file.tmpPath) }
+                failures[index] = error
+            }
+        }
+        if !written.isEmpty {
+            do {
+                try makeDurable(written)
+                try index(written, batch: batch, at: now)
+            } catch {
+                logger.error("maildir commit failed: \(error)")
+                for file in written {
+                    unlink(file.tmpPath)
+                    unlink(file.newPath)
+                    failures[file.job] = error
+                }
+            }
+        }
+        for (index, (_, completion)) in batch.enumerated() {
+            if let failure = failures[index] {
+                completion(.failure(failure))
+            } else {
+                completion(.success(ids[index]!))
+            }
+        }
+    }
+
+    /// Maildir unique name: time, microseconds, pid, sequence, host (`S=` size, as Dovecot reads it).
+    private func nextID(_ now: Date) -> String {
+        sequence &+= 1
+        let seconds = Int(now.timeIntervalSince1970)
+        let micros = Int((now.timeIntervalSince1970 - Double(seconds)) * 1_000_000)
+        return "\(seconds).M\(micros)P\(getpid())Q\(sequence)"
+    }
+
+    private func write(
+        _ bytes: [UInt8], into box: String, id: String, job: Int, domain: String?, user: String?, recipients: [String]
+    ) throws -> Written {
+        try ensureMaildir(box)
+        let name = "\(id).\(hostname),S=\(bytes.count)"
+        let tmpPath = "\(box)/tmp/\(name)"
+        let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
+        defer { close(fd) }
+        var offset = 0
+        try bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let reason = errnoText()
+                    unlink(tmpPath)
+                    throw DeliveryError(description: "cannot write \(tmpPath): \(reason)")
+                }
+                offset += n
+            }
+        }
+        return Written(
+            job: job, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
+            domain: domain, user: user, size: bytes.count, recipients: recipients)
+    }
+
+    /// The Maildir protocol: data durable in `tmp/`, then the rename, then the rename durable.
+    private func makeDurable(_ files: [Written]) throws {
+        if cberth_syncfs(rootFD) != 0 {
+            // Fall back to one fsync per file if the filesystem refuses syncfs.
+            for file in files { try fsyncPath(file.tmpPath, directory: false) }
+        }
+        for file in files where rename(file.tmpPath, file.newPath) != 0 {
+            throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
+        }
+        for directory in Set(files.map(\.newDirectory)) {
+            try fsyncPath(directory, directory: true)
+        }
+    }
+
+    private func fsyncPath(_ path: String, directory: Bool) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
+        guard fd >= 0 else { throw DeliveryError(description: "cannot open \(path): \(errnoText())") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw DeliveryError(description: "fsync \(path): \(errnoText())") }
+    }
+
+    private func index(_ files: [Written], batch: [(InboundMessage, Completion)], at now: Date) throws {
+        try store.database.write { db in
+            for file in files {
+                if let domain = file.domain, let user = file.user {
+                    try db.execute(
+                        sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
+                } else {
+                    let message = batch[file.job].0
+                    let recipients = String(decoding: try JSONEncoder().encode(file.recipients), as: UTF8.self)
+                    try db.execute(
+                        sql: "INSERT INTO queue(path, sender, recipients, size, authUser, receivedAt) VALUES (?, ?, ?, ?, ?, ?)",
+                        arguments: [file.newPath, message.sender, recipients, file.size, message.authenticatedUser,
+                                    now.timeIntervalSince1970])
+                }
+            }
+        }
+    }
+
+    private func ensureMaildir(_ box: String) throws {
+        if createdDirectories.contains(box) { return }
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(
+                atPath: "\(box)/\(sub)", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        createdDirectories.insert(box)
+    }
+}
+
+func errnoText(_ code: Int32 = errno) -> String {
+    String(cString: strerror(code)).lowercased()
+}

@@ -1,0 +1,283 @@
+import ArgumentParser
+import Foundation
+
+let portColumns = ["id", "name", "protocol", "encryption", "tlsRequired", "port", "assignedTo", "warnings"]
+
+struct PortsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ports", abstract: "List, add, edit and delete ports.",
+        subcommands: [List.self, Add.self, Edit.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("GET", "/api/v1/ports"), columns: portColumns)
+            }
+        }
+    }
+
+    /// Fields shared by add and edit; nil means "not given".
+    struct PortFields: ParsableArguments {
+        @Option(help: "Friendly name (unique).") var name: String?
+        @Option(help: "smtp, submission, imap, pop or ldap.") var `protocol`: String?
+        @Option(help: "none, ssl (implicit TLS) or tls (STARTTLS).") var encryption: String?
+        @Option(help: "Port number.") var port: Int?
+        @Option(help: "With tls: refuse everything but STARTTLS and friends until TLS is up (true/false).") var tlsRequired: Bool?
+        @Option(help: "PEM or PKCS#12 certificate file (empty: the default certificate).") var certificate: String?
+        @Option(help: "PEM private key, when the certificate file holds none.") var privateKey: String?
+        @Option(help: "Password of a PKCS#12 file or encrypted key.") var certificatePassword: String?
+        @Option(help: "Description.") var description: String?
+        @Option(name: .customLong("ip"), help: "Assign to this IP address (repeatable); replaces the assignments.") var ips: [String] = []
+
+        var body: [String: Any] {
+            var body: [String: Any] = [:]
+            body["name"] = name
+            body["protocol"] = `protocol`
+            body["encryption"] = encryption
+            body["port"] = port
+            body["tlsRequired"] = tlsRequired
+            body["certificatePath"] = certificate
+            body["privateKeyPath"] = privateKey
+            body["certificatePassword"] = certificatePassword
+            body["description"] = description
+            if !ips.isEmpty { body["assignedTo"] = ips }
+            return body
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        @OptionGroup var fields: PortFields
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("POST", "/api/v1/ports", body: fields.body), columns: portColumns)
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        @Argument(help: "Port id.") var id: String
+        @OptionGroup var fields: PortFields
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("PUT", "/api/v1/ports/\(id)", body: fields.body), columns: portColumns)
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Argument(help: "Port ids.") var ids: [String]
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                _ = try await api.request("POST", "/api/v1/ports/delete", body: ["ids": ids])
+                print("deleted \(ids.joined(separator: ", "))")
+            }
+        }
+    }
+}
+
+let ipColumns = ["address", "family", "interface", "source", "present", "hostname", "ports", "description"]
+
+struct IPsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ips", abstract: "List and edit the server's IP addresses.",
+        subcommands: [List.self, Add.self, Edit.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("GET", "/api/v1/ip-addresses"), columns: ipColumns)
+            }
+        }
+    }
+
+    struct AddressFields: ParsableArguments {
+        @Option(help: "Host name this IP greets with (empty: the server's).") var hostname: String?
+        @Option(help: "Description.") var description: String?
+        @Option(name: .customLong("port"), help: "Port id to listen on (repeatable); replaces the list.") var ports: [String] = []
+        @Flag(help: "Remove every port from this address.") var noPorts = false
+
+        var body: [String: Any] {
+            var body: [String: Any] = [:]
+            body["hostname"] = hostname
+            body["description"] = description
+            if !ports.isEmpty || noPorts { body["ports"] = ports }
+            return body
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an address by hand (e.g. one a failover brings up).")
+        @Argument var address: String
+        @OptionGroup var fields: AddressFields
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                var body = fields.body
+                body["address"] = address
+                try api.show(try await api.request("POST", "/api/v1/ip-addresses", body: body), columns: ipColumns)
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        @Argument var address: String
+        @OptionGroup var fields: AddressFields
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("PUT", "/api/v1/ip-addresses/\(address)", body: fields.body), columns: ipColumns)
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Argument var address: String
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/ip-addresses/\(address)")
+                print("deleted \(address)")
+            }
+        }
+    }
+}
+
+let domainColumns = ["name", "ipAddress"]
+
+struct DomainsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "domains", abstract: "List, add, edit and delete mail domains.",
+        subcommands: [List.self, Add.self, Edit.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("GET", "/api/v1/domains"), columns: domainColumns)
+            }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "The IP its MX points at.") var ipAddress: String?
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                var body: [String: Any] = ["name": name]
+                body["ipAddress"] = ipAddress
+                try api.show(try await api.request("POST", "/api/v1/domains", body: body), columns: domainColumns)
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "The IP its MX points at (empty to clear).") var ipAddress: String?
+        @Option(help: "Outbound IPv4 mode: system, address, domain, rotate, disabled.") var outboundIpv4: String?
+        @Option(help: "Outbound IPv4 addresses (repeatable).") var outboundIpv4Address: [String] = []
+        @Option(help: "Outbound IPv6 mode.") var outboundIpv6: String?
+        @Option(help: "Outbound IPv6 addresses (repeatable).") var outboundIpv6Address: [String] = []
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                let current = try await api.request("GET", "/api/v1/domains/\(name)") as? [String: Any] ?? [:]
+                var body: [String: Any] = ["ipAddress": ipAddress ?? current["ipAddress"] ?? NSNull()]
+                var outbound = current["outbound"] as? [String: Any] ?? [:]
+                if let mode = outboundIpv4 { outbound["ipv4"] = ["mode": mode, "addresses": outboundIpv4Address] }
+                if let mode = outboundIpv6 { outbound["ipv6"] = ["mode": mode, "addresses": outboundIpv6Address] }
+                if !outbound.isEmpty { body["outbound"] = outbound }
+                try api.show(try await api.request("PUT", "/api/v1/domains/\(name)", body: body), columns: domainColumns)
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(name)")
+                print("deleted \(name)")
+            }
+        }
+    }
+}
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "List, add and delete the users of a domain.",
+        subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        @Argument var domain: String
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("GET", "/api/v1/domains/\(domain)/users"), columns: ["address", "displayName"])
+            }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        @Argument var domain: String
+        @Argument var name: String
+        @Option(help: "Password (env BERTH_USER_PASSWORD keeps it out of the process list).")
+        var password: String?
+        @Option var displayName: String?
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                guard let password = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"] else {
+                    throw AdminClient.Failure(description: "give --password or set BERTH_USER_PASSWORD")
+                }
+                let api = AdminClient(options: client)
+                var body: [String: Any] = ["name": name, "password": password]
+                body["displayName"] = displayName
+                try api.show(try await api.request("POST", "/api/v1/domains/\(domain)/users", body: body), columns: ["address", "displayName"])
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Argument var domain: String
+        @Argument var name: String
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await runClient {
+                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(domain)/users/\(name)")
+                print("deleted \(name)@\(domain)")
+            }
+        }
+    }
+}
+
+struct ListenersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "listeners", abstract: "Show every (IP, port) listener and its state.")
+    @OptionGroup var client: ClientOptions
+    func run() async throws {
+        try await runClient {
+            let api = AdminClient(options: client)
+            try api.show(
+                try await api.request("GET", "/api/v1/listeners"),
+                columns: ["address", "port", "portName", "protocol", "encryption", "state", "activeConnections", "totalConnections", "error"])
+        }
+    }
+}
