@@ -24,6 +24,24 @@ public struct ListenerSpec: Sendable, Hashable {
     /// The name this listener greets with.
     public var hostname: String
 
+    public init(
+        address: String, family: AddressFamily, source: AddressSource, port: Int, portID: String, portName: String,
+        protocol: MailProtocol, encryption: Encryption, tlsRequired: Bool, certificate: CertificateSource?,
+        hostname: String
+    ) {
+        self.address = address
+        self.family = family
+        self.source = source
+        self.port = port
+        self.portID = portID
+        self.portName = portName
+        self.protocol = `protocol`
+        self.encryption = encryption
+        self.tlsRequired = tlsRequired
+        self.certificate = certificate
+        self.hostname = hostname
+    }
+
     public var key: Key { Key(address: address, port: port) }
 
     /// What needs a new socket when it changes; anything else is swapped in place.

@@ -4,7 +4,7 @@ import NIOCore
 /// RFC 5321 §2.3.8: a bare CR or bare LF is never a line end — accepting one is what SMTP
 /// smuggling exploits, so "\n.\r\n" never ends DATA here. Pure: no channel, no I/O.
 public struct SMTPFramer {
-    public enum CommandFrame: Equatable {
+    public enum CommandFrame: Equatable, Sendable {
         /// A complete line, CRLF removed.
         case line(ByteBuffer)
         /// The line was longer than allowed; its bytes up to the next LF were discarded.
@@ -19,7 +19,7 @@ public struct SMTPFramer {
         case bareLineEnding
     }
 
-    public enum DataFrame: Equatable {
+    public enum DataFrame: Equatable, Sendable {
         /// The terminating "." arrived. `content` is dot-unstuffed with CRLF line ends;
         /// with a problem, the content was dropped and the message must be refused.
         case complete(content: ByteBuffer, problem: DataProblem?)
