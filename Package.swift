@@ -113,14 +113,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", "BerthCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BerthStoreTests",
+            dependencies: [
+                "BerthStore", "BerthCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BerthNetTests",
             dependencies: [
                 "BerthNet", "BerthCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -19,9 +19,34 @@ public enum IPLiteral {
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, trimmed, &v6) == 1 {
-            return (ntop(AF_INET6, &v6, Int(INET6_ADDRSTRLEN)), .ipv6)
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            return (formatIPv6(bytes), .ipv6)
         }
         return nil
+    }
+
+    /// RFC 5952 §4: lower-case hex, no leading zeros, the longest run (≥ 2) of zero groups
+    /// as "::"; a dotted-quad tail only for IPv4-mapped addresses (§5). glibc's inet_ntop
+    /// also prints `::1:2` as `::0.1.0.2`, which RFC 5952 does not allow.
+    static func formatIPv6(_ bytes: [UInt8]) -> String {
+        let groups = (0..<8).map { UInt16(bytes[2 * $0]) << 8 | UInt16(bytes[2 * $0 + 1]) }
+        if groups[0..<5].allSatisfy({ $0 == 0 }) && groups[5] == 0xFFFF {
+            return "::ffff:\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
+        }
+        var bestStart = -1, bestLength = 0, runStart = -1
+        for index in 0...8 {
+            if index < 8 && groups[index] == 0 {
+                if runStart < 0 { runStart = index }
+            } else if runStart >= 0 {
+                if index - runStart > bestLength { (bestStart, bestLength) = (runStart, index - runStart) }
+                runStart = -1
+            }
+        }
+        let hex = groups.map { String($0, radix: 16) }
+        guard bestLength >= 2 else { return hex.joined(separator: ":") }
+        let head = hex[..<bestStart].joined(separator: ":")
+        let tail = hex[(bestStart + bestLength)...].joined(separator: ":")
+        return head + "::" + tail
     }
 
     private static func ntop<T>(_ family: Int32, _ addr: inout T, _ length: Int) -> String {

@@ -55,16 +55,29 @@ public struct ListenerSpec: Sendable, Hashable {
     }
 }
 
-public enum ListenerPlan {
+/// The sockets the server should have, and the name each address greets with.
+public struct ListenerPlan: Sendable, Hashable {
+    public var specs: [ListenerSpec]
+    /// Greeting name per address, so that a connection accepted on a wildcard socket
+    /// greets with the name of the address it actually reached.
+    public var greetingNames: [String: String]
+
+    public init(specs: [ListenerSpec], greetingNames: [String: String] = [:]) {
+        self.specs = specs
+        self.greetingNames = greetingNames
+    }
+
     /// Every (IP, port) assignment becomes a listener; the greeting name is the IP's
     /// `hostname`, else the name of a domain whose `ipAddress` is that IP, else the server's.
-    public static func make(bindings: Bindings, domains: [Domain], serverHostname: String) -> [ListenerSpec] {
+    public static func make(bindings: Bindings, domains: [Domain], serverHostname: String) -> ListenerPlan {
         let portsByID = Dictionary(bindings.ports.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var specs: [ListenerSpec] = []
+        var names: [String: String] = [:]
         for entry in bindings.ipAddresses {
             let hostname = entry.hostname
                 ?? domains.first(where: { $0.ipAddress == entry.address })?.name
                 ?? serverHostname
+            names[entry.address] = hostname
             for id in entry.ports {
                 guard let port = portsByID[id] else { continue }
                 specs.append(ListenerSpec(
@@ -73,6 +86,6 @@ public enum ListenerPlan {
                     tlsRequired: port.tlsRequired, certificate: port.certificateSource, hostname: hostname))
             }
         }
-        return specs
+        return ListenerPlan(specs: specs, greetingNames: names)
     }
 }

@@ -33,7 +33,7 @@ public actor ListenerManager: Service {
 
     private let group: any EventLoopGroup
     private let configuration: Configuration
-    private let plan: @Sendable () throws -> [ListenerSpec]
+    private let plan: @Sendable () throws -> ListenerPlan
     private let changes: AsyncStream<Void>
     private let refresh: @Sendable () async -> Void
     private let protocols: [MailProtocol: any ProtocolServer]
@@ -41,6 +41,7 @@ public actor ListenerManager: Service {
     private let logger: Logger
 
     private var bound: [ListenerSpec.Key: BoundListener] = [:]
+    private let greetingNames = NIOLockedValueBox<[String: String]>([:])
     private var draining: [BoundListener] = []
     private var certificates: [CertificateSource: LoadedCertificate] = [:]
     private var reconciling = false
@@ -53,7 +54,7 @@ public actor ListenerManager: Service {
         registry: ListenerRegistry = ListenerRegistry(),
         changes: AsyncStream<Void>,
         logger: Logger,
-        plan: @escaping @Sendable () throws -> [ListenerSpec],
+        plan: @escaping @Sendable () throws -> ListenerPlan,
         refresh: @escaping @Sendable () async -> Void = {}
     ) {
         self.group = group
@@ -103,7 +104,9 @@ public actor ListenerManager: Service {
     private func reconcileOnce() async {
         let desired: [ListenerSpec]
         do {
-            desired = try plan()
+            let current = try plan()
+            desired = current.specs
+            greetingNames.withLockedValue { $0 = current.greetingNames }
         } catch {
             logger.error("cannot read the bindings: \(error)")
             return
@@ -158,7 +161,7 @@ public actor ListenerManager: Service {
     // MARK: Opening and closing
 
     private func open(_ spec: ListenerSpec) async -> BoundListener {
-        let listener = BoundListener(spec: spec)
+        let listener = BoundListener(spec: spec, greetingNames: greetingNames)
         guard let server = protocols[spec.protocol] else {
             listener.state = .notServing
             listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"
@@ -307,16 +310,23 @@ final class BoundListener: @unchecked Sendable {
     let tls = NIOLockedValueBox<NIOSSLContext?>(nil)
     let counters: ListenerCounters
     let children = ChildChannels()
+    let greetingNames: NIOLockedValueBox<[String: String]>
 
-    init(spec: ListenerSpec) {
+    init(spec: ListenerSpec, greetingNames: NIOLockedValueBox<[String: String]>) {
         self.spec = spec
+        self.greetingNames = greetingNames
         self.config = NIOLockedValueBox(spec)
         self.counters = ListenerCounters(key: spec.key, protocol: spec.protocol)
     }
 
     /// Runs on the child's event loop for every accepted connection.
     func initialize(_ channel: any Channel, server: any ProtocolServer) -> EventLoopFuture<Void> {
-        let spec = config.withLockedValue { $0 }
+        var spec = config.withLockedValue { $0 }
+        if spec.source == .wildcard, let local = channel.localAddress?.ipAddress,
+           let name = greetingNames.withLockedValue({ $0[IPLiteral.canonical(local)?.address ?? local] })
+        {
+            spec.hostname = name
+        }
         let tlsContext = tls.withLockedValue { $0 }
         counters.opened()
         children.add(channel)

@@ -1,0 +1,140 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory under the system temporary directory.
+struct TempDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("berth-net-tests-\(UUID().uuidString)", isDirectory: true).path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file(name)))
+        return file(name)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The PEM blocks of a file, by label ("CERTIFICATE", "PRIVATE KEY", "EC PRIVATE KEY").
+func pemBlocks(_ text: String) -> [(label: String, block: String)] {
+    var blocks: [(String, String)] = []
+    var current: [Substring] = []
+    var label: String?
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.hasPrefix("-----BEGIN ") {
+            label = String(line.dropFirst("-----BEGIN ".count).dropLast("-----".count))
+            current = [line]
+        } else if line.hasPrefix("-----END "), let open = label {
+            current.append(line)
+            blocks.append((open, current.joined(separator: "\n") + "\n"))
+            label = nil
+        } else if label != nil {
+            current.append(line)
+        }
+    }
+    return blocks
+}
+
+/// Path of an executable on PATH, or nil.
+func executable(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let path = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+/// Runs a tool; returns its exit status and standard error.
+@discardableResult
+func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let data = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+// MARK: Plain sockets, to probe listeners without NIO
+
+enum Socket {
+    static func address(_ host: String, _ port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = inet_pton(AF_INET, host, &address.sin_addr)
+        return address
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        defer { close(fd) }
+        var address = address("127.0.0.1", 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        precondition(bound == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A listening socket that holds `port` until closed; returns the fd.
+    static func hold(_ host: String, _ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        var address = address(host, port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        precondition(bound == 0, "cannot hold \(host):\(port): errno \(errno)")
+        precondition(listen(fd, 8) == 0)
+        return fd
+    }
+
+    enum Probe: Equatable {
+        case refused
+        case greeting(String)
+        case other(String)
+    }
+
+    /// Connects to `host:port` and reads what the server says first (2 s timeout).
+    static func probe(_ host: String, _ port: Int) -> Probe {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = address(host, port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if connected != 0 {
+            return errno == ECONNREFUSED ? .refused : .other("connect: errno \(errno)")
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !received.contains(0x0A) {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { return .other("read returned \(n), errno \(errno), after \(received.count) bytes") }
+            received += buffer[0..<n]
+        }
+        return .greeting(String(decoding: received, as: UTF8.self))
+    }
+}

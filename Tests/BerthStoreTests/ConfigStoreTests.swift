@@ -1,0 +1,258 @@
+import BerthCore
+import Foundation
+import GRDB
+import Testing
+@testable import BerthStore
+
+@Suite("ConfigStore")
+struct ConfigStoreTests {
+    struct Refused: Error {}
+
+    static func withStore(_ body: (ConfigStore, TempDirectory) throws -> Void) throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        try body(try ConfigStore(path: directory.databasePath), directory)
+    }
+
+    @Test("migrations create every table, and re-opening is idempotent")
+    func migrations() throws {
+        try Self.withStore { store, directory in
+            let tables = ["settings", "portSequence", "port", "ipAddress", "domain", "user", "message", "queue"]
+            let (present, migrations) = try store.database.read { db in
+                (try tables.filter { try db.tableExists($0) },
+                 try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+            }
+            #expect(present == tables)
+            #expect(migrations == ["v1"])
+            try store.setSetting("hostname", "mx.example.com")
+            let again = try ConfigStore(path: directory.databasePath)
+            #expect(try again.setting("hostname") == "mx.example.com")
+            #expect(try again.setting("absent") == nil)
+            let mode = try FileManager.default.attributesOfItem(atPath: directory.databasePath)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "the database holds password hashes")
+        }
+    }
+
+    @Test("updateBindings round-trips through the database, in order")
+    func roundTrip() throws {
+        try Self.withStore { store, directory in
+            #expect(try store.bindings() == Bindings())
+            let written: Bindings = try store.updateBindings { bindings, newPortID in
+                bindings.mergeDiscovered([DiscoveredAddress(address: "127.0.0.1", family: .ipv4, interface: "lo")])
+                try bindings.addManualAddress("0:0::5", AddressPatch(hostname: "mx.example.com", description: "failover"), present: false)
+                for port in Port.defaults(makeID: { try! newPortID() }) {
+                    bindings.ports.append(port)
+                }
+                try bindings.assign(portID: bindings.ports[0].id, to: ["127.0.0.1", "::5"])
+                try bindings.updatePort(id: bindings.ports[2].id, PortPatch(
+                    certificatePath: "/etc/berth/cert.pem", certificatePassword: "pfx-secret", description: "submission"))
+                try Validation.validate(bindings)
+                return bindings
+            }
+            #expect(try store.bindings() == written)
+            #expect(written.ports.count == 9)
+            #expect(Set(written.ipAddresses.map(\.address)) == ["::", "0.0.0.0", "127.0.0.1", "::5"])
+            #expect(written.ipAddresses.last?.address == "::5", "list order is kept")
+            #expect(try ConfigStore(path: directory.databasePath).bindings() == written)
+        }
+    }
+
+    @Test("a throwing change writes nothing")
+    func throwingChangeWritesNothing() throws {
+        try Self.withStore { store, _ in
+            try store.updateBindings { bindings, newPortID in
+                try bindings.addPort(id: try newPortID(), PortPatch(name: "SMTP", protocol: .smtp, port: 25))
+                bindings.mergeDiscovered([DiscoveredAddress(address: "192.0.2.1", family: .ipv4, interface: "eth0")])
+            }
+            let before = try store.bindings()
+            #expect(throws: Refused.self) {
+                try store.updateBindings { bindings, newPortID in
+                    try bindings.addPort(id: try newPortID(), PortPatch(name: "Other", protocol: .smtp, port: 26))
+                    try bindings.deletePorts([bindings.ports[0].id])
+                    try bindings.addManualAddress("203.0.113.1", AddressPatch(), present: false)
+                    throw Refused()
+                }
+            }
+            #expect(try store.bindings() == before)
+            // A validation refusal inside the change is the same.
+            let error = Fixture.refusal {
+                try store.updateBindings { bindings, newPortID in
+                    try bindings.addPort(id: try newPortID(), PortPatch(
+                        name: "smtp", protocol: .smtp, port: 2525, assignedTo: ["192.0.2.1"]))
+                    try Validation.validate(bindings)
+                }
+            }
+            #expect(error?.code == .nameTaken)
+            #expect(try store.bindings() == before)
+        }
+    }
+
+    @Test("port ids are never reused, even after deletion")
+    func idsNeverReused() throws {
+        try Self.withStore { store, directory in
+            var seen: [String] = []
+            for round in 0..<3 {
+                let id: String = try store.updateBindings { bindings, newPortID in
+                    let id = try newPortID()
+                    try bindings.addPort(id: id, PortPatch(name: "Port \(round)", protocol: .smtp, port: 2500 + round))
+                    return id
+                }
+                #expect(!seen.contains(id))
+                seen.append(id)
+                try store.updateBindings { bindings, _ in try bindings.deletePorts([id]) }
+                #expect(try store.bindings().ports.isEmpty)
+            }
+            // Also after the store is opened again.
+            let reopened = try ConfigStore(path: directory.databasePath)
+            let id: String = try reopened.updateBindings { _, newPortID in try newPortID() }
+            #expect(!seen.contains(id))
+            #expect(Set(seen).count == 3)
+        }
+    }
+
+    @Test("updateBindings fires the change feed after the commit")
+    func changeFeed() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try ConfigStore(path: directory.databasePath)
+        var iterator = store.changes.subscribe().makeAsyncIterator()
+        _ = try store.updateBindings { bindings, newPortID in
+            try bindings.addPort(id: try newPortID(), PortPatch(name: "SMTP", protocol: .smtp, port: 25))
+        }
+        let woke: Void? = await iterator.next()
+        #expect(woke != nil)
+    }
+
+    // MARK: Domains and users
+
+    static func populated(_ directory: TempDirectory) throws -> ConfigStore {
+        let store = try ConfigStore(path: directory.databasePath)
+        try store.saveDomain(Domain(name: "example.com"), creating: true, check: DomainRules.validate)
+        try store.saveDomain(Domain(name: "example.org"), creating: true, check: DomainRules.validate)
+        try store.addUser(User(domain: "example.com", name: "alice", displayName: "Alice Liddell"), password: "correct horse battery")
+        try store.addUser(User(domain: "example.org", name: "bob"), password: "hunter2hunter2")
+        return store
+    }
+
+    @Test("domains and users are stored and listed")
+    func domainsAndUsers() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        #expect(try store.domains().map(\.name) == ["example.com", "example.org"])
+        #expect(try store.domain("EXAMPLE.com")?.name == "example.com")
+        #expect(try store.users(domain: "example.com") == [User(domain: "example.com", name: "alice", displayName: "Alice Liddell")])
+        #expect(Fixture.refusal { _ = try store.users(domain: "nowhere.example") }?.code == .notFound)
+    }
+
+    @Test("duplicates are conflicts; unknown domains not_found; check runs")
+    func refusals() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        let cases: [(String, BindingsError.Code, () throws -> Void)] = [
+            ("duplicate user", .conflict, { try store.addUser(User(domain: "example.com", name: "alice"), password: "another password") }),
+            ("duplicate domain", .conflict, { try store.saveDomain(Domain(name: "example.com"), creating: true, check: { _, _ in }) }),
+            ("update of a missing domain", .notFound, { try store.saveDomain(Domain(name: "missing.example"), creating: false, check: { _, _ in }) }),
+            ("user in a missing domain", .notFound, { try store.addUser(User(domain: "missing.example", name: "x"), password: "long enough") }),
+            ("domain with an unlisted ipAddress", .validationFailed, {
+                try store.saveDomain(Domain(name: "example.net", ipAddress: "192.0.2.1"), creating: true, check: DomainRules.validate)
+            }),
+            ("delete of a missing user", .notFound, { try store.deleteUser(domain: "example.com", name: "nobody") }),
+            ("delete of a missing domain", .notFound, { try store.deleteDomain("missing.example") }),
+        ]
+        for (label, code, body) in cases {
+            #expect(Fixture.refusal(body)?.code == code, "\(label)")
+        }
+        #expect(try store.users(domain: "example.com").count == 1)
+        #expect(try store.domain("example.net") == nil)
+    }
+
+    @Test("passwords are stored as bcrypt hashes, never in clear")
+    func passwordHashed() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        let rows = try store.database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM user") }
+        #expect(rows.count == 2)
+        for row in rows {
+            let hash: String = row["passwordHash"]
+            #expect(hash.hasPrefix("$2"), "bcrypt modular crypt format: \(hash.prefix(4))")
+            #expect(hash.count == 60)
+            for column in row.columnNames {
+                let text = row[column].map { "\($0)" } ?? ""
+                #expect(!text.contains("correct horse battery"), "column \(column) holds alice's password")
+                #expect(!text.contains("hunter2hunter2"), "column \(column) holds bob's password")
+            }
+        }
+        let raw = try Data(contentsOf: URL(fileURLWithPath: directory.databasePath))
+        #expect(raw.range(of: Data("correct horse battery".utf8)) == nil)
+    }
+
+    // MARK: Directory
+
+    @Test("directory classifies recipients, case-insensitively", arguments: [
+        ("alice@example.com", RecipientClass.local(domain: "example.com", user: "alice")),
+        ("ALICE@Example.COM", .local(domain: "example.com", user: "alice")),
+        ("Bob@EXAMPLE.ORG", .local(domain: "example.org", user: "bob")),
+        ("alice@example.org", .unknownLocalUser),
+        ("nobody@example.com", .unknownLocalUser),
+        ("alice@elsewhere.net", .remote),
+        ("alice@sub.example.com", .remote),
+        ("no-at-sign", .remote),
+    ])
+    func classify(address: String, expected: RecipientClass) throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        #expect(store.directory.classify(address) == expected)
+    }
+
+    @Test("directory follows commits: new users are known at once, deleted ones gone")
+    func directoryRefresh() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        #expect(store.directory.classify("carol@example.com") == .unknownLocalUser)
+        try store.addUser(User(domain: "example.com", name: "carol"), password: "carols password")
+        #expect(store.directory.classify("carol@example.com") == .local(domain: "example.com", user: "carol"))
+        try store.deleteUser(domain: "example.com", name: "carol")
+        #expect(store.directory.classify("carol@example.com") == .unknownLocalUser)
+        try store.deleteDomain("example.org")
+        #expect(store.directory.classify("bob@example.org") == .remote)
+        #expect(!store.directory.verify(address: "bob@example.org", password: "hunter2hunter2"), "users go with their domain")
+        // A fresh store over the same file sees the same directory.
+        let reopened = try ConfigStore(path: directory.databasePath)
+        #expect(reopened.directory.classify("alice@example.com") == .local(domain: "example.com", user: "alice"))
+    }
+
+    @Test("verify(address:password:)", arguments: [
+        ("alice@example.com", "correct horse battery", true),
+        ("ALICE@example.COM", "correct horse battery", true),
+        ("alice@example.com", "Correct horse battery", false),
+        ("alice@example.com", "correct horse batter", false),
+        ("alice@example.com", "", false),
+        ("bob@example.org", "hunter2hunter2", true),
+        ("bob@example.org", "correct horse battery", false),
+        ("nobody@example.com", "correct horse battery", false),
+    ])
+    func verify(_ row: (String, String, Bool)) throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        #expect(store.directory.verify(address: row.0, password: row.1) == row.2)
+    }
+}
+
+enum Fixture {
+    static func refusal(_ body: () throws -> Void) -> BindingsError? {
+        do {
+            try body()
+            return nil
+        } catch let error as BindingsError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+}
