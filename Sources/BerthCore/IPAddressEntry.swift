@@ -41,6 +41,19 @@ public struct IPAddressEntry: Codable, Sendable, Hashable {
 
     public var isWildcard: Bool { source == .wildcard }
 
+    /// `interface` and `hostname` are written as null rather than left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(address, forKey: .address)
+        try container.encode(family, forKey: .family)
+        try container.encode(interface, forKey: .interface)
+        try container.encode(source, forKey: .source)
+        try container.encode(present, forKey: .present)
+        try container.encode(hostname, forKey: .hostname)
+        try container.encode(description, forKey: .description)
+        try container.encode(ports, forKey: .ports)
+    }
+
     public static let wildcards: [IPAddressEntry] = [
         IPAddressEntry(address: "0.0.0.0", family: .ipv4, source: .wildcard, present: true),
         IPAddressEntry(address: "::", family: .ipv6, source: .wildcard, present: true),

@@ -217,6 +217,13 @@ public actor ListenerManager: Service {
 
     /// Applies what needs no new socket: names, tlsRequired, the certificate.
     private func update(_ listener: BoundListener, to spec: ListenerSpec) {
+        guard listener.state != .notServing else {
+            if spec != listener.spec {
+                listener.spec = spec
+                publish(listener)
+            }
+            return
+        }
         var error: String? = nil
         if spec.encryption != .none {
             let (loaded, certificateError) = certificate(for: spec.certificate)

@@ -46,7 +46,7 @@ extension SMTPReply {
     static func badSequence(_ text: String) -> SMTPReply { SMTPReply(503, "5.5.1", "Error: \(text)") }
     static func syntax(_ text: String) -> SMTPReply { SMTPReply(501, "5.5.4", "Syntax: \(text)") }
     static let unrecognized = SMTPReply(500, "5.5.2", "Error: command not recognized")
-    static let lineTooLong = SMTPReply(500, "5.5.6", "Error: line too long (512 octets at most, RFC 5321 section 4.5.3.1.4)")
+    static let lineTooLong = SMTPReply(500, "5.5.2", "Error: line too long (512 octets at most, RFC 5321 section 4.5.3.1.4)")
     static let bareLineEnding = SMTPReply(500, "5.5.2", "Error: bare CR or LF; end lines with CRLF (RFC 5321 section 2.3.8)")
     static func shuttingDown(_ host: String) -> SMTPReply { SMTPReply(421, "4.3.2", "\(host) Service shutting down, closing connection") }
     static let tlsFirst = SMTPReply(530, "5.7.0", "Must issue a STARTTLS command first")

@@ -34,7 +34,7 @@ enum DataDirectory {
             logger.notice("generated a self-signed certificate for \(hostname) at \(certificatePath)")
         }
 
-        let passwordHash = try adminPasswordHash(options, store: store, firstStart: firstStart)
+        let passwordHash = try adminPasswordHash(options, store: store, firstStart: firstStart, logger: logger)
         if firstStart { try store.setSetting("initialized", ISO8601DateFormatter().string(from: Date())) }
         return (store, hostname, passwordHash, CertificateSource(certificatePath: certificatePath))
     }
@@ -52,17 +52,25 @@ enum DataDirectory {
         return name
     }
 
-    /// BERTH_ADMIN_PASSWORD sets the password (first start, or a reset when it differs);
-    /// otherwise the first start generates one and prints it once. Only a bcrypt hash is kept.
-    private static func adminPasswordHash(_ options: ServeOptions, store: ConfigStore, firstStart: Bool) throws -> String {
+    /// BINDINGS.md: the admin password comes from BERTH_ADMIN_PASSWORD at first start, or
+    /// is generated and printed once; only a bcrypt hash is kept. Later starts keep it,
+    /// unless `--reset-admin-password` asks to take the variable (or a new one) again.
+    private static func adminPasswordHash(
+        _ options: ServeOptions, store: ConfigStore, firstStart: Bool, logger: Logger
+    ) throws -> String {
         let stored = try store.setting("adminPasswordHash")
-        if let given = options.adminPassword, !given.isEmpty {
-            if let stored, Bcrypt.verify(given, hash: stored) { return stored }
+        let given = options.adminPassword.flatMap { $0.isEmpty ? nil : $0 }
+        if let stored, !options.resetAdminPassword {
+            if let given, !Bcrypt.verify(given, hash: stored) {
+                logger.warning("BERTH_ADMIN_PASSWORD differs from the stored admin password and is ignored (it is read at first start; use --reset-admin-password to change it)")
+            }
+            return stored
+        }
+        if let given {
             let hash = Bcrypt.hash(given, cost: ConfigStore.passwordHashCost)
             try store.setSetting("adminPasswordHash", hash)
             return hash
         }
-        if let stored { return stored }
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var generator = SystemRandomNumberGenerator()
         let password = String((0..<20).map { _ in alphabet.randomElement(using: &generator)! })

@@ -11,6 +11,8 @@ public struct ServeOptions: Sendable {
     public var noDefaultPorts: Bool
     /// BERTH_ADMIN_PASSWORD: the admin password at first start (or a reset later).
     public var adminPassword: String?
+    /// Replace the stored admin password with BERTH_ADMIN_PASSWORD (or a generated one).
+    public var resetAdminPassword: Bool = false
     public var allowPlaintextAuth: Bool
     public var maxMessageSize: Int
 

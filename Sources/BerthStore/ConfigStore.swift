@@ -133,7 +133,7 @@ public final class ConfigStore: Sendable {
     public func updateBindings<T>(
         _ change: (inout Bindings, _ newPortID: () throws -> String) throws -> T
     ) throws -> T {
-        let result: T = try database.write { db in
+        let (result, changed): (T, Bool) = try database.write { db in
             var bindings = try Self.loadBindings(db)
             let before = bindings
             let value = try change(&bindings) {
@@ -141,9 +141,9 @@ public final class ConfigStore: Sendable {
                 return String(db.lastInsertedRowID)
             }
             if bindings != before { try Self.saveBindings(bindings, db) }
-            return value
+            return (value, bindings != before)
         }
-        changes.notify()
+        if changed { changes.notify() }
         return result
     }
 

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
 
 /// Options every admin command shares.
 struct ClientOptions: ParsableArguments {
@@ -25,23 +23,22 @@ struct AdminClient {
         guard let password = ProcessInfo.processInfo.environment["BERTH_ADMIN_PASSWORD"], !password.isEmpty else {
             throw Failure(description: "set BERTH_ADMIN_PASSWORD to the admin password")
         }
-        guard let url = URL(string: options.server.trimmingCharacters(in: ["/"]) + path) else {
-            throw Failure(description: "bad --server URL \(options.server)")
-        }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.setValue("Basic " + Data("admin:\(password)".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        var request = HTTPClientRequest(url: options.server.trimmingCharacters(in: ["/"]) + path)
+        request.method = .RAW(value: method)
+        request.headers.add(name: "Authorization", value: "Basic " + Data("admin:\(password)".utf8).base64EncodedString())
         if let body {
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(try JSONSerialization.data(withJSONObject: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
         }
-        let (data, response): (Data, URLResponse)
+        let response: HTTPClientResponse
+        let data: Data
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
         } catch {
-            throw Failure(description: "cannot reach the admin API at \(options.server): \(error.localizedDescription)")
+            throw Failure(description: "cannot reach the admin API at \(options.server): \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = Int(response.status.code)
         let object = data.isEmpty ? nil : try? JSONSerialization.jsonObject(with: data)
         guard (200..<300).contains(status) else {
             if let error = (object as? [String: Any])?["error"] as? [String: Any], let message = error["message"] as? String {
@@ -119,3 +116,4 @@ func runClient(_ body: () async throws -> Void) async throws {
         throw ExitCode(1)
     }
 }
+

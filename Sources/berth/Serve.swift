@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "On first start, create no ports (for automation and tests).")
     var noDefaultPorts = false
 
+    @Flag(help: "Replace the stored admin password with BERTH_ADMIN_PASSWORD, or a new generated one.")
+    var resetAdminPassword = false
+
     @Flag(help: "Offer SMTP AUTH on unencrypted connections too (off: AUTH only over TLS).")
     var allowPlaintextAuth = false
 
@@ -32,10 +35,11 @@ struct Serve: AsyncParsableCommand {
         }
         var host = String(admin[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let options = ServeOptions(
+        var options = ServeOptions(
             dataDirectory: data, adminHost: host, adminPort: port, hostname: hostname, noDefaultPorts: noDefaultPorts,
             adminPassword: ProcessInfo.processInfo.environment["BERTH_ADMIN_PASSWORD"],
             allowPlaintextAuth: allowPlaintextAuth, maxMessageSize: maxMessageSize)
+        options.resetAdminPassword = resetAdminPassword
         try await BerthApp.run(options)
     }
 }

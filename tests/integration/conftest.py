@@ -1,0 +1,577 @@
+"""Fixtures and helpers for Berth's end-to-end integration tests.
+
+Everything runs on loopback. Every wait is bounded in count and time.
+The server binary comes from $BERTH_BIN (default: <repo>/.build/debug/berth).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BERTH_BIN = Path(os.environ.get("BERTH_BIN", REPO_ROOT / ".build" / "debug" / "berth"))
+if not BERTH_BIN.is_absolute():
+    BERTH_BIN = (REPO_ROOT / BERTH_BIN).resolve()
+
+ADMIN_PASSWORD = "secret-admin-pw"
+SERVER_HOSTNAME = "mx.test.local"
+IP2 = "127.0.0.2"
+IP3 = "127.0.0.3"
+CLIENT_NAME = "client.test"
+ALICE = "alice@example.com"
+ALICE_PW = "alice-pw-123"
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+# The contract says a change applies within 1 s; we poll with a little tolerance.
+APPLY_DEADLINE = 1.5
+
+# --------------------------------------------------------------------------- ports
+
+_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+_handed_out: set[int] = set()
+
+
+def _port_is_free(port: int) -> bool:
+    # Binding the wildcard fails if any address already holds this port.
+    for fam, addr in ((socket.AF_INET, "0.0.0.0"),):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port() -> int:
+    """A random free high port below the ephemeral range, never handed out twice."""
+    for _ in range(500):
+        p = _rng.randint(20000, 32000)
+        if p in _handed_out:
+            continue
+        if _port_is_free(p):
+            _handed_out.add(p)
+            return p
+    raise RuntimeError("no free port found after 500 tries")
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+def connect_state(host: str, port: int, timeout: float = 0.5) -> str:
+    """'ok', 'refused' or 'timeout'/'error:<x>' for one TCP connect attempt."""
+    try:
+        s = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:  # pragma: no cover - diagnostic
+        return f"error:{e}"
+    s.close()
+    return "ok"
+
+
+def wait_connect_state(host: str, port: int, want: str, deadline: float = APPLY_DEADLINE) -> str:
+    """Poll until a connect gives `want`; returns the last state seen."""
+    end = time.monotonic() + deadline
+    state = connect_state(host, port)
+    for _ in range(1000):
+        if state == want or time.monotonic() >= end:
+            break
+        time.sleep(0.05)
+        state = connect_state(host, port)
+    return state
+
+
+def tls_client_context(**kw) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+class SMTPReplyError(AssertionError):
+    pass
+
+
+class RawSMTP:
+    """A byte-exact SMTP client over a raw (optionally TLS) socket."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
+                 read_banner: bool = True):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock)
+        self.buf = b""
+        self.banner = self.reply() if read_banner else None
+
+    def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self, limit: int = 65536) -> bytes:
+        for _ in range(100000):
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            if len(self.buf) > limit:
+                raise SMTPReplyError(f"reply line longer than {limit}")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise SMTPReplyError(f"connection closed (pending {self.buf!r})")
+            self.buf += chunk
+        raise SMTPReplyError("readline: too many reads")
+
+    def reply(self) -> tuple[int, list[str]]:
+        lines: list[str] = []
+        for _ in range(1000):
+            raw = self.readline()
+            line = raw.decode("utf-8", "replace")
+            if len(line) < 3 or not line[:3].isdigit():
+                raise SMTPReplyError(f"malformed reply line {raw!r}")
+            lines.append(line)
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), lines
+            if line[3] != "-":
+                raise SMTPReplyError(f"malformed reply line {raw!r}")
+        raise SMTPReplyError("reply with more than 1000 lines")
+
+    def cmd(self, line: str | bytes) -> tuple[int, list[str]]:
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
+        assert self.buf == b"", f"server sent data after the STARTTLS reply: {self.buf!r}"
+        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
+
+    def nothing_pending(self, wait: float = 0.5) -> bytes:
+        """Return any bytes that arrive within `wait` s (expected: b'')."""
+        extra = self.buf
+        old = self.sock.gettimeout()
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(65536)
+            extra += chunk
+        except (socket.timeout, ssl.SSLWantReadError):
+            pass
+        finally:
+            self.sock.settimeout(old)
+        return extra
+
+    def at_eof(self, wait: float = 5.0) -> bool:
+        """True if the server closes the connection within `wait` s."""
+        end = time.monotonic() + wait
+        for _ in range(1000):
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except ssl.SSLError:
+                return True
+            if not chunk:
+                return True
+            self.buf += chunk
+        return False
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def banner_of(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
+    with RawSMTP(host, port, timeout=10, tls=tls) as c:
+        code, lines = c.banner
+        assert code == 220, lines
+        c.cmd("QUIT")
+        return lines[0]
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Berth:
+    """One berth server process with its data directory and admin endpoint."""
+
+    def __init__(self, data_dir: Path, *, default_ports: bool = False, hostname: str = SERVER_HOSTNAME,
+                 password: str | None = ADMIN_PASSWORD, admin_port: int | None = None):
+        self.data = Path(data_dir)
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.default_ports = default_ports
+        self.hostname = hostname
+        self.password = password  # env password at start; also the password the API helper uses
+        self.admin_port = admin_port or free_port()
+        self.log_path = self.data.parent / f"{self.data.name}-berth.log"
+        self.proc: subprocess.Popen | None = None
+        self._logf = None
+        self.starts = 0
+
+    # -- process
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def argv(self) -> list[str]:
+        a = [str(BERTH_BIN), "serve", "--data", str(self.data), "--admin", f"127.0.0.1:{self.admin_port}",
+             "--hostname", self.hostname]
+        if not self.default_ports:
+            a.append("--no-default-ports")
+        return a
+
+    def start(self, timeout: float = START_TIMEOUT, env_password: str | None = "__same__") -> None:
+        if not BERTH_BIN.exists():
+            pytest.fail(f"berth binary not found at {BERTH_BIN} (set BERTH_BIN)")
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        env = dict(os.environ)
+        pw = self.password if env_password == "__same__" else env_password
+        env.pop("BERTH_ADMIN_PASSWORD", None)
+        if pw is not None:
+            env["BERTH_ADMIN_PASSWORD"] = pw
+        self._logf = open(self.log_path, "ab")
+        self._logf.write(f"\n===== start #{self.starts + 1}: {' '.join(self.argv())}\n".encode())
+        self._logf.flush()
+        self.log_offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(self.argv(), stdout=self._logf, stderr=subprocess.STDOUT, env=env,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.starts += 1
+        end = time.monotonic() + timeout
+        last = None
+        for _ in range(10000):
+            if self.proc.poll() is not None:
+                pytest.fail(f"berth exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.admin_url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+                    last = r.status
+            except urllib.error.HTTPError as e:
+                last = e.code
+            except (OSError, urllib.error.URLError) as e:
+                last = repr(e)
+            if time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        self.kill()
+        pytest.fail(f"berth did not answer /healthz with 200 within {timeout}s (last: {last}):\n{self.log_tail()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Send `sig`, wait up to `timeout` s; return the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        rc = self.proc.returncode
+        self._close_log()
+        return rc
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        self._close_log()
+
+    def _close_log(self):
+        if self._logf is not None:
+            self._logf.close()
+            self._logf = None
+
+    def restart(self, **kw) -> None:
+        rc = self.stop()
+        assert rc == 0, f"berth exit code on SIGTERM was {rc}:\n{self.log_tail()}"
+        self.start(**kw)
+
+    @property
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log.splitlines()[-n:])
+
+    # -- admin API
+
+    def api(self, method: str, path: str, body=None, *, auth: bool = True, password: str | None = None,
+            raw: bytes | None = None, timeout: float = 15.0):
+        """Return (status, parsed JSON or text or None)."""
+        url = self.admin_url + path
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if auth:
+            pw = self.password if password is None else password
+            headers["Authorization"] = "Basic " + base64.b64encode(f"admin:{pw}".encode()).decode()
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, payload = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        if not payload:
+            return status, None
+        try:
+            return status, json.loads(payload)
+        except ValueError:
+            return status, payload.decode("utf-8", "replace")
+
+    def ok(self, method: str, path: str, body=None, statuses=(200, 201, 204)):
+        st, js = self.api(method, path, body)
+        assert st in statuses, f"{method} {path} {body!r} -> {st} {js!r}"
+        return js
+
+    # -- convenience
+
+    def ports(self) -> list[dict]:
+        js = self.ok("GET", "/api/v1/ports")
+        return js["ports"] if isinstance(js, dict) and "ports" in js else js
+
+    def port(self, pid: str) -> dict:
+        return unwrap(self.ok("GET", f"/api/v1/ports/{pid}"), "port")
+
+    def ips(self) -> list[dict]:
+        js = self.ok("GET", "/api/v1/ip-addresses")
+        return js["ipAddresses"] if isinstance(js, dict) and "ipAddresses" in js else js
+
+    def ip(self, addr: str) -> dict:
+        return unwrap(self.ok("GET", f"/api/v1/ip-addresses/{addr}"), "ipAddress")
+
+    def listeners(self) -> list[dict]:
+        js = self.ok("GET", "/api/v1/listeners")
+        return js["listeners"] if isinstance(js, dict) and "listeners" in js else js
+
+    def listener(self, addr: str, port: int) -> dict | None:
+        for l in self.listeners():
+            if l.get("address") == addr and l.get("port") == port:
+                return l
+        return None
+
+    def wait_listener(self, addr: str, port: int, states=("listening",), timeout: float = 5.0) -> dict | None:
+        end = time.monotonic() + timeout
+        l = None
+        for _ in range(1000):
+            l = self.listener(addr, port)
+            if l is not None and l.get("state") in states:
+                return l
+            if time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        return l
+
+    def bindings(self) -> dict:
+        return self.ok("GET", "/api/v1/bindings")
+
+
+def unwrap(js, key):
+    if isinstance(js, dict) and "id" not in js and "address" not in js and key in js and isinstance(js[key], dict):
+        return js[key]
+    return js
+
+
+def error_of(js) -> dict:
+    assert isinstance(js, dict) and isinstance(js.get("error"), dict), f"not an error body: {js!r}"
+    return js["error"]
+
+
+def warning_texts(obj: dict) -> list[str]:
+    out = []
+    for w in obj.get("warnings") or []:
+        out.append(w if isinstance(w, str) else json.dumps(w))
+    return out
+
+
+# --------------------------------------------------------------------------- setup helpers
+
+
+def add_ip(b: Berth, addr: str, **fields) -> dict:
+    body = {"address": addr}
+    body.update(fields)
+    return unwrap(b.ok("POST", "/api/v1/ip-addresses", body, statuses=(200, 201)), "ipAddress")
+
+
+def add_ips(b: Berth) -> None:
+    add_ip(b, IP2)
+    add_ip(b, IP3)
+
+
+def create_port(b: Berth, name: str, protocol: str = "smtp", encryption: str = "none", port: int | None = None,
+                assigned: list[str] | None = None, **extra) -> dict:
+    body = {"name": name, "protocol": protocol, "encryption": encryption,
+            "port": port if port is not None else free_port()}
+    if assigned is not None:
+        body["assignedTo"] = assigned
+    body.update(extra)
+    st, js = b.api("POST", "/api/v1/ports", body)
+    assert st in (200, 201), f"POST /api/v1/ports {body} -> {st} {js}"
+    js = unwrap(js, "port")
+    assert isinstance(js, dict) and js.get("id"), js
+    return js
+
+
+def set_ip(b: Berth, addr: str, **fields) -> dict:
+    """PUT an IP address, keeping the fields not given (ports, hostname, description)."""
+    cur = b.ip(addr)
+    body = {"ports": cur.get("ports", []), "hostname": cur.get("hostname"), "description": cur.get("description", "")}
+    body.update(fields)
+    return unwrap(b.ok("PUT", f"/api/v1/ip-addresses/{addr}", body), "ipAddress")
+
+
+def setup_domain(b: Berth, domain: str = "example.com", user: str = "alice", password: str = ALICE_PW) -> None:
+    b.ok("POST", "/api/v1/domains", {"name": domain}, statuses=(200, 201))
+    b.ok("POST", f"/api/v1/domains/{domain}/users",
+         {"name": user, "password": password, "displayName": user.title()}, statuses=(200, 201))
+
+
+def maildir_new(b: Berth, domain: str = "example.com", user: str = "alice") -> list[Path]:
+    d = b.data / "mail" / domain / user / "new"
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file())
+
+
+def wait_maildir_count(b: Berth, n: int, timeout: float = 5.0, **kw) -> list[Path]:
+    end = time.monotonic() + timeout
+    files = maildir_new(b, **kw)
+    for _ in range(1000):
+        if len(files) >= n or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+        files = maildir_new(b, **kw)
+    return files
+
+
+def smtp_message(subject: str, body: str, frm: str = "bob@remote.test", to: str = ALICE) -> str:
+    return (f"From: <{frm}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@remote.test>\r\n\r\n{body}\r\n")
+
+
+def run(argv: list[str], timeout: float = 60, input: bytes | None = None, env: dict | None = None):
+    return subprocess.run(argv, input=input, capture_output=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL if input is None else None)
+
+
+# `since` in /api/v1/listeners may have 1-second resolution: wait this long before a change
+# whose "was the listener rebound?" answer is read from `since`.
+SINCE_RESOLUTION = 1.1
+
+
+def cert_subject(der: bytes) -> str:
+    p = run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der, timeout=20)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode().strip()
+
+
+def peer_cert_der(host: str, port: int, starttls: bool = False) -> bytes:
+    ctx = tls_client_context()
+    if starttls:
+        with RawSMTP(host, port) as c:
+            c.cmd(f"EHLO {CLIENT_NAME}")
+            code, lines = c.cmd("STARTTLS")
+            assert code == 220, lines
+            c.starttls(ctx)
+            return c.sock.getpeercert(binary_form=True)
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def make_cert(dirpath: Path, cn: str, name: str | None = None, days: int = 30) -> tuple[Path, Path]:
+    """Self-signed EC P-256 cert + key (PEM) with CN and SAN `cn`."""
+    name = name or cn
+    cert, key = dirpath / f"{name}.crt.pem", dirpath / f"{name}.key.pem"
+    p = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", str(days), "-subj", f"/CN={cn}",
+             "-addext", f"subjectAltName=DNS:{cn}"], timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    return cert, key
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory: make_server(**kw) -> started Berth; all are stopped (SIGTERM, exit 0) at teardown."""
+    made: list[Berth] = []
+
+    def factory(start: bool = True, name: str = "data", **kw) -> Berth:
+        b = Berth(tmp_path / name, **kw)
+        made.append(b)
+        if start:
+            b.start()
+        return b
+
+    yield factory
+    problems = []
+    for b in made:
+        if b.running():
+            rc = b.stop()
+            if rc != 0:
+                problems.append(f"{b.data}: exit code on SIGTERM {rc} (None = killed after {STOP_TIMEOUT}s)\n"
+                                f"{b.log_tail()}")
+        b.kill()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def server(make_server) -> Berth:
+    return make_server()
+
+
+@pytest.fixture
+def berth_env(server):
+    """Server with 127.0.0.2/.3 added and example.com/alice set up."""
+    add_ips(server)
+    setup_domain(server)
+    return server
+
+
+def pytest_report_header(config):
+    return f"berth binary: {BERTH_BIN} (exists: {BERTH_BIN.exists()})"
