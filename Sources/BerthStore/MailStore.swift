@@ -97,6 +97,8 @@ public final class MailStore: @unchecked Sendable {
         var user: String?
         var size: Int
         var recipients: [String]
+        /// Kept open until the batch is durable, so a small batch can fdatasync it directly.
+        var fd: Int32
     }
 
     private func commit(_ batch: [(InboundMessage, Completion)]) {
@@ -125,7 +127,10 @@ public final class MailStore: @unchecked Sendable {
                 }
                 written += mine
             } catch {
-                for file in mine { unlink(file.tmpPath) }
+                for file in mine {
+                    close(file.fd)
+                    unlink(file.tmpPath)
+                }
                 failures[index] = error
             }
         }
@@ -167,7 +172,8 @@ public final class MailStore: @unchecked Sendable {
         let tmpPath = "\(box)/tmp/\(name)"
         let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
-        defer { close(fd) }
+        var handedOver = false
+        defer { if !handedOver { close(fd) } }
         var offset = 0
         try bytes.withUnsafeBytes { raw in
             while offset < raw.count {
@@ -175,22 +181,33 @@ public final class MailStore: @unchecked Sendable {
                 if n < 0 {
                     if errno == EINTR { continue }
                     let reason = errnoText()
+                    close(fd)
+                    handedOver = true
                     unlink(tmpPath)
                     throw DeliveryError(description: "cannot write \(tmpPath): \(reason)")
                 }
                 offset += n
             }
         }
+        handedOver = true
         return Written(
             job: job, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
-            domain: domain, user: user, size: bytes.count, recipients: recipients)
+            domain: domain, user: user, size: bytes.count, recipients: recipients, fd: fd)
     }
 
+    /// Files up to which one fdatasync each beats one syncfs of the whole filesystem.
+    static let syncfsThreshold = 4
+
     /// The Maildir protocol: data durable in `tmp/`, then the rename, then the rename durable.
+    /// A lone message is flushed on its own (fdatasync); a batch with one syncfs(2).
     private func makeDurable(_ files: [Written]) throws {
-        if cberth_syncfs(rootFD) != 0 {
-            // Fall back to one fsync per file if the filesystem refuses syncfs.
-            for file in files { try fsyncPath(file.tmpPath, directory: false) }
+        defer { for file in files { close(file.fd) } }
+        if files.count > Self.syncfsThreshold && cberth_syncfs(rootFD) == 0 {
+            // every file of the batch is on disk
+        } else {
+            for file in files where fdatasync(file.fd) != 0 {
+                throw DeliveryError(description: "fdatasync \(file.tmpPath): \(errnoText())")
+            }
         }
         for file in files where rename(file.tmpPath, file.newPath) != 0 {
             throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
