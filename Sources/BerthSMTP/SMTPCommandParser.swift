@@ -1,15 +1,23 @@
 /// Turns one command line (CRLF removed) into an `SMTPCommand`. Pure; the framer has
 /// already bounded the length.
 public enum SMTPCommandParser {
+    /// Longest verb we know ("STARTTLS"); anything longer is not a command.
+    static let maxVerbLength = 8
+
     public static func parse(_ line: some Collection<UInt8>) -> Result<SMTPCommand, SMTPCommandError> {
-        guard line.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
+        // Works on bytes: this runs for every command of every session.
+        let bytes = Array(line)
+        guard bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
             return .failure(.syntax("command contains control characters"))
         }
-        let text = String(decoding: line, as: UTF8.self)
-        let verbEnd = text.firstIndex(of: " ") ?? text.endIndex
-        let verb = text[..<verbEnd].uppercased()
-        let rest = text[verbEnd...].drop(while: { $0 == " " })
-        let argument = String(rest.reversed().drop(while: { $0 == " " }).reversed())
+        let verbEnd = bytes.firstIndex(of: UInt8(ascii: " ")) ?? bytes.endIndex
+        guard verbEnd <= maxVerbLength else { return .failure(.unrecognized) }
+        let verb = String(decoding: bytes[..<verbEnd].map(asciiUppercase), as: UTF8.self)
+        var start = verbEnd
+        while start < bytes.endIndex && bytes[start] == UInt8(ascii: " ") { start += 1 }
+        var end = bytes.endIndex
+        while end > start && bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        let argument = String(decoding: bytes[start..<end], as: UTF8.self)
 
         switch verb {
         case "EHLO", "HELO":
@@ -47,43 +55,61 @@ public enum SMTPCommandParser {
         -> Result<(String, [String: String]), SMTPCommandError>
     {
         let usage = prefix == "FROM:" ? "MAIL FROM:<address>" : "RCPT TO:<address>"
-        guard argument.uppercased().hasPrefix(prefix) else { return .failure(.syntax(usage)) }
-        let afterPrefix = argument.dropFirst(prefix.count).drop(while: { $0 == " " })
-        guard afterPrefix.first == "<", let close = afterPrefix.firstIndex(of: ">") else {
+        let bytes = Array(argument.utf8)
+        let prefixBytes = Array(prefix.utf8)
+        guard bytes.count >= prefixBytes.count, zip(bytes, prefixBytes).allSatisfy({ asciiUppercase($0) == $1 }) else {
             return .failure(.syntax(usage))
         }
-        var path = String(afterPrefix[afterPrefix.index(after: afterPrefix.startIndex)..<close])
-        guard path.utf8.count <= SMTPLimits.pathLength else { return .failure(.syntax("path longer than 256 octets")) }
+        var open = prefixBytes.count
+        while open < bytes.count && bytes[open] == UInt8(ascii: " ") { open += 1 }
+        guard open < bytes.count, bytes[open] == UInt8(ascii: "<"),
+              let close = bytes[open...].firstIndex(of: UInt8(ascii: ">"))
+        else { return .failure(.syntax(usage)) }
+        var pathBytes = bytes[(open + 1)..<close]
+        guard pathBytes.count <= SMTPLimits.pathLength else { return .failure(.syntax("path longer than 256 octets")) }
         // RFC 5321 §4.1.2 / Appendix C: source routes are accepted and ignored.
-        if path.hasPrefix("@"), let colon = path.firstIndex(of: ":") {
-            path = String(path[path.index(after: colon)...])
+        if pathBytes.first == UInt8(ascii: "@"), let colon = pathBytes.firstIndex(of: UInt8(ascii: ":")) {
+            pathBytes = pathBytes[(colon + 1)...]
         }
-        if path.isEmpty {
+        let path = String(decoding: pathBytes, as: UTF8.self)
+        if pathBytes.isEmpty {
             guard allowNull else { return .failure(.syntax(usage)) }
         } else {
-            guard isMailbox(path) else { return .failure(.syntax("\(usage) (bad address <\(path)>)")) }
+            guard isMailbox(pathBytes) else { return .failure(.syntax("\(usage) (bad address <\(path)>)")) }
         }
         var parameters: [String: String] = [:]
-        for token in afterPrefix[afterPrefix.index(after: close)...].split(separator: " ") {
-            let pair = token.split(separator: "=", maxSplits: 1)
-            guard let key = pair.first, !key.isEmpty else { return .failure(.syntax("bad parameter '\(token)'")) }
-            parameters[key.uppercased()] = pair.count == 2 ? String(pair[1]) : ""
+        for token in bytes[(close + 1)...].split(separator: UInt8(ascii: " ")) {
+            let equals = token.firstIndex(of: UInt8(ascii: "=")) ?? token.endIndex
+            guard equals > token.startIndex else {
+                return .failure(.syntax("bad parameter '\(String(decoding: token, as: UTF8.self))'"))
+            }
+            let key = String(decoding: token[..<equals].map(asciiUppercase), as: UTF8.self)
+            parameters[key] = equals < token.endIndex ? String(decoding: token[(equals + 1)...], as: UTF8.self) : ""
         }
         return .success((path, parameters))
     }
 
-    /// `Local-part "@" Domain` with no spaces or brackets; quoted local parts are kept as sent.
-    /// `postmaster` alone is allowed (RFC 5321 §4.1.1.3).
-    static func isMailbox(_ path: String) -> Bool {
-        if path.lowercased() == "postmaster" { return true }
-        guard let at = path.lastIndex(of: "@") else { return false }
+    /// `Local-part "@" Domain` (RFC 5321 §4.1.2) with no spaces or brackets in the local
+    /// part; the domain is labels of letters, digits, hyphens (or UTF-8), or an address
+    /// literal. `postmaster` alone is allowed (RFC 5321 §4.1.1.3).
+    static func isMailbox(_ path: ArraySlice<UInt8>) -> Bool {
+        if path.count == 10 && path.map(asciiUppercase).elementsEqual("POSTMASTER".utf8) { return true }
+        guard let at = path.lastIndex(of: UInt8(ascii: "@")) else { return false }
         let local = path[..<at]
-        let domain = path[path.index(after: at)...]
-        guard !local.isEmpty, !domain.isEmpty, local.utf8.count <= 64 else { return false }
-        guard !path.contains(where: { $0 == "<" || $0 == ">" || $0 == " " || $0 == "," }) else { return false }
-        if domain.hasPrefix("[") { return domain.hasSuffix("]") }
-        return domain.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            !label.isEmpty && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+        let domain = path[(at + 1)...]
+        guard !local.isEmpty, !domain.isEmpty, local.count <= 64 else { return false }
+        guard !path.contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: ",") })
+        else { return false }
+        if domain.first == UInt8(ascii: "[") { return domain.last == UInt8(ascii: "]") }
+        return domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.allSatisfy { byte in
+                byte >= 0x80 || byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39)
+                    || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+            }
         }
+    }
+
+    static func asciiUppercase(_ byte: UInt8) -> UInt8 {
+        byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte
     }
 }

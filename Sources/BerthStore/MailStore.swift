@@ -228,9 +228,8 @@ public final class MailStore: @unchecked Sendable {
         try store.database.write { db in
             for file in files {
                 if let domain = file.domain, let user = file.user {
-                    try db.execute(
-                        sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
+                    try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
+                        .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
                 } else {
                     let message = batch[file.job].0
                     let recipients = String(decoding: try JSONEncoder().encode(file.recipients), as: UTF8.self)
