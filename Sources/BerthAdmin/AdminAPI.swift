@@ -48,14 +48,16 @@ public struct AdminAPI: Sendable {
 
         api.get("bindings") { _, _ -> Response in
             let bindings = try store.bindings()
-            let ports = bindings.ports.map { inspector.view($0, in: bindings) }
+            let listeners = registry.snapshot()
+            let ports = bindings.ports.map { inspector.view($0, in: bindings, listeners: listeners) }
             return try JSONResponse.make(BindingsView(ports: ports, ipAddresses: bindings.ipAddresses))
         }
 
         // MARK: Ports
         api.get("ports") { _, _ -> Response in
             let bindings = try store.bindings()
-            return try JSONResponse.make(bindings.ports.map { inspector.view($0, in: bindings) })
+            let listeners = registry.snapshot()
+            return try JSONResponse.make(bindings.ports.map { inspector.view($0, in: bindings, listeners: listeners) })
         }
         api.post("ports") { request, _ -> Response in
             let patch = try await JSONResponse.decode(PortPatch.self, from: request)
@@ -65,7 +67,7 @@ public struct AdminAPI: Sendable {
                 try Validation.validate(bindings, changedPortIDs: [id], certificateCheck: checkCertificate)
                 return (id, bindings)
             }
-            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings), status: .created)
+            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: .created)
         }
         api.post("ports/delete") { request, _ -> Response in
             struct Body: Decodable { var ids: [String] }
@@ -80,7 +82,7 @@ public struct AdminAPI: Sendable {
             let bindings = try store.bindings()
             let id = try context.parameters.require("id")
             guard let port = bindings.port(id) else { throw APIError(.notFound("no port with id '\(id)'")) }
-            return try JSONResponse.make(inspector.view(port, in: bindings))
+            return try JSONResponse.make(inspector.view(port, in: bindings, listeners: registry.snapshot()))
         }
         api.put("ports/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
@@ -91,7 +93,7 @@ public struct AdminAPI: Sendable {
                     bindings, changedPortIDs: certificateChanged ? [id] : [], certificateCheck: checkCertificate)
                 return bindings
             }
-            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings))
+            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()))
         }
         api.delete("ports/:id") { _, context -> Response in
             let id = try context.parameters.require("id")

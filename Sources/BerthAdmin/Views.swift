@@ -68,8 +68,11 @@ final class CertificateInspector: Sendable {
         return result
     }
 
-    func view(_ port: BerthCore.Port, in bindings: Bindings, now: Date = Date()) -> PortView {
+    func view(_ port: BerthCore.Port, in bindings: Bindings, listeners: [ListenerStatus], now: Date = Date()) -> PortView {
         var warnings = bindings.warnings(for: port)
+        for listener in listeners where listener.portId == port.id && listener.state == .failed {
+            warnings.append("not listening on \(listener.address): \(listener.error ?? "bind failed")")
+        }
         var info: CertificateInfo?
         if port.encryption != .none {
             switch inspect(port.certificateSource) {

@@ -29,6 +29,9 @@ public struct Bindings: Codable, Sendable, Hashable {
         } else if assigned.allSatisfy({ !$0.present }) {
             warnings.append("assigned only to addresses not present on any interface")
         }
+        if port.protocol == .submission && port.encryption == .none {
+            warnings.append("submission without TLS: AUTH is offered only over TLS, so clients cannot send through this port")
+        }
         return warnings
     }
 }

@@ -157,6 +157,15 @@ struct ValidationTests {
         #expect(assigned.warnings(for: port).isEmpty)
     }
 
+    @Test("submission without TLS is legal and warned about: AUTH needs TLS")
+    func plainSubmissionWarning() {
+        let port = Port(id: "1", name: "Sub", protocol: .submission, encryption: .none, port: 587)
+        let bindings = Bindings(ports: [port], ipAddresses: [Fixture.ip("192.0.2.1", ["1"])])
+        #expect(bindings.warnings(for: port).contains { $0.contains("submission without TLS") })
+        let tls = Port(id: "1", name: "Sub", protocol: .submission, encryption: .tls, port: 587)
+        #expect(Bindings(ports: [tls], ipAddresses: [Fixture.ip("192.0.2.1", ["1"])]).warnings(for: tls).isEmpty)
+    }
+
     @Test("certificates are checked only for changed TLS ports, and failures become bad_certificate")
     func certificateCheck() {
         let bindings = Bindings(ports: [

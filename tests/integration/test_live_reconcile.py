@@ -148,8 +148,9 @@ def test_address_in_use(berth_env):
                 break
             time.sleep(0.05)
         assert want in b.log, b.log_tail()
-        # port shows a warning or the failure too? (not required) -- the API accepted it
-        assert b.port(p["id"])["assignedTo"] == [IP3]
+        port = b.port(p["id"])
+        assert port["assignedTo"] == [IP3]
+        assert any(f"not listening on {IP3}" in w and "address already in use" in w for w in port["warnings"]), port
     finally:
         blocker.close()
     # any bindings change retries the failed listener
@@ -159,6 +160,7 @@ def test_address_in_use(berth_env):
     assert not lp.get("error"), lp
     assert banner_of(IP3, p_num).startswith("220 ")
     assert f"listener {IP3}:{p_num} smtp/none: listening" in b.log
+    assert not any("not listening" in w for w in b.port(p["id"])["warnings"])
 
 
 def test_counters(live_env):
