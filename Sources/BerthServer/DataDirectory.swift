@@ -13,6 +13,10 @@ enum DataDirectory {
         let store = try ConfigStore(path: options.dataDirectory + "/berth.sqlite")
 
         let hostname = try resolveHostname(options, store: store)
+        if !hostname.contains(".") {
+            // RFC 5321 §4.1.1.1: the greeting names the server by its fully qualified domain name.
+            logger.warning("server host name '\(hostname)' is not fully qualified; greetings and EHLO use it (set --hostname mx.example.com)")
+        }
         let firstStart = try store.setting("initialized") == nil
 
         // Addresses: the interfaces as they are now, plus the wildcards.
