@@ -44,6 +44,8 @@ public actor ListenerManager: Service {
     private let greetingNames = NIOLockedValueBox<[String: String]>([:])
     private var draining: [BoundListener] = []
     private var certificates: [CertificateSource: LoadedCertificate] = [:]
+    /// The last failure logged per socket, so a retry that fails the same way stays quiet.
+    private var loggedFailures: [ListenerSpec.Key: String] = [:]
     private var reconciling = false
     private var reconcileAgain = false
 
@@ -116,6 +118,7 @@ public actor ListenerManager: Service {
 
         for (key, listener) in bound where wanted[key] == nil {
             bound[key] = nil
+            loggedFailures[key] = nil
             await retire(listener, reason: "removed")
         }
         for spec in wanted.values.sorted(by: { ($0.address, $0.port) < ($1.address, $1.port) }) {
@@ -171,9 +174,7 @@ public actor ListenerManager: Service {
         if spec.encryption != .none {
             let (loaded, error) = certificate(for: spec.certificate)
             guard let loaded else {
-                listener.state = .failed
-                listener.error = "no usable certificate: \(error ?? "unknown")"
-                publish(listener)
+                fail(listener, "no usable certificate: \(error ?? "unknown")")
                 return listener
             }
             listener.tls.withLockedValue { $0 = loaded.context }
@@ -205,14 +206,25 @@ public actor ListenerManager: Service {
             listener.state = .listening
             listener.error = listener.certificateError
             listener.since = Date()
+            loggedFailures[spec.key] = nil
             logger.info("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): listening")
+            publish(listener)
         } catch {
-            listener.state = .failed
-            listener.error = Self.reason(error)
-            logger.error("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): failed: \(listener.error ?? "")")
+            fail(listener, Self.reason(error))
+        }
+        return listener
+    }
+
+    /// Records a socket that could not be opened; logs it unless it failed the same way last time.
+    private func fail(_ listener: BoundListener, _ reason: String) {
+        let spec = listener.spec
+        listener.state = .failed
+        listener.error = reason
+        if loggedFailures[spec.key] != reason {
+            loggedFailures[spec.key] = reason
+            logger.error("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): failed: \(reason)")
         }
         publish(listener)
-        return listener
     }
 
     /// Applies what needs no new socket: names, tlsRequired, the certificate.
