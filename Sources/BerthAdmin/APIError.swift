@@ -83,14 +83,68 @@ enum JSONResponse {
         }
         do {
             return try JSONDecoder().decode(T.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' has the wrong type", field: field)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(key.stringValue)' is required", field: key.stringValue)
+        } catch let DecodingError.typeMismatch(type, context) {
+            let field = fieldName(context.codingPath)
+            throw APIError(
+                .unprocessableContent, code: "validation_failed",
+                message: field.isEmpty ? "the body must be a JSON object" : "field '\(field)' must be \(typeName(type))",
+                field: field.isEmpty ? nil : field)
+        } catch let DecodingError.valueNotFound(type, context) {
+            let field = fieldName(context.codingPath)
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' must be \(typeName(type)), not null", field: field)
+        } catch let DecodingError.keyNotFound(key, context) {
+            let field = fieldName(context.codingPath + [key])
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' is required", field: field)
         } catch let DecodingError.dataCorrupted(context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)': \(context.debugDescription)", field: field)
+            let field = fieldName(context.codingPath)
+            let reason = context.debugDescription.contains("does not fit") ? "must be a whole number" : context.debugDescription
+            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)': \(reason)", field: field)
+        }
+    }
+
+    /// `ports[0]`, `outbound.ipv4.mode`: the path as the admin wrote it.
+    static func fieldName(_ path: [any CodingKey]) -> String {
+        var name = ""
+        for key in path {
+            if let index = key.intValue {
+                name += "[\(index)]"
+            } else {
+                name += (name.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+        return name
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type: return "a whole number"
+        case is Bool.Type: return "true or false"
+        case is [String].Type, is [Any].Type: return "a list"
+        default: return "of type \(type)"
+        }
+    }
+}
+
+/// Every error leaves in the contract's shape, including the router's own 404s and any
+/// HTTPError a handler throws.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            let code: String
+            switch error.status {
+            case .notFound: code = "not_found"
+            case .methodNotAllowed: code = "method_not_allowed"
+            case .contentTooLarge: code = "body_too_large"
+            case .badRequest: code = "bad_request"
+            default: code = "http_\(error.status.code)"
+            }
+            let message = error.body ?? "\(request.method) \(request.uri.path): \(error.status.reasonPhrase)"
+            throw APIError(error.status, code: code, message: message)
         }
     }
 }

@@ -36,6 +36,7 @@ public struct AdminAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
         router.get("/healthz") { _, _ -> Response in try JSONResponse.make(["status": "ok"]) }
         router.get("/metrics") { _, _ -> Response in
             var text = [UInt8]()
@@ -64,7 +65,8 @@ public struct AdminAPI: Sendable {
             let (id, bindings) = try change { bindings, newID in
                 let id = try newID()
                 try bindings.addPort(id: id, patch)
-                try Validation.validate(bindings, changedPortIDs: [id], certificateCheck: checkCertificate)
+                try Validation.validate(
+                    bindings, changedPortIDs: [id], subject: id, subjectIsNew: true, certificateCheck: checkCertificate)
                 return (id, bindings)
             }
             return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: .created)
@@ -90,7 +92,7 @@ public struct AdminAPI: Sendable {
             let bindings = try change { bindings, _ in
                 let certificateChanged = try bindings.updatePort(id: id, patch)
                 try Validation.validate(
-                    bindings, changedPortIDs: certificateChanged ? [id] : [], certificateCheck: checkCertificate)
+                    bindings, changedPortIDs: certificateChanged ? [id] : [], subject: id, certificateCheck: checkCertificate)
                 return bindings
             }
             return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()))
@@ -129,14 +131,14 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(entry, status: .created)
         }
         api.get("ip-addresses/:address") { _, context -> Response in
-            let address = try context.parameters.require("address")
+            let address = try context.parameters.require("address").removingPercentEncoding ?? ""
             guard let entry = try store.bindings().entry(IPLiteral.canonical(address)?.address ?? address) else {
                 throw APIError(.notFound("no IP address '\(address)' in the list"))
             }
             return try JSONResponse.make(entry)
         }
         api.put("ip-addresses/:address") { request, context -> Response in
-            let address = try context.parameters.require("address")
+            let address = try context.parameters.require("address").removingPercentEncoding ?? ""
             let patch = try await JSONResponse.decode(AddressPatch.self, from: request)
             let entry = try change { bindings, _ in
                 try bindings.updateAddress(address, patch)
@@ -146,7 +148,12 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(entry)
         }
         api.delete("ip-addresses/:address") { _, context -> Response in
-            let address = try context.parameters.require("address")
+            let address = try context.parameters.require("address").removingPercentEncoding ?? ""
+            let key = IPLiteral.canonical(address)?.address ?? address
+            if let domain = try store.domains().first(where: { $0.ipAddress == key }) {
+                throw APIError(BindingsError(
+                    .conflict, "IP address \(key) is domain \(domain.name)'s ipAddress; change the domain first", field: "address"))
+            }
             try change { bindings, _ in
                 try bindings.deleteAddress(address)
                 try Validation.validate(bindings)
@@ -170,8 +177,11 @@ public struct AdminAPI: Sendable {
         }
         api.put("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name").lowercased()
-            struct Body: Decodable { var ipAddress: String?; var outbound: OutboundSettings? }
+            struct Body: Decodable { var name: String?; var ipAddress: String?; var outbound: OutboundSettings? }
             let body = try await JSONResponse.decode(Body.self, from: request)
+            if let newName = body.name, newName.lowercased() != name {
+                throw APIError(BindingsError.invalid("name", "a domain cannot be renamed; create \(newName) and move its users"))
+            }
             guard var domain = try store.domain(name) else { throw APIError(.notFound("no domain '\(name)'")) }
             domain.ipAddress = body.ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
             if let outbound = body.outbound { domain.outbound = outbound }

@@ -68,6 +68,26 @@ public struct PortPatch: Codable, Sendable, Hashable {
         self.assignedTo = assignedTo
     }
 
+    /// An explicit `null` for an optional path clears it, like "" does; an absent key
+    /// leaves it as it is.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func clearable(_ key: CodingKeys) throws -> String? {
+            guard container.contains(key) else { return nil }
+            return try container.decodeNil(forKey: key) ? "" : container.decode(String.self, forKey: key)
+        }
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        self.protocol = try container.decodeIfPresent(MailProtocol.self, forKey: .protocol)
+        encryption = try container.decodeIfPresent(Encryption.self, forKey: .encryption)
+        tlsRequired = try container.decodeIfPresent(Bool.self, forKey: .tlsRequired)
+        port = try container.decodeIfPresent(Int.self, forKey: .port)
+        certificatePath = try clearable(.certificatePath)
+        privateKeyPath = try clearable(.privateKeyPath)
+        certificatePassword = try clearable(.certificatePassword)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        assignedTo = try container.decodeIfPresent([String].self, forKey: .assignedTo)
+    }
+
     /// True when the patch touches what the TLS certificate is made of.
     var touchesCertificate: Bool {
         certificatePath != nil || privateKeyPath != nil || certificatePassword != nil || encryption != nil
@@ -182,6 +202,9 @@ extension Bindings {
         }
         guard entry(canonical.address) == nil else {
             throw BindingsError(.conflict, "IP address \(canonical.address) is already in the list", field: "address")
+        }
+        if let reason = IPLiteral.notBindableReason(canonical.address) {
+            throw BindingsError.invalid("address", "\(canonical.address) is \(reason); only unicast addresses can listen")
         }
         if IPLiteral.isLinkLocal(canonical.address) {
             throw BindingsError.invalid("address", "link-local address \(canonical.address) cannot be bound without a scope; not supported")

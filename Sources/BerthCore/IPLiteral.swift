@@ -62,6 +62,19 @@ public enum IPLiteral {
             || canonical.lowercased().hasPrefix("feb")
     }
 
+    /// Why an address can never be a listening address, or nil if it can.
+    public static func notBindableReason(_ canonical: String) -> String? {
+        let lower = canonical.lowercased()
+        if lower == "0.0.0.0" || lower == "::" { return "a wildcard (already in the list)" }
+        if lower == "255.255.255.255" { return "the broadcast address" }
+        if lower.hasPrefix("ff") && lower.contains(":") { return "an IPv6 multicast address" }
+        if lower.hasPrefix("::ffff:") { return "an IPv4-mapped address (add \(lower.dropFirst(7)) instead)" }
+        if let first = Int(lower.prefix { $0 != "." }), !lower.contains(":"), (224...239).contains(first) {
+            return "an IPv4 multicast address"
+        }
+        return nil
+    }
+
     /// 127.0.0.0/8 is all local on Linux (lo holds the whole /8), so such an address
     /// is present whenever the host has loopback.
     public static func isIPv4Loopback(_ canonical: String) -> Bool {

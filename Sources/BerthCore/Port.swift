@@ -57,6 +57,26 @@ public struct Port: Codable, Sendable, Hashable, Identifiable {
     }
 }
 
+/// Enum fields of the API read case-insensitively ("SMTP" is smtp) and name the allowed
+/// values when they refuse one.
+public protocol LenientEnum: RawRepresentable, CaseIterable, Decodable where RawValue == String {}
+
+extension LenientEnum {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = Self(rawValue: text.lowercased()) else {
+            let allowed = Self.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not one of \(allowed)")
+        }
+        self = value
+    }
+}
+
+extension MailProtocol: LenientEnum {}
+extension Encryption: LenientEnum {}
+
 /// Where a certificate lives on disk; the identity of a TLS context.
 public struct CertificateSource: Codable, Sendable, Hashable {
     public var certificatePath: String

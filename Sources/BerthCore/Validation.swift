@@ -9,9 +9,14 @@ public enum Validation {
     /// Checks every rule of BINDINGS.md on the whole bindings. `certificateCheck` loads and
     /// checks a certificate (rule 4); it is called once per distinct TLS certificate source
     /// among ports that changed (`changedPortIDs`), so unchanged ports are not re-read.
+    ///
+    /// `subject` is the port the change is about (and `subjectIsNew` when it is being
+    /// created), so that a conflict names it as the one that cannot be assigned.
     public static func validate(
         _ bindings: Bindings,
         changedPortIDs: Set<String> = [],
+        subject: String? = nil,
+        subjectIsNew: Bool = false,
         certificateCheck: (CertificateSource) throws -> Void = { _ in }
     ) throws {
         var names: [String: Port] = [:]
@@ -37,7 +42,7 @@ public enum Validation {
                     field: "certificatePath")
             }
         }
-        try validateAssignments(bindings)
+        try validateAssignments(bindings, subject: subject, subjectIsNew: subjectIsNew)
     }
 
     /// Field rules of one port (BINDINGS.md, "Port").
@@ -72,7 +77,7 @@ public enum Validation {
 
     /// Rules 1 and 5: only listed IPs, every port id known, one port per number per IP,
     /// wildcards conflicting with every address of their family.
-    public static func validateAssignments(_ bindings: Bindings) throws {
+    public static func validateAssignments(_ bindings: Bindings, subject: String? = nil, subjectIsNew: Bool = false) throws {
         let portsByID = Dictionary(bindings.ports.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var seenAddresses: Set<String> = []
         for entry in bindings.ipAddresses {
@@ -96,7 +101,6 @@ public enum Validation {
             }
         }
         // (family, number) -> claims, so that conflicts are found in one pass.
-        struct Claim { var address: String; var wildcard: Bool; var port: Port }
         var claims: [String: [Claim]] = [:]
         for entry in bindings.ipAddresses {
             for id in entry.ports {
@@ -105,17 +109,49 @@ public enum Validation {
                 let claim = Claim(address: entry.address, wildcard: entry.isWildcard, port: port)
                 for other in claims[key, default: []]
                 where other.address == claim.address || other.wildcard || claim.wildcard {
-                    let place = other.address == claim.address
-                        ? "on \(claim.address)"
-                        : "on \(other.wildcard ? other.address : claim.address) (the wildcard \(other.wildcard ? other.address : claim.address) covers \(other.wildcard ? claim.address : other.address))"
-                    throw BindingsError(
-                        .portConflict,
-                        "port number \(port.port) \(place) is already used by port '\(other.port.name)' (id \(other.port.id)); cannot also assign port '\(port.name)' (id \(port.id))",
-                        field: "port")
+                    throw conflict(claim, other, subject: subject, subjectIsNew: subjectIsNew)
                 }
                 claims[key, default: []].append(claim)
             }
         }
+    }
+}
+
+/// One port on one address, as the conflict check sees it.
+struct Claim {
+    var address: String
+    var wildcard: Bool
+    var port: Port
+}
+
+extension Validation {
+    /// Rule 1's error: names both ports and the address, with the port the change is
+    /// about as the one that cannot be assigned.
+    static func conflict(_ first: Claim, _ second: Claim, subject: String?, subjectIsNew: Bool) -> BindingsError {
+        var (incoming, holder) = (first, second)
+        if holder.port.id == subject && incoming.port.id != subject { (incoming, holder) = (holder, incoming) }
+        func label(_ port: Port) -> String {
+            port.id == subject && subjectIsNew ? "the new port '\(port.name)'" : "port '\(port.name)' (id \(port.id))"
+        }
+        let number = incoming.port.port
+        let place: String
+        if incoming.address == holder.address {
+            place = "on \(incoming.address)"
+        } else {
+            let (wildcard, specific) = holder.wildcard ? (holder.address, incoming.address) : (incoming.address, holder.address)
+            place = "on \(incoming.address) (the wildcard \(wildcard) covers \(specific))"
+        }
+        if incoming.port.id == holder.port.id {
+            let (wildcard, specific) = holder.wildcard ? (holder.address, incoming.address) : (incoming.address, holder.address)
+            return BindingsError(
+                .portConflict,
+                "\(label(incoming.port)) cannot listen on both \(wildcard) and \(specific): the wildcard already covers \(specific) on port number \(number)",
+                field: "assignedTo")
+        }
+        return BindingsError(
+            .portConflict,
+            "port number \(number) \(place) is already used by \(label(holder.port)); cannot also assign \(label(incoming.port))",
+            field: "port")
     }
 }
 
@@ -124,6 +160,8 @@ public enum Hostname {
     public static func isValid(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= Validation.maxHostnameLength else { return false }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        // An all-numeric last label is an IP address, not a name (RFC 1123 §2.1).
+        if let last = labels.last, last.allSatisfy({ $0.isASCII && $0.isNumber }) { return false }
         return labels.allSatisfy { label in
             guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-" else { return false }
             return label.utf8.allSatisfy { c in

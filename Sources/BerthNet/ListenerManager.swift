@@ -168,6 +168,10 @@ public actor ListenerManager: Service {
         guard let server = protocols[spec.protocol] else {
             listener.state = .notServing
             listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"
+            if loggedFailures[spec.key] != listener.error {
+                loggedFailures[spec.key] = listener.error
+                logger.notice("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): not serving (\(listener.error ?? ""))")
+            }
             publish(listener)
             return listener
         }
@@ -259,22 +263,29 @@ public actor ListenerManager: Service {
             logger.info("listener \(listener.spec.key) \(listener.spec.protocol.rawValue): closed (\(reason))")
         }
         listener.channel = nil
+        // The socket's series leave /metrics with it; a socket bound again starts anew.
+        listener.counters.destroyMetrics()
         registry.remove(listener.spec.key)
+        if listener.state == .notServing { return }
+        if case .failed = listener.state { return }
         guard listener.children.count > 0 else { return }
         listener.state = .draining
         listener.drainDeadline = ContinuousClock.now + configuration.removedListenerDrainTimeout
         draining.append(listener)
+        // Shown as draining until its sessions end, unless a new socket takes its place.
+        if reason == "removed" { publish(listener) }
     }
 
     private func sweepDraining() {
         let now = ContinuousClock.now
         draining.removeAll { listener in
-            if listener.children.count == 0 { return true }
-            if let deadline = listener.drainDeadline, now >= deadline {
+            var done = listener.children.count == 0
+            if !done, let deadline = listener.drainDeadline, now >= deadline {
                 listener.children.closeAll()
-                return true
+                done = true
             }
-            return false
+            if done && bound[listener.spec.key] == nil { registry.remove(listener.spec.key) }
+            return done
         }
     }
 

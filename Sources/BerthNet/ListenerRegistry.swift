@@ -62,6 +62,11 @@ public final class ListenerCounters: Sendable {
         active.subtract(1, ordering: .relaxed)
         activeMetric.decrement()
     }
+
+    func destroyMetrics() {
+        totalMetric.destroy()
+        activeMetric.destroy()
+    }
 }
 
 /// The listener table the admin API and /metrics read; written by the listener manager.

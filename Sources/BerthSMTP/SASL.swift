@@ -17,17 +17,14 @@ public enum SASLExchange: Sendable, Hashable {
 }
 
 public enum SASL {
-    /// RFC 4616: `[authzid] NUL authcid NUL passwd`, base64. Returns (user, password).
-    /// A different authzid (acting as someone else) is refused.
-    public static func decodePlain(_ base64: String) -> (String, String)? {
+    /// RFC 4616: `[authzid] NUL authcid NUL passwd`, base64. Returns (authzid, user, password).
+    public static func decodePlain(_ base64: String) -> (authzid: String, user: String, password: String)? {
         guard let data = Data(base64Encoded: base64) else { return nil }
         let parts = data.split(separator: 0, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
-        let authzid = String(decoding: parts[0], as: UTF8.self)
         let user = String(decoding: parts[1], as: UTF8.self)
-        let password = String(decoding: parts[2], as: UTF8.self)
-        guard !user.isEmpty, authzid.isEmpty || authzid == user else { return nil }
-        return (user, password)
+        guard !user.isEmpty else { return nil }
+        return (String(decoding: parts[0], as: UTF8.self), user, String(decoding: parts[2], as: UTF8.self))
     }
 
     public static func decodeText(_ base64: String) -> String? {

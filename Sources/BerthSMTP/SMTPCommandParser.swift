@@ -98,8 +98,9 @@ public enum SMTPCommandParser {
         let local = path[..<at]
         let domain = path[(at + 1)...]
         guard !local.isEmpty, !domain.isEmpty, local.count <= 64 else { return false }
-        guard !path.contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: ",") })
-        else { return false }
+        let isQuoted = local.count >= 2 && local.first == UInt8(ascii: "\"") && local.last == UInt8(ascii: "\"")
+        let forbidden: [UInt8] = isQuoted ? [UInt8(ascii: "<"), UInt8(ascii: ">")] : Array("<> ,\"".utf8)
+        guard !path.contains(where: forbidden.contains) else { return false }
         if domain.first == UInt8(ascii: "[") { return domain.last == UInt8(ascii: "]") }
         return domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
             !label.isEmpty && label.allSatisfy { byte in

@@ -26,6 +26,9 @@ public struct SMTPStateMachine {
         public var sender: String
         public var recipients: [Recipient] = []
         public var declaredSize: Int?
+        /// RCPT commands accepted, duplicates included: the recipient limit counts these,
+        /// so repeating one address cannot get around it.
+        public var acceptedRecipientCommands = 0
     }
 
     public struct Recipient: Sendable, Hashable {
@@ -134,9 +137,10 @@ public struct SMTPStateMachine {
         case .expn:
             return .reply(SMTPReply(502, "5.5.1", "EXPN is not supported"))
         case .help:
-            return .reply(SMTPReply(
-                code: 214, enhanced: "2.0.0",
-                lines: ["Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH", "See RFC 5321"]))
+            var commands = "EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+            if configuration.startTLSAvailable && !isTLS { commands += " STARTTLS" }
+            if authAllowed { commands += " AUTH" }
+            return .reply(SMTPReply(code: 214, enhanced: "2.0.0", lines: ["Commands: \(commands)", "See RFC 5321"]))
         case .startTLS: return startTLS()
         case .auth(let mechanism, let initial): return auth(mechanism: mechanism, initialResponse: initial)
         case .unsupported(let verb):
@@ -285,7 +289,7 @@ public struct SMTPStateMachine {
         guard parameters.isEmpty else {
             return error(SMTPReply(555, "5.5.4", "Unsupported RCPT parameter \(parameters.keys.sorted().joined(separator: ","))"))
         }
-        guard envelope.recipients.count < configuration.maxRecipients else {
+        guard envelope.acceptedRecipientCommands < configuration.maxRecipients else {
             return .reply(SMTPReply(452, "4.5.3", "Error: too many recipients"))
         }
         let recipientClass = classify(to)
@@ -300,7 +304,16 @@ public struct SMTPStateMachine {
                 return error(SMTPReply(554, "5.7.1", "<\(to)>: Relay access denied"))
             }
         }
-        envelope.recipients.append(Recipient(address: to, class: recipientClass))
+        // The same mailbox named twice (To and Cc, case variants) gets one copy.
+        let isDuplicate = envelope.recipients.contains { existing in
+            switch (existing.class, recipientClass) {
+            case (.local(let d1, let u1), .local(let d2, let u2)): return d1 == d2 && u1 == u2
+            case (.remote, .remote): return existing.address.lowercased() == to.lowercased()
+            default: return false
+            }
+        }
+        if !isDuplicate { envelope.recipients.append(Recipient(address: to, class: recipientClass)) }
+        envelope.acceptedRecipientCommands += 1
         phase = .mail(envelope)
         return .reply(SMTPReply(250, "2.1.5", "Ok"))
     }
@@ -350,9 +363,14 @@ public struct SMTPStateMachine {
     }
 
     private mutating func plainCredentials(_ response: String) -> Action {
-        guard let (user, password) = SASL.decodePlain(response) else {
+        guard let (authzid, user, password) = SASL.decodePlain(response) else {
             phase = .ready
             return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH PLAIN response"))
+        }
+        // RFC 4616 §2: acting as another identity is not allowed here.
+        guard authzid.isEmpty || authzid.lowercased() == user.lowercased() else {
+            phase = .ready
+            return error(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))
         }
         phase = .verifying(user: user)
         return .verifyCredentials(user: user, password: password)

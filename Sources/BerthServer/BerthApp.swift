@@ -14,6 +14,9 @@ import ServiceLifecycle
 /// Builds and runs the whole server: store, listeners, SMTP, admin API, one ServiceGroup.
 public enum BerthApp {
     public static func run(_ options: ServeOptions) async throws {
+        // Everything Berth writes (database, its WAL with certificate passwords, Maildir,
+        // keys) is for the server's user alone.
+        umask(0o077)
         var logger = Logger(label: "berth")
         logger.logLevel = .info
         let prepared = try DataDirectory.prepare(options, logger: logger)

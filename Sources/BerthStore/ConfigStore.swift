@@ -169,7 +169,12 @@ public final class ConfigStore: Sendable {
             if !creating && !exists { throw BindingsError.notFound("no domain '\(domain.name)'") }
             try check(domain, try Self.loadBindings(db))
             let body = String(decoding: try JSONEncoder().encode(domain), as: UTF8.self)
-            try db.execute(sql: "INSERT OR REPLACE INTO domain(name, body) VALUES (?, ?)", arguments: [domain.name, body])
+            // UPDATE, never REPLACE: a replace deletes the row first, and the delete cascades to users.
+            if exists {
+                try db.execute(sql: "UPDATE domain SET body = ? WHERE name = ?", arguments: [body, domain.name])
+            } else {
+                try db.execute(sql: "INSERT INTO domain(name, body) VALUES (?, ?)", arguments: [domain.name, body])
+            }
         }
         committedDirectoryChange()
     }

@@ -21,13 +21,20 @@ public final class MailDirectory: @unchecked Sendable {
 
     /// Classifies `address` (`local@domain`; the domain compared case-insensitively,
     /// the local part too, as every user name is stored in lower case).
+    /// RFC 5321 §4.5.1: mail to "postmaster" of every local domain (and to the bare
+    /// "postmaster") MUST be accepted; without such a user it lands in that domain's
+    /// postmaster Maildir, ready for whoever the admin makes postmaster.
     public func classify(_ address: String) -> RecipientClass {
-        guard let at = address.lastIndex(of: "@") else { return .remote }
+        guard let at = address.lastIndex(of: "@") else {
+            guard address.lowercased() == "postmaster" else { return .remote }
+            return lock.withLock { .local(domain: domains.min() ?? "localhost", user: "postmaster") }
+        }
         let user = address[..<at].lowercased()
         let domain = address[address.index(after: at)...].lowercased()
         return lock.withLock {
             guard domains.contains(domain) else { return .remote }
-            return users["\(user)@\(domain)"] != nil ? .local(domain: domain, user: user) : .unknownLocalUser
+            if users["\(user)@\(domain)"] != nil || user == "postmaster" { return .local(domain: domain, user: user) }
+            return .unknownLocalUser
         }
     }
 

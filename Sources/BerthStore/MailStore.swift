@@ -113,10 +113,12 @@ public final class MailStore: @unchecked Sendable {
             do {
                 for (address, recipientClass) in message.recipients {
                     guard case .local(let domain, let user) = recipientClass else { continue }
-                    var bytes = Array("Return-Path: <\(message.sender)>\r\n".utf8)
+                    // Maildir files use the local convention, LF line ends, as Dovecot,
+                    // Courier and mutt expect; SMTP's CRLF stays in the queue copy only.
+                    var bytes = Array("Return-Path: <\(message.sender)>\n".utf8)
                     bytes.reserveCapacity(bytes.count + message.trace.count + message.content.count)
-                    bytes += message.trace
-                    bytes += message.content
+                    Self.appendWithLF(message.trace, to: &bytes)
+                    Self.appendWithLF(message.content, to: &bytes)
                     let box = "\(mailRoot)/\(domain)/\(user)"
                     mine.append(try write(bytes, into: box, id: id, job: index, domain: domain, user: user, recipients: [address]))
                 }
@@ -127,6 +129,7 @@ public final class MailStore: @unchecked Sendable {
                 }
                 written += mine
             } catch {
+                logger.error("delivery of a message from <\(message.sender)> failed: \(error)")
                 for file in mine {
                     close(file.fd)
                     unlink(file.tmpPath)
@@ -154,6 +157,23 @@ public final class MailStore: @unchecked Sendable {
                 completion(.success(ids[index]!))
             }
         }
+    }
+
+    /// Appends `crlf` with every CRLF turned into LF (the SMTP framer guarantees there is
+    /// no bare CR or LF to worry about).
+    static func appendWithLF(_ crlf: [UInt8], to output: inout [UInt8]) {
+        var start = 0
+        var index = 0
+        while index + 1 < crlf.count {
+            if crlf[index] == 0x0D && crlf[index + 1] == 0x0A {
+                output += crlf[start..<index]
+                start = index + 1
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+        output += crlf[start...]
     }
 
     /// Maildir unique name: time, microseconds, pid, sequence, host (`S=` size, as Dovecot reads it).

@@ -23,7 +23,9 @@ struct AdminClient {
         guard let password = ProcessInfo.processInfo.environment["BERTH_ADMIN_PASSWORD"], !password.isEmpty else {
             throw Failure(description: "set BERTH_ADMIN_PASSWORD to the admin password")
         }
-        var request = HTTPClientRequest(url: options.server.trimmingCharacters(in: ["/"]) + path)
+        var base = options.server.trimmingCharacters(in: ["/"])
+        if !base.contains("://") { base = "http://" + base }
+        var request = HTTPClientRequest(url: base + path)
         request.method = .RAW(value: method)
         request.headers.add(name: "Authorization", value: "Basic " + Data("admin:\(password)".utf8).base64EncodedString())
         if let body {

@@ -30,6 +30,7 @@ struct PortsCommand: AsyncParsableCommand {
         @Option(help: "Password of a PKCS#12 file or encrypted key.") var certificatePassword: String?
         @Option(help: "Description.") var description: String?
         @Option(name: .customLong("ip"), help: "Assign to this IP address (repeatable); replaces the assignments.") var ips: [String] = []
+        @Flag(help: "Remove the port from every IP address.") var noIp = false
 
         var body: [String: Any] {
             var body: [String: Any] = [:]
@@ -42,7 +43,7 @@ struct PortsCommand: AsyncParsableCommand {
             body["privateKeyPath"] = privateKey
             body["certificatePassword"] = certificatePassword
             body["description"] = description
-            if !ips.isEmpty { body["assignedTo"] = ips }
+            if !ips.isEmpty || noIp { body["assignedTo"] = ips }
             return body
         }
     }

@@ -106,8 +106,32 @@ struct SMTPStateMachineTests {
         var m = Self.machine()
         _ = Self.send(&m, "EHLO c")
         _ = Self.send(&m, "MAIL FROM:<a@b.c>")
-        for _ in 0..<SMTPLimits.recipients { #expect(Self.code(Self.send(&m, "RCPT TO:<alice@example.com>")) == 250) }
-        #expect(Self.send(&m, "RCPT TO:<alice@example.com>") == .reply(SMTPReply(452, "4.5.3", "Error: too many recipients")))
+        let everyoneLocal: (String) -> RecipientClass = { .local(domain: "example.com", user: String($0.prefix { $0 != "@" })) }
+        for n in 0..<SMTPLimits.recipients {
+            #expect(Self.code(m.command(SMTPCommandParser.parse(Array("RCPT TO:<u\(n)@example.com>".utf8)), classify: everyoneLocal)) == 250)
+        }
+        #expect(m.command(SMTPCommandParser.parse(Array("RCPT TO:<u999@example.com>".utf8)), classify: everyoneLocal)
+            == .reply(SMTPReply(452, "4.5.3", "Error: too many recipients")))
+    }
+
+    @Test func duplicateRecipientsGetOneCopy() {
+        var m = Self.machine()
+        _ = Self.send(&m, "EHLO c")
+        _ = Self.send(&m, "MAIL FROM:<a@b.c>")
+        for address in ["alice@example.com", "ALICE@example.com", "alice@EXAMPLE.COM", "@relay.example:alice@example.com"] {
+            #expect(Self.code(Self.send(&m, "RCPT TO:<\(address)>")) == 250)
+        }
+        _ = Self.send(&m, "DATA")
+        guard case .deliver(let envelope) = m.dataFinished(problem: nil) else { Issue.record("no deliver"); return }
+        #expect(envelope.recipients.count == 1)
+    }
+
+    @Test func authPlainAsSomeoneElseFails() {
+        var m = Self.machine(tls: true, startTLS: false)
+        _ = Self.send(&m, "EHLO c")
+        let credentials = Data("carol@example.com\0alice@example.com\0right-password".utf8).base64EncodedString()
+        #expect(Self.code(Self.send(&m, "AUTH PLAIN \(credentials)")) == 535)
+        #expect(m.authenticatedUser == nil)
     }
 
     @Test func tlsRequiredRefusesAllButPreTLSCommands() {

@@ -56,9 +56,12 @@ struct MailStoreTests {
             try #require(delivered.count == 1)
             #expect(delivered[0].hasPrefix(id + "."), "file name \(delivered[0]) starts with the id \(id)")
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/alice/new/\(delivered[0])")))
-            let returnPath = Array("Return-Path: <\(Self.sender)>\r\n".utf8)
+            // Maildir files use LF line ends; SMTP's CRLF stays in the queue copy.
+            let returnPath = Array("Return-Path: <\(Self.sender)>\n".utf8)
             #expect(bytes.starts(with: returnPath))
-            #expect(bytes == returnPath + Self.trace + Self.content)
+            let lf = { (crlf: [UInt8]) in Array(String(decoding: crlf, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").utf8) }
+            #expect(bytes == returnPath + lf(Self.trace) + lf(Self.content))
+            #expect(!bytes.contains(0x0D))
             #expect(delivered[0].hasSuffix(",S=\(bytes.count)"), "Maildir size tag: \(delivered[0])")
             #expect(directory.files(in: "mail/example.com/alice/tmp").isEmpty)
             #expect(directory.files(in: "mail/example.com/alice/cur").isEmpty)
@@ -113,7 +116,7 @@ struct MailStoreTests {
             let files = directory.files(in: "mail/example.com/alice/new")
             try #require(files.count == 1)
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/alice/new/\(files[0])")))
-            #expect(bytes.starts(with: Array("Return-Path: <>\r\n".utf8)))
+            #expect(bytes.starts(with: Array("Return-Path: <>\n".utf8)))
         }
     }
 

@@ -262,3 +262,45 @@ def test_8bit_message_accepted(smtp_env):
         assert c.reply()[0] == 250
     files = wait_maildir_count(b, 1)
     assert "Grüße aus Köln".encode() in files[0].read_bytes()
+
+
+def test_duplicate_recipients_get_one_copy(smtp_env):
+    """The same mailbox in To and Cc (and case variants) is delivered once, not refused."""
+    b = smtp_env
+    with smtp(IP2, b.A) as s:
+        s.ehlo()
+        refused = s.sendmail("bob@remote.test", [ALICE, ALICE.upper(), "alice@EXAMPLE.com"],
+                             smtp_message("dup", "one copy"))
+        assert refused == {}
+    files = wait_maildir_count(b, 1)
+    assert len(files) == 1
+
+
+@pytest.mark.parametrize("rcpt", ["postmaster", "Postmaster@example.com"])
+def test_postmaster_is_always_accepted(smtp_env, rcpt):
+    """RFC 5321 4.5.1: mail to postmaster of a local domain MUST be accepted."""
+    b = smtp_env
+    with smtp(IP2, b.A) as s:
+        s.ehlo()
+        assert s.mail("bob@remote.test")[0] == 250
+        code, msg = s.rcpt(rcpt)
+        assert code == 250, msg
+        code, msg = s.data(smtp_message("to postmaster", "hello postmaster", to=rcpt))
+        assert code == 250, msg
+    assert wait_maildir_count(b, 1, user="postmaster")
+
+
+def test_maildir_files_use_lf_line_ends(smtp_env):
+    b = smtp_env
+    with smtp(IP2, b.A) as s:
+        s.sendmail("bob@remote.test", [ALICE], smtp_message("lf", "line one\r\nline two"))
+    data = wait_maildir_count(b, 1)[0].read_bytes()
+    assert b"\r" not in data
+    assert data.startswith(b"Return-Path: <bob@remote.test>\nReceived: ")
+    assert b"\n\nline one\nline two\n" in data
+
+
+def test_quoted_local_part_is_a_valid_address(smtp_env):
+    with smtp(IP2, smtp_env.A) as s:
+        s.ehlo()
+        assert s.mail('"john doe"@remote.test')[0] == 250
