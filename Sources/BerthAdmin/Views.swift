@@ -11,34 +11,12 @@ struct PortView: Encodable {
     var encryption: Encryption
     var tlsRequired: Bool
     var port: Int
-    var certificatePath: String?
-    var privateKeyPath: String?
+    @NullEncoded var certificatePath: String?
+    @NullEncoded var privateKeyPath: String?
     var description: String
     var assignedTo: [String]
-    var certificate: CertificateInfo?
+    @NullEncoded var certificate: CertificateInfo?
     var warnings: [String]
-
-    /// Optional fields are written as null rather than left out.
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(name, forKey: .name)
-        try container.encode(self.protocol, forKey: .protocol)
-        try container.encode(encryption, forKey: .encryption)
-        try container.encode(tlsRequired, forKey: .tlsRequired)
-        try container.encode(port, forKey: .port)
-        try container.encode(certificatePath, forKey: .certificatePath)
-        try container.encode(privateKeyPath, forKey: .privateKeyPath)
-        try container.encode(description, forKey: .description)
-        try container.encode(assignedTo, forKey: .assignedTo)
-        try container.encode(certificate, forKey: .certificate)
-        try container.encode(warnings, forKey: .warnings)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, `protocol`, encryption, tlsRequired, port, certificatePath, privateKeyPath, description
-        case assignedTo, certificate, warnings
-    }
 }
 
 /// Reads certificate details for the API, cached per file version.

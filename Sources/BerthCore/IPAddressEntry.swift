@@ -16,11 +16,11 @@ public struct IPAddressEntry: Codable, Sendable, Hashable {
     /// Canonical text form; the key.
     public var address: String
     public var family: AddressFamily
-    public var interface: String?
+    @NullEncoded public var interface: String?
     public var source: AddressSource
     public var present: Bool
     /// The name this IP answers with (greetings, EHLO reply); nil falls back to the server's.
-    public var hostname: String?
+    @NullEncoded public var hostname: String?
     public var description: String
     /// Ids of the ports this IP listens on.
     public var ports: [String]
@@ -40,19 +40,6 @@ public struct IPAddressEntry: Codable, Sendable, Hashable {
     }
 
     public var isWildcard: Bool { source == .wildcard }
-
-    /// `interface` and `hostname` are written as null rather than left out.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(address, forKey: .address)
-        try container.encode(family, forKey: .family)
-        try container.encode(interface, forKey: .interface)
-        try container.encode(source, forKey: .source)
-        try container.encode(present, forKey: .present)
-        try container.encode(hostname, forKey: .hostname)
-        try container.encode(description, forKey: .description)
-        try container.encode(ports, forKey: .ports)
-    }
 
     public static let wildcards: [IPAddressEntry] = [
         IPAddressEntry(address: "0.0.0.0", family: .ipv4, source: .wildcard, present: true),

@@ -16,26 +16,10 @@ public struct ListenerStatus: Codable, Sendable, Hashable {
     public var `protocol`: MailProtocol
     public var encryption: Encryption
     public var state: State
-    public var error: String?
+    @NullEncoded public var error: String?
     public var activeConnections: Int
     public var totalConnections: Int
     public var since: Date
-
-    /// `error` is written as null rather than left out.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(address, forKey: .address)
-        try container.encode(port, forKey: .port)
-        try container.encode(portId, forKey: .portId)
-        try container.encode(portName, forKey: .portName)
-        try container.encode(self.protocol, forKey: .protocol)
-        try container.encode(encryption, forKey: .encryption)
-        try container.encode(state, forKey: .state)
-        try container.encode(error, forKey: .error)
-        try container.encode(activeConnections, forKey: .activeConnections)
-        try container.encode(totalConnections, forKey: .totalConnections)
-        try container.encode(since, forKey: .since)
-    }
 }
 
 /// Connection counters of one socket, shared by its child channels.
