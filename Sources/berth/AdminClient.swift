@@ -51,6 +51,13 @@ struct AdminClient {
         return object
     }
 
+    /// GETs `path` and prints it; a failure becomes a message and exit code 1.
+    func list(_ path: String, columns: [String]) async throws {
+        try await runClient {
+            try show(try await request("GET", path), columns: columns)
+        }
+    }
+
     /// Prints JSON (`--json`) or a table of `columns`.
     func show(_ object: Any?, columns: [String]) throws {
         if options.json {

@@ -11,10 +11,7 @@ struct PortsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                let api = AdminClient(options: client)
-                try api.show(try await api.request("GET", "/api/v1/ports"), columns: portColumns)
-            }
+            try await AdminClient(options: client).list("/api/v1/ports", columns: portColumns)
         }
     }
 
@@ -94,10 +91,7 @@ struct IPsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                let api = AdminClient(options: client)
-                try api.show(try await api.request("GET", "/api/v1/ip-addresses"), columns: ipColumns)
-            }
+            try await AdminClient(options: client).list("/api/v1/ip-addresses", columns: ipColumns)
         }
     }
 
@@ -165,10 +159,7 @@ struct DomainsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                let api = AdminClient(options: client)
-                try api.show(try await api.request("GET", "/api/v1/domains"), columns: domainColumns)
-            }
+            try await AdminClient(options: client).list("/api/v1/domains", columns: domainColumns)
         }
     }
 
@@ -229,10 +220,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument var domain: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                let api = AdminClient(options: client)
-                try api.show(try await api.request("GET", "/api/v1/domains/\(domain)/users"), columns: ["address", "displayName"])
-            }
+            try await AdminClient(options: client).list("/api/v1/domains/\(domain)/users", columns: ["address", "displayName"])
         }
     }
 
@@ -274,11 +262,6 @@ struct ListenersCommand: AsyncParsableCommand {
         commandName: "listeners", abstract: "Show every (IP, port) listener and its state.")
     @OptionGroup var client: ClientOptions
     func run() async throws {
-        try await runClient {
-            let api = AdminClient(options: client)
-            try api.show(
-                try await api.request("GET", "/api/v1/listeners"),
-                columns: ["address", "port", "portName", "protocol", "encryption", "state", "activeConnections", "totalConnections", "error"])
-        }
+        try await AdminClient(options: client).list("/api/v1/listeners", columns: ["address", "port", "portName", "protocol", "encryption", "state", "activeConnections", "totalConnections", "error"])
     }
 }
