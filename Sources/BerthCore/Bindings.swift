@@ -87,11 +87,6 @@ public struct PortPatch: Codable, Sendable, Hashable {
         description = try container.decodeIfPresent(String.self, forKey: .description)
         assignedTo = try container.decodeIfPresent([String].self, forKey: .assignedTo)
     }
-
-    /// True when the patch touches what the TLS certificate is made of.
-    var touchesCertificate: Bool {
-        certificatePath != nil || privateKeyPath != nil || certificatePassword != nil || encryption != nil
-    }
 }
 
 /// A change to one IP address entry.

@@ -80,10 +80,11 @@ final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             waiting = false
             process(context)
         } else if event is DrainEvent {
-            machine.drain()
-            // A client sitting idle is told now rather than at its next command.
-            if machine.awaitsCommand && !waiting && framer.bufferedBytes == 0 {
-                run(machine.connected(), context)
+            // While a check, delivery or handshake is pending, the 421 waits for its end.
+            if waiting {
+                machine.drain()
+            } else {
+                run(machine.drain(), context)
                 flushIfNeeded(context)
             }
         }

@@ -231,9 +231,12 @@ public struct SMTPStateMachine {
         phase = .ready
     }
 
-    /// The server is going away: the next command gets 421 4.3.2.
-    public mutating func drain() {
+    /// The server is going away. A session waiting for a command is told now (421 4.3.2);
+    /// one in the middle of DATA, AUTH or a delivery gets it at its next command.
+    @discardableResult
+    public mutating func drain() -> Action {
         draining = true
+        return awaitsCommand ? close(.shuttingDown(host)) : .none
     }
 
     public mutating func idleTimedOut() -> Action {

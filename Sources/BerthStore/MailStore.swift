@@ -233,12 +233,12 @@ public final class MailStore: @unchecked Sendable {
             throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
         }
         for directory in Set(files.map(\.newDirectory)) {
-            try fsyncPath(directory, directory: true)
+            try fsyncDirectory(directory)
         }
     }
 
-    private func fsyncPath(_ path: String, directory: Bool) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
+    private func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
         guard fd >= 0 else { throw DeliveryError(description: "cannot open \(path): \(errnoText())") }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw DeliveryError(description: "fsync \(path): \(errnoText())") }

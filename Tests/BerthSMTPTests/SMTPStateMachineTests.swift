@@ -205,7 +205,19 @@ struct SMTPStateMachineTests {
     @Test func drainAnswersTheNextCommandWith421() {
         var m = Self.machine()
         _ = Self.send(&m, "EHLO c")
-        m.drain()
+        #expect(m.drain() == .replyAndClose(.shuttingDown("mx.example.com")), "an idle session is told at once")
+        #expect(Self.send(&m, "NOOP") == .replyAndClose(.shuttingDown("mx.example.com")))
+    }
+
+    @Test func drainLetsAMessageInProgressFinish() {
+        var m = Self.machine()
+        _ = Self.send(&m, "EHLO c")
+        _ = Self.send(&m, "MAIL FROM:<a@b.c>")
+        _ = Self.send(&m, "RCPT TO:<alice@example.com>")
+        _ = Self.send(&m, "DATA")
+        #expect(m.drain() == .none)
+        guard case .deliver = m.dataFinished(problem: nil) else { Issue.record("the message was not delivered"); return }
+        #expect(m.deliveryFinished(queueID: "Q9") == .reply(SMTPReply(250, "2.0.0", "Ok: queued as Q9")))
         #expect(Self.send(&m, "NOOP") == .replyAndClose(.shuttingDown("mx.example.com")))
     }
 
