@@ -141,6 +141,7 @@ let package = Package(
             name: "BerthSMTPTests",
             dependencies: [
                 "BerthSMTP", "BerthNet", "BerthCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -9,8 +9,11 @@ struct APIError: HTTPResponseError {
     var code: String
     var message: String
     var field: String?
+    /// Seconds for a `Retry-After` header (429, 503).
+    var retryAfter: Int?
 
-    init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+    init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, retryAfter: Int? = nil) {
+        self.retryAfter = retryAfter
         self.status = status
         self.code = code
         self.message = message
@@ -35,6 +38,9 @@ struct APIError: HTTPResponseError {
             ErrorBody(error: .init(code: code, message: message, field: field)), status: status)
         if status == .unauthorized {
             response.headers[HTTPField.Name("WWW-Authenticate")!] = "Basic realm=\"berth\""
+        }
+        if let retryAfter {
+            response.headers[.retryAfter] = String(retryAfter)
         }
         return response
     }

@@ -14,11 +14,13 @@ public struct AdminAPI: Sendable {
     let inspector: CertificateInspector
     let metrics: PrometheusCollectorRegistry
     let passwordHash: String
+    let authGuard: AuthGuard
 
     public init(
         store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
-        metrics: PrometheusCollectorRegistry, passwordHash: String
+        metrics: PrometheusCollectorRegistry, passwordHash: String, authGuard: AuthGuard
     ) {
+        self.authGuard = authGuard
         self.store = store
         self.registry = registry
         self.inspector = CertificateInspector(defaultSource: defaultCertificate)
@@ -34,8 +36,8 @@ public struct AdminAPI: Sendable {
             logger: logger)
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         router.get("/healthz") { _, _ -> Response in try JSONResponse.make(["status": "ok"]) }
         router.get("/metrics") { _, _ -> Response in
@@ -45,7 +47,7 @@ public struct AdminAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(passwordHash: passwordHash))
+        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(passwordHash: passwordHash, authGuard: authGuard))
 
         api.get("bindings") { _, _ -> Response in
             let bindings = try store.bindings()

@@ -23,6 +23,9 @@ public struct ListenerSpec: Sendable, Hashable {
     public var certificate: CertificateSource?
     /// The name this listener greets with.
     public var hostname: String
+    public var maxConnections: Int = 10_000
+    public var maxConnectionsPerClient: Int = 100
+    public var proxyProtocol: Bool = false
 
     public init(
         address: String, family: AddressFamily, source: AddressSource, port: Int, portID: String, portName: String,

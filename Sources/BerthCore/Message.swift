@@ -8,26 +8,41 @@ public enum RecipientClass: Sendable, Hashable {
     case remote
 }
 
-/// A message accepted by SMTP, ready to be stored.
-public struct InboundMessage: Sendable {
-    /// Reverse-path without brackets; empty for the null sender (bounces).
-    public var sender: String
-    public var recipients: [(address: String, class: RecipientClass)]
-    /// Trace header lines (RFC 5321 §4.4 `Received:`), CRLF-terminated, put above the content.
-    public var trace: [UInt8]
-    /// The message as received after dot-unstuffing, CRLF line ends.
-    public var content: [UInt8]
-    public var authenticatedUser: String?
+/// A message as it will be stored: `Return-Path:`, the trace header, then the content,
+/// with LF line ends (the Maildir convention).
+public enum MessageBody: Sendable, Hashable {
+    /// Small enough to have stayed in memory.
+    case bytes([UInt8])
+    /// Written in full to a spool file, which the store takes over (links into the
+    /// mailboxes, then removes).
+    case file(path: String, size: Int)
 
-    public init(
-        sender: String, recipients: [(address: String, class: RecipientClass)], trace: [UInt8], content: [UInt8],
-        authenticatedUser: String? = nil
-    ) {
-        self.sender = sender
-        self.recipients = recipients
-        self.trace = trace
-        self.content = content
-        self.authenticatedUser = authenticatedUser
+    public var size: Int {
+        switch self {
+        case .bytes(let bytes): return bytes.count
+        case .file(_, let size): return size
+        }
     }
 }
 
+/// A message accepted by SMTP, ready to be stored.
+public struct InboundMessage: Sendable {
+    /// The id the `250` reply, the `Received:` header and the mail log share.
+    public var queueID: String
+    /// Reverse-path without brackets; empty for the null sender (bounces).
+    public var sender: String
+    public var recipients: [(address: String, class: RecipientClass)]
+    public var body: MessageBody
+    public var authenticatedUser: String?
+
+    public init(
+        queueID: String, sender: String, recipients: [(address: String, class: RecipientClass)], body: MessageBody,
+        authenticatedUser: String? = nil
+    ) {
+        self.queueID = queueID
+        self.sender = sender
+        self.recipients = recipients
+        self.body = body
+        self.authenticatedUser = authenticatedUser
+    }
+}

@@ -25,6 +25,8 @@ public actor ListenerManager: Service {
         public var shutdownDrainTimeout: Duration = .seconds(10)
         /// How often interfaces and certificate files are looked at again.
         public var refreshInterval: Duration = .seconds(5)
+        /// Sessions the process can hold (file descriptors), and the bans.
+        public var admission = Admission()
 
         public init(defaultCertificate: CertificateSource) {
             self.defaultCertificate = defaultCertificate
@@ -164,7 +166,7 @@ public actor ListenerManager: Service {
     // MARK: Opening and closing
 
     private func open(_ spec: ListenerSpec) async -> BoundListener {
-        let listener = BoundListener(spec: spec, greetingNames: greetingNames)
+        let listener = BoundListener(spec: spec, greetingNames: greetingNames, admission: configuration.admission)
         guard let server = protocols[spec.protocol] else {
             listener.state = .notServing
             listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"
@@ -187,8 +189,21 @@ public actor ListenerManager: Service {
         }
         listener.state = .starting
         publish(listener)
+        let acceptErrors = configuration.admission.acceptErrors
         var bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                // Out of descriptors (EMFILE/ENFILE), accept fails at once every time it is
+                // tried: without a pause the event loop spins at 100 % and nothing else runs.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler { error in
+                        acceptErrors.record(error)
+                        return .milliseconds(250)
+                    })
+                }
+            }
             .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16 * 1024))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
@@ -281,7 +296,7 @@ public actor ListenerManager: Service {
         draining.removeAll { listener in
             var done = listener.children.count == 0
             if !done, let deadline = listener.drainDeadline, now >= deadline {
-                listener.children.closeAll()
+                listener.children.endSessions()
                 done = true
             }
             if done && bound[listener.spec.key] == nil { registry.remove(listener.spec.key) }
@@ -302,6 +317,8 @@ public actor ListenerManager: Service {
         while ContinuousClock.now < deadline, all.contains(where: { $0.children.count > 0 }) {
             try? await Task.sleep(for: .milliseconds(50))
         }
+        for listener in all { listener.children.endSessions() }
+        try? await Task.sleep(for: .milliseconds(200))
         for listener in all { listener.children.closeAll() }
         try? await Task.sleep(for: .milliseconds(50))
     }
@@ -341,10 +358,13 @@ final class BoundListener: @unchecked Sendable {
     let counters: ListenerCounters
     let children = ChildChannels()
     let greetingNames: NIOLockedValueBox<[String: String]>
+    let admission: Admission
+    let connections = NIOLockedValueBox(ConnectionCounts())
 
-    init(spec: ListenerSpec, greetingNames: NIOLockedValueBox<[String: String]>) {
+    init(spec: ListenerSpec, greetingNames: NIOLockedValueBox<[String: String]>, admission: Admission) {
         self.spec = spec
         self.greetingNames = greetingNames
+        self.admission = admission
         self.config = NIOLockedValueBox(spec)
         self.counters = ListenerCounters(key: spec.key, protocol: spec.protocol)
     }
@@ -357,7 +377,6 @@ final class BoundListener: @unchecked Sendable {
         {
             spec.hostname = name
         }
-        let tlsContext = tls.withLockedValue { $0 }
         counters.opened()
         children.add(channel)
         let counters = self.counters
@@ -366,18 +385,51 @@ final class BoundListener: @unchecked Sendable {
             counters.closed()
             children.remove(channel)
         }
-        do {
-            if spec.encryption == .ssl {
-                guard let tlsContext else { return channel.close() }
-                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
-            }
-            try server.configure(
-                channel: channel,
-                connection: ConnectionContext(spec: spec, isImplicitTLS: spec.encryption == .ssl, tlsContext: tlsContext))
-            return channel.eventLoop.makeSucceededVoidFuture()
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
+        let connection = ConnectionContext(
+            spec: spec, isImplicitTLS: spec.encryption == .ssl, tlsContext: tls.withLockedValue { $0 },
+            clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        return channel.eventLoop.makeCompletedFuture {
+            try admit(channel, connection: connection, server: server)
         }
+    }
+
+    /// Limits and bans, then the session. A refused client gets the protocol's refusal
+    /// (over TLS on an `ssl` port) and is closed.
+    func admit(_ channel: any Channel, connection: ConnectionContext, server: any ProtocolServer) throws {
+        let spec = connection.spec
+        var refusal: Refusal?
+        if !admission.budget.take() {
+            refusal = .serverFull
+        } else {
+            let budget = admission.budget
+            channel.closeFuture.whenComplete { _ in budget.give() }
+            let client = ClientKey.of(connection.clientAddress)
+            refusal = connections.withLockedValue {
+                $0.admit(client, maxConnections: spec.maxConnections, maxPerClient: spec.maxConnectionsPerClient)
+            }
+            if refusal == nil {
+                let connections = self.connections
+                channel.closeFuture.whenComplete { _ in connections.withLockedValue { $0.release(client) } }
+                if admission.authGuard?.banRemaining(connection.clientAddress) != nil { refusal = .banned }
+            }
+        }
+        if spec.encryption == .ssl {
+            guard let tlsContext = connection.tlsContext else {
+                channel.close(promise: nil)
+                return
+            }
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+        }
+        guard let refusal else {
+            try server.configure(channel: channel, connection: connection)
+            return
+        }
+        admission.refused(refusal, connection: connection)
+        let message = server.refusal(refusal, connection: connection)
+        channel.writeAndFlush(message).whenComplete { _ in channel.close(promise: nil) }
+        // A refused client gets no longer than a handshake would to take its answer.
+        let handshake = admission.refusalGrace
+        channel.eventLoop.scheduleTask(in: handshake) { channel.close(promise: nil) }
     }
 }
 
@@ -393,6 +445,13 @@ final class ChildChannels: Sendable {
     func drain() {
         for channel in channels.withLockedValue({ Array($0.values) }) {
             channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        }
+    }
+
+    /// The drain time is over: protocols send their closing reply now.
+    func endSessions() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(DrainDeadlineEvent())
         }
     }
 

@@ -1,3 +1,5 @@
+import BerthCore
+
 /// Turns one command line (CRLF removed) into an `SMTPCommand`. Pure; the framer has
 /// already bounded the length.
 public enum SMTPCommandParser {
@@ -24,6 +26,9 @@ public enum SMTPCommandParser {
             // RFC 5321 §4.1.1.1: a domain or an address literal.
             guard !argument.isEmpty, !argument.contains(" ") else {
                 return .failure(.syntax("\(verb) hostname"))
+            }
+            if argument.hasPrefix("[") && !isAddressLiteral(argument) {
+                return .failure(.syntax("\(verb) [address literal]: \(argument) is not an IPv4 or IPv6 address"))
             }
             return .success(verb == "EHLO" ? .ehlo(argument) : .helo(argument))
         case "MAIL":
@@ -71,7 +76,7 @@ public enum SMTPCommandParser {
         if pathBytes.first == UInt8(ascii: "@"), let colon = pathBytes.firstIndex(of: UInt8(ascii: ":")) {
             pathBytes = pathBytes[(colon + 1)...]
         }
-        let path = String(decoding: pathBytes, as: UTF8.self)
+        let path = unquoteLocalPart(String(decoding: pathBytes, as: UTF8.self))
         if pathBytes.isEmpty {
             guard allowNull else { return .failure(.syntax(usage)) }
         } else {
@@ -108,6 +113,29 @@ public enum SMTPCommandParser {
                     || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
             }
         }
+    }
+
+    /// RFC 5321 §4.1.3 address literal: `[1.2.3.4]` or `[IPv6:...]`.
+    static func isAddressLiteral(_ text: String) -> Bool {
+        guard text.hasPrefix("["), text.hasSuffix("]"), text.count > 2 else { return false }
+        let inner = String(text.dropFirst().dropLast())
+        if inner.lowercased().hasPrefix("ipv6:") {
+            return IPLiteral.canonical(String(inner.dropFirst(5)))?.family == .ipv6
+        }
+        return IPLiteral.canonical(inner)?.family == .ipv4 && inner.split(separator: ".").count == 4
+    }
+
+    /// RFC 5321 §4.1.2: `"bob"@example.com` is the same mailbox as `bob@example.com` when
+    /// the quotes hold nothing a dot-atom could not; such a path is returned unquoted.
+    static func unquoteLocalPart(_ path: String) -> String {
+        guard path.first == "\"", let at = path.lastIndex(of: "@") else { return path }
+        let local = path[..<at]
+        guard local.count >= 2, local.last == "\"" else { return path }
+        let inner = local.dropFirst().dropLast()
+        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+        let dotAtom = !inner.isEmpty && inner.first != "." && inner.last != "." && !inner.contains("..")
+            && inner.allSatisfy { atext.contains($0) || $0 == "." }
+        return dotAtom ? String(inner) + path[at...] : path
     }
 
     static func asciiUppercase(_ byte: UInt8) -> UInt8 {

@@ -20,10 +20,16 @@ public struct SMTPFramer {
     }
 
     public enum DataFrame: Equatable, Sendable {
-        /// The terminating "." arrived. `content` is dot-unstuffed with CRLF line ends;
-        /// with a problem, the content was dropped and the message must be refused.
-        case complete(content: ByteBuffer, problem: DataProblem?)
+        /// The next piece of the body, in order: whole lines, dot-unstuffed, CRLF line ends.
+        /// Handed out every `chunkSize` bytes, so a body never piles up in memory.
+        case content(ByteBuffer)
+        /// The terminating "." arrived. With a problem, the message must be refused and
+        /// the pieces handed out so far thrown away.
+        case complete(problem: DataProblem?)
     }
+
+    /// How much body the framer collects before handing it out.
+    public static let chunkSize = 16 * 1024
 
     private var buffer: ByteBuffer?
     /// In command mode: discarding the rest of an over-long line.
@@ -31,6 +37,10 @@ public struct SMTPFramer {
     /// DATA state.
     private var content = ByteBuffer()
     private var problem: DataProblem?
+    /// Body bytes so far (for the size limit).
+    private var received = 0
+    /// The "." was seen but the last piece of content goes out first.
+    private var completionPending = false
     /// A "." line ends DATA only right after a CRLF (or at its very start).
     private var atLineStartAfterCRLF = true
     private var inLongDataLine = false
@@ -99,15 +109,24 @@ public struct SMTPFramer {
     /// Starts collecting a message body (after the 354 reply).
     public mutating func beginData() {
         content = ByteBuffer()
-        content.reserveCapacity(4096)
         problem = nil
+        received = 0
+        completionPending = false
         atLineStartAfterCRLF = true
         inLongDataLine = false
     }
 
-    /// Consumes body lines; returns `.complete` at the terminating ".", nil if more is needed.
+    /// Consumes body lines; returns a piece of content when one is ready, `.complete` at
+    /// the terminating ".", nil if more is needed.
     public mutating func nextData() -> DataFrame? {
         defer { releaseIfEmpty() }
+        if completionPending {
+            completionPending = false
+            let result = DataFrame.complete(problem: problem)
+            problem = nil
+            return result
+        }
+        if content.readableBytes >= Self.chunkSize { return takeContent() }
         guard var current = buffer else { return nil }
         while current.readableBytes > 0 {
             let view = current.readableBytesView
@@ -138,8 +157,12 @@ public struct SMTPFramer {
             // RFC 5321 §4.1.1.4: "." alone ends the data; §4.5.2: a leading dot is removed.
             if lineLength == 3 && lineView.first == UInt8(ascii: ".") && startedAfterCRLF {
                 buffer = current
-                let result = DataFrame.complete(content: problem == nil ? content : ByteBuffer(), problem: problem)
+                if problem == nil && content.readableBytes > 0 {
+                    completionPending = true
+                    return takeContent()
+                }
                 content = ByteBuffer()
+                let result = DataFrame.complete(problem: problem)
                 problem = nil
                 return result
             }
@@ -150,14 +173,25 @@ public struct SMTPFramer {
             guard problem == nil else { continue }
             var payload = line
             if lineView.first == UInt8(ascii: ".") { payload.moveReaderIndex(forwardBy: 1) }
-            if content.readableBytes + payload.readableBytes > maxMessageSize {
+            received += payload.readableBytes
+            if received > maxMessageSize {
                 flag(.tooLarge)
                 continue
             }
             content.writeBuffer(&payload)
+            if content.readableBytes >= Self.chunkSize {
+                buffer = current
+                return takeContent()
+            }
         }
         buffer = current
         return nil
+    }
+
+    private mutating func takeContent() -> DataFrame {
+        let piece = content
+        content = ByteBuffer()
+        return .content(piece)
     }
 
     private mutating func flag(_ newProblem: DataProblem) {

@@ -26,8 +26,16 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
             buffer.writeString(String(code))
             buffer.writeInteger(index == lines.count - 1 ? UInt8(ascii: " ") : UInt8(ascii: "-"))
             if let enhanced { buffer.writeString(enhanced + " ") }
-            buffer.writeString(line)
+            Self.writeSevenBit(line, into: &buffer)
             buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// RFC 5321 §4.2: reply text is 7-bit ASCII. Client text echoed in a reply (a HELO
+    /// name, an address) has anything else, and any control character, shown as "?".
+    static func writeSevenBit(_ text: String, into buffer: inout ByteBuffer) {
+        for byte in text.utf8 {
+            buffer.writeInteger(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
         }
     }
 

@@ -1,5 +1,6 @@
 import BerthCore
 import BerthNet
+import Logging
 import NIOCore
 
 /// What SMTP needs from the rest of the server: who recipients are, password checks and
@@ -7,7 +8,7 @@ import NIOCore
 /// layer in tests.
 public protocol SMTPBackend: Sendable {
     func classify(_ address: String) -> RecipientClass
-    /// Slow by design (a KDF); called off the event loop.
+    /// Slow by design (a KDF); called on the auth guard's pool.
     func verify(user: String, password: String) -> Bool
     /// Calls `completion` (on any thread) with the queue id once the message is on disk.
     func deliver(_ message: InboundMessage, completion: @escaping @Sendable (Result<String, any Error>) -> Void)
@@ -17,17 +18,24 @@ public protocol SMTPBackend: Sendable {
 public struct SMTPServer: ProtocolServer {
     public struct Configuration: Sendable {
         public var maxMessageSize = SMTPLimits.defaultMessageSize
-        public var idleTimeout: TimeAmount = .seconds(SMTPLimits.idleTimeoutSeconds)
+        public var timeouts = SessionTimeouts()
         public var allowPlaintextAuth = false
+        /// Where message bodies are spooled while they arrive (same filesystem as the mail).
+        public var spoolDirectory: String
+        public var logger = Logger(label: "berth.smtp")
 
-        public init() {}
+        public init(spoolDirectory: String) {
+            self.spoolDirectory = spoolDirectory
+        }
     }
 
     let backend: any SMTPBackend
+    let authGuard: AuthGuard
     let configuration: Configuration
 
-    public init(backend: any SMTPBackend, configuration: Configuration = .init()) {
+    public init(backend: any SMTPBackend, authGuard: AuthGuard, configuration: Configuration) {
         self.backend = backend
+        self.authGuard = authGuard
         self.configuration = configuration
     }
 
@@ -40,7 +48,14 @@ public struct SMTPServer: ProtocolServer {
         machine.allowPlaintextAuth = configuration.allowPlaintextAuth
         let handler = SMTPServerHandler(
             machine: SMTPStateMachine(configuration: machine, isTLS: connection.isImplicitTLS),
-            backend: backend, tlsContext: connection.tlsContext, idleTimeout: configuration.idleTimeout)
+            connection: connection, server: self)
         try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// RFC 5321 §3.8: a server that cannot serve a client says 421 and closes.
+    public func refusal(_ refusal: Refusal, connection: ConnectionContext) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        SMTPReply(421, "4.7.0", "\(connection.hostname) Error: \(refusal.reason)").encode(into: &buffer)
+        return buffer
     }
 }

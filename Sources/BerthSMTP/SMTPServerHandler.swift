@@ -1,46 +1,60 @@
 import BerthCore
 import BerthNet
-import Foundation
+import Logging
 import NIOCore
-import NIOPosix
 import NIOSSL
 import NIOTLS
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Drives one SMTP session: frames bytes, asks the state machine, runs its actions.
-/// While a password check, a delivery or a TLS handshake is pending, no further input is
-/// processed (pipelined commands wait in the framer), so replies stay in order.
-final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
+extension SMTPFramer: BufferedInput {}
+
+extension Result {
+    var ok: Success? { try? get() }
+}
+
+/// Drives one SMTP session: frames bytes, asks the state machine, runs its actions. The
+/// machine decides when input is taken (`acceptsInput`); the handler holds the socket's
+/// reads whenever the session cannot take more (waiting for the server, replies the client
+/// does not read, a body chunk still being written), so no client can grow the server.
+/// One deadline runs at a time (handshake, command, data), on the event loop's clock.
+final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// Unprocessed input held at most (one read's worth) before reads stop.
+    static let inputBacklog = 64 * 1024
 
     private var machine: SMTPStateMachine
     private var framer: SMTPFramer
-    private let backend: any SMTPBackend
-    private let tlsContext: NIOSSLContext?
-    private let idleTimeout: TimeAmount
-    private var waiting = false
-    private var closing = false
-    private var lastActivity = NIODeadline.now()
-    private var idleTimer: Scheduled<Void>?
-    private var remoteIP = "unknown"
-    private var messageBody = ByteBuffer()
+    private let connection: ConnectionContext
+    private let server: SMTPServer
+    private var gate = ReadGate()
+    private var deadline = SessionDeadline()
+    private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline = .distantFuture
+    private var log: SessionLog
+    private var spool: MessageSpool?
     private var pendingWrites = false
-    private static let sessionCounter = Atomic<UInt64>(0)
-    private var sessionID = ""
-    private var messageCount = 0
+    private var started = false
+    private var handshakePending = false
+    private var messageNumber = 0
+    private var stats = (messages: 0, accepted: 0, refused: 0)
 
-    init(machine: SMTPStateMachine, backend: any SMTPBackend, tlsContext: NIOSSLContext?, idleTimeout: TimeAmount) {
+    init(machine: SMTPStateMachine, connection: ConnectionContext, server: SMTPServer) {
         self.machine = machine
         self.framer = SMTPFramer(maxMessageSize: machine.configuration.maxMessageSize)
-        self.backend = backend
-        self.tlsContext = tlsContext
-        self.idleTimeout = idleTimeout
+        self.connection = connection
+        self.server = server
+        self.log = SessionLog(
+            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
+            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
     }
+
+    private var timeouts: SessionTimeouts { server.configuration.timeouts }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { start(context) }
@@ -52,77 +66,143 @@ final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func start(_ context: ChannelHandlerContext) {
-        guard sessionID.isEmpty else { return }
-        sessionID = String(Self.sessionCounter.add(1, ordering: .relaxed).newValue, radix: 36, uppercase: true)
-        remoteIP = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard !started else { return }
+        started = true
+        log.event("connect", ["tls": .string(connection.isImplicitTLS ? "implicit" : "none")])
+        if connection.isImplicitTLS {
+            handshakePending = true
+            arm(.handshake, context)
+        }
         run(machine.connected(), context)
-        flushIfNeeded(context)
-        scheduleIdleCheck(context, after: idleTimeout)
+        settle(context, commandDone: !connection.isImplicitTLS)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        timer?.cancel()
+        timer = nil
+        spool?.discard()
+        spool = nil
+        log.event("disconnect", [
+            "messages": .stringConvertible(stats.messages), "rcpt_accepted": .stringConvertible(stats.accepted),
+            "rcpt_refused": .stringConvertible(stats.refused), "errors": .stringConvertible(machine.errorCount),
+        ])
         context.fireChannelInactive()
     }
 
+    // MARK: Reading
+
+    func read(context: ChannelHandlerContext) {
+        if gate.readRequested() { context.read() }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        lastActivity = .now()
+        guard machine.phase != .closed else { return }
         framer.append(unwrapInboundIn(data))
         process(context)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        process(context)
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent, waiting, !machine.isTLS {
-            // RFC 3207 §4.2: the session starts over on the new, encrypted channel.
-            machine.tlsEstablished()
-            waiting = false
-            process(context)
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            handshakeCompleted(context)
         } else if event is DrainEvent {
-            // While a check, delivery or handshake is pending, the 421 waits for its end.
-            if waiting {
-                machine.drain()
-            } else {
-                run(machine.drain(), context)
-                flushIfNeeded(context)
-            }
+            // A session in the middle of something gets its 421 at its next command.
+            run(machine.drain(), context)
+            flushIfNeeded(context)
+        } else if event is DrainDeadlineEvent {
+            run(.replyAndClose(.shuttingDown(machine.configuration.hostname)), context)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // TLS failures, resets: this connection ends; the server carries on.
+        if case .uncleanShutdown? = error as? NIOSSLError {
+            // The client closed without a TLS close_notify, as most do after QUIT.
+        } else if error is NIOSSLError || error is BoringSSLError {
+            log.event("tls failed", ["reason": "\(error)"], level: .notice)
+        }
         context.close(promise: nil)
+    }
+
+    private func handshakeCompleted(_ context: ChannelHandlerContext) {
+        let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+        log.set("tls", version.map { "\($0)" } ?? "yes")
+        log.event("tls established")
+        if handshakePending {
+            handshakePending = false
+        } else {
+            machine.tlsEstablished()  // RFC 3207 §4.2: the session starts over
+        }
+        settle(context, commandDone: true)
+        process(context)
     }
 
     // MARK: Input
 
     private func process(_ context: ChannelHandlerContext) {
-        while !waiting && !closing {
-            if case .data = machine.phase {
-                guard case .complete(let content, let problem)? = framer.nextData() else { break }
-                messageBody = content
-                run(machine.dataFinished(problem: problem), context)
+        var commandDone = false
+        while machine.acceptsInput && context.channel.isWritable && spool?.isBackedUp != true {
+            if machine.isReceivingData {
+                guard let frame = framer.nextData() else { break }
+                switch frame {
+                case .content(let piece):
+                    spool?.append(piece)
+                case .complete(let problem):
+                    if problem != nil {
+                        spool?.discard()
+                        spool = nil
+                    }
+                    run(machine.dataFinished(problem: problem), context)
+                    commandDone = true
+                }
                 continue
             }
             let limit = machine.awaitsSASLResponse ? SMTPLimits.authLineLength : SMTPLimits.commandLineLength
             guard let frame = framer.nextCommand(maxLength: limit) else { break }
+            commandDone = true
             switch frame {
             case .line(let line):
                 if machine.awaitsSASLResponse {
                     run(machine.saslResponse(String(buffer: line)), context)
                 } else {
                     let parsed = SMTPCommandParser.parse(line.readableBytesView)
-                    run(machine.command(parsed, classify: backend.classify), context)
+                    lastCommandForLog = try? parsed.get()
+                    run(machine.command(parsed, classify: server.backend.classify), context)
                 }
             case .tooLong:
-                run(machine.badLine(.lineTooLong), context)
+                log.event("refused", ["reason": "line too long"], level: .notice)
+                run(machine.lineTooLong(), context)
             case .bareLineEnding:
                 run(machine.badLine(.bareLineEnding), context)
             }
         }
+        settle(context, commandDone: commandDone)
+    }
+
+    /// After any change: flush, pick the deadline the session now runs against, and open
+    /// or close the read gate.
+    private func settle(_ context: ChannelHandlerContext, commandDone: Bool) {
         flushIfNeeded(context)
+        guard machine.phase != .closed else { return }
+        if handshakePending || machine.phase == .startingTLS {
+            // the handshake deadline was armed when TLS was added
+        } else if !machine.acceptsInput {
+            deadline.disarm()  // waiting for the server, not the client
+        } else if machine.isReceivingData {
+            if deadline.kind != .data { arm(.data, context) }
+        } else if commandDone || deadline.kind != .command {
+            arm(.command, context)
+        }
+        var reopen = gate.set(.sessionBusy, closed: machine.waitsForServer)
+        reopen = gate.set(.replyBacklog, closed: !context.channel.isWritable) || reopen
+        reopen = gate.set(.inputBacklog, closed: framer.bufferedBytes >= Self.inputBacklog) || reopen
+        reopen = gate.set(.spoolBacklog, closed: spool?.isBackedUp == true) || reopen
+        if reopen { context.read() }
     }
 
     // MARK: Actions
@@ -132,68 +212,75 @@ final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .none:
             break
         case .reply(let reply), .authChallenge(let reply):
+            note(reply)
             write(reply, context)
         case .replyAndClose(let reply):
-            closing = true
-            var buffer = context.channel.allocator.buffer(capacity: 128)
-            reply.encode(into: &buffer)
-            pendingWrites = false
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            note(reply)
+            deadline.disarm()
+            spool?.discard()
+            spool = nil
+            if context.channel.isWritable {
+                write(reply, context)
+                pendingWrites = false
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                // The client does not read: a reply would only queue behind the others.
+                context.close(promise: nil)
+            }
         case .beginData(let reply):
+            messageNumber += 1
             write(reply, context)
             framer.beginData()
+            beginSpool(context)
         case .startTLS(let reply):
-            guard let tlsContext else {
+            guard let tlsContext = connection.tlsContext else {
                 write(SMTPReply(454, "4.7.0", "TLS not available due to temporary reason"), context)
                 return
             }
             write(reply, context)
             flushIfNeeded(context)
-            // Bytes the client sent after STARTTLS and before the handshake were not sent
-            // over TLS: they are dropped, never executed (RFC 3207 §4.2, CVE-2011-0411).
-            _ = framer.discardBuffered()
             do {
-                try StartTLS.upgrade(context.channel, context: tlsContext)
-                waiting = true
+                let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
+                if discarded > 0 {
+                    log.event("starttls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
+                }
+                arm(.handshake, context)
             } catch {
                 context.close(promise: nil)
             }
-        case .verifyCredentials(let user, let password):
-            waiting = true
-            let backend = self.backend
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-                backend.verify(user: user, password: password)
-            }.whenComplete { result in
-                let (handler, context) = loopBound.value
-                handler.waiting = false
-                let valid = (try? result.get()) ?? false
-                handler.run(handler.machine.credentialsChecked(valid: valid), context)
-                handler.process(context)
-            }
+        case .verifyCredentials(let user, let password, let failures):
+            verify(user: user, password: password, failures: failures, context)
         case .deliver(let envelope):
-            waiting = true
-            messageCount += 1
-            let message = InboundMessage(
-                sender: envelope.sender,
-                recipients: envelope.recipients.map { ($0.address, $0.class) },
-                trace: receivedHeader(envelope),
-                content: Array(messageBody.readableBytesView),
-                authenticatedUser: machine.authenticatedUser)
-            messageBody = ByteBuffer()
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let eventLoop = context.eventLoop
-            backend.deliver(message) { result in
-                eventLoop.execute {
-                    let (handler, context) = loopBound.value
-                    handler.waiting = false
-                    handler.run(handler.machine.deliveryFinished(queueID: try? result.get()), context)
-                    handler.process(context)
-                }
-            }
+            deliver(envelope, context)
         }
     }
+
+    /// One log line per recipient verdict, MAIL verdict and refusal (RFC 5321 reply codes).
+    private func note(_ reply: SMTPReply) {
+        guard let last = lastCommandForLog else {
+            if reply.code >= 400 {
+                log.event("reply", ["code": .stringConvertible(reply.code), "text": .string(reply.lines.last ?? "")])
+            }
+            return
+        }
+        lastCommandForLog = nil
+        var fields: Logger.Metadata = ["code": .stringConvertible(reply.code)]
+        if reply.code >= 400 { fields["text"] = .string(reply.lines.last ?? "") }
+        switch last {
+        case .rcpt(let to, _):
+            fields["to"] = .string(to)
+            if reply.isPositive { stats.accepted += 1 } else { stats.refused += 1 }
+            log.event(reply.isPositive ? "rcpt accepted" : "rcpt refused", fields)
+        case .mail(let from, _):
+            fields["from"] = .string(from)
+            log.event(reply.isPositive ? "mail from" : "mail from refused", fields)
+        default:
+            if reply.code >= 400 { log.event("reply", fields) }
+        }
+    }
+
+    private var lastCommandForLog: SMTPCommand?
 
     private func write(_ reply: SMTPReply, _ context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 64)
@@ -209,16 +296,114 @@ final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    // MARK: Authentication
+
+    private func verify(user: String, password: String, failures: Int, _ context: ChannelHandlerContext) {
+        let backend = server.backend
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        server.authGuard.check(
+            user: user, client: connection.clientAddress, service: connection.spec.protocol.rawValue,
+            failuresInSession: failures, log: log.logger, on: eventLoop
+        ) {
+            backend.verify(user: user, password: password)
+        }.whenSuccess { verdict in
+            let finish = {
+                let (handler, context) = loopBound.value
+                guard context.channel.isActive else { return }
+                // Failures were logged by the guard, with the client address, for fail2ban.
+                if verdict == .accepted {
+                    handler.log.set("user", user)
+                    handler.log.event("auth", ["result": "ok"])
+                } else if verdict == .busy {
+                    handler.log.event("auth", ["user": .string(user), "result": "busy"], level: .warning)
+                }
+                handler.run(handler.machine.credentialsChecked(verdict), context)
+                handler.process(context)
+            }
+            if case .rejected(let delay) = verdict {
+                eventLoop.scheduleTask(in: delay) { finish() }
+            } else {
+                finish()
+            }
+        }
+    }
+
+    // MARK: Message body
+
+    private var queueID: String { "\(connection.sessionID).\(messageNumber)" }
+
+    private func beginSpool(_ context: ChannelHandlerContext) {
+        guard case .data(let envelope) = machine.phase else { return }
+        var prefix = Array("Return-Path: <\(envelope.sender)>\r\n".utf8)
+        prefix += receivedHeader(envelope)
+        let spool = MessageSpool(
+            directory: server.configuration.spoolDirectory, name: queueID, prefix: prefix, eventLoop: context.eventLoop)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        spool.onWritten = {
+            let (handler, context) = loopBound.value
+            handler.process(context)
+        }
+        self.spool = spool
+    }
+
+    private func deliver(_ envelope: SMTPStateMachine.Envelope, _ context: ChannelHandlerContext) {
+        guard let spool else {
+            run(machine.deliveryFinished(queueID: nil), context)
+            return
+        }
+        self.spool = nil
+        spool.onWritten = nil
+        let queueID = self.queueID
+        let sender = envelope.sender
+        let recipients = envelope.recipients.map { ($0.address, $0.class) }
+        let authenticatedUser = machine.authenticatedUser
+        let backend = server.backend
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        spool.finish().whenComplete { result in
+            let done: @Sendable (Result<String, any Error>) -> Void = { stored in
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    switch stored {
+                    case .success:
+                        handler.stats.messages += 1
+                        handler.log.event("accepted", [
+                            "queue": .string(queueID), "from": .string(sender),
+                            "rcpts": .stringConvertible(recipients.count),
+                            "size": .stringConvertible((try? result.get())?.size ?? 0),
+                        ])
+                    case .failure(let error):
+                        handler.log.event("delivery failed", ["queue": .string(queueID), "error": "\(error)"], level: .error)
+                    }
+                    handler.run(handler.machine.deliveryFinished(queueID: stored.map { _ in queueID }.ok), context)
+                    handler.process(context)
+                }
+            }
+            switch result {
+            case .success(let body):
+                backend.deliver(
+                    InboundMessage(
+                        queueID: queueID, sender: sender, recipients: recipients, body: body,
+                        authenticatedUser: authenticatedUser),
+                    completion: done)
+            case .failure(let error):
+                done(.failure(error))
+            }
+        }
+    }
+
     // MARK: Trace header
 
     /// RFC 5321 §4.4 trace line; the `with` keyword per RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA).
+    /// Its `id` is the queue id of the `250` reply and the mail log.
     private func receivedHeader(_ envelope: SMTPStateMachine.Envelope) -> [UInt8] {
         var with = machine.usedESMTP ? "ESMTP" : "SMTP"
         if machine.isTLS { with += "S" }
         if machine.authenticatedUser != nil { with += "A" }
         let forClause = envelope.recipients.count == 1 ? "\r\n\tfor <\(envelope.recipients[0].address)>" : ""
         let client = (machine.clientName ?? "unknown").filter { $0.isASCII && !$0.isNewline }
-        let header = "Received: from \(client) ([\(remoteIP)])\r\n\tby \(machine.configuration.hostname) (Berth) with \(with) id \(sessionID).\(messageCount)\(forClause);\r\n\t\(Self.rfc5322Date())\r\n"
+        let header = "Received: from \(client) ([\(connection.clientAddress)])\r\n\tby \(machine.configuration.hostname) (Berth) with \(with) id \(queueID)\(forClause);\r\n\t\(Self.rfc5322Date())\r\n"
         return Array(header.utf8)
     }
 
@@ -231,24 +416,42 @@ final class SMTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    // MARK: Idle timeout
+    // MARK: Deadline
 
-    /// One timer per session, re-armed only when it fires, so reads cost no timer work.
-    private func scheduleIdleCheck(_ context: ChannelHandlerContext, after delay: TimeAmount) {
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: delay) {
-            let (handler, context) = loopBound.value
-            handler.idleCheck(context)
+    private func arm(_ kind: SessionDeadline.Kind, _ context: ChannelHandlerContext) {
+        deadline.arm(kind, now: context.eventLoop.now, timeouts: timeouts)
+        // One timer: only a deadline earlier than the scheduled check needs a new one.
+        if deadline.deadline < timerAt {
+            timer?.cancel()
+            schedule(at: deadline.deadline, context)
         }
     }
 
-    private func idleCheck(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive, !closing else { return }
-        let idleFor = NIODeadline.now() - lastActivity
-        if idleFor >= idleTimeout && !waiting {
+    private func schedule(at when: NIODeadline, _ context: ChannelHandlerContext) {
+        timerAt = when
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: when) {
+            let (handler, context) = loopBound.value
+            handler.timerFired(context)
+        }
+    }
+
+    private func timerFired(_ context: ChannelHandlerContext) {
+        timer = nil
+        timerAt = .distantFuture
+        guard context.channel.isActive, machine.phase != .closed else { return }
+        guard let expired = deadline.expired(at: context.eventLoop.now) else {
+            if deadline.kind != nil { schedule(at: deadline.deadline, context) }
+            return
+        }
+        switch expired {
+        case .handshake, .proxyHeader:
+            log.event("timeout", ["during": "tls handshake"], level: .notice)
+            deadline.disarm()
+            context.close(promise: nil)
+        case .command, .data:
+            log.event("timeout", ["during": .string(expired == .data ? "data" : "command")], level: .notice)
             run(machine.idleTimedOut(), context)
-        } else {
-            scheduleIdleCheck(context, after: max(idleTimeout - idleFor, .seconds(1)))
         }
     }
 }

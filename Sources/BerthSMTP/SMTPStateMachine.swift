@@ -1,4 +1,5 @@
 import BerthCore
+import BerthNet
 
 /// One SMTP session as a pure value: events in, actions out (RFC 5321 §4.1.4 command order,
 /// RFC 3207 STARTTLS, RFC 4954 AUTH). The channel handler parses, asks, and runs the action.
@@ -16,6 +17,10 @@ public struct SMTPStateMachine {
         public var authRequired: Bool = false
         /// AUTH over plain text, only when the admin asks for it.
         public var allowPlaintextAuth: Bool = false
+        /// Mail for other domains can be sent on. Until outbound delivery exists, an
+        /// authenticated client's remote recipients get 451 4.3.2, never a 250 that
+        /// would leave the message in a black hole.
+        public var relayAvailable: Bool = false
 
         public init(hostname: String) {
             self.hostname = hostname
@@ -46,7 +51,8 @@ public struct SMTPStateMachine {
         /// Write a 334 challenge; the next line is a SASL response.
         case authChallenge(SMTPReply)
         /// Check these credentials (slowly, off the event loop), then call `credentialsChecked`.
-        case verifyCredentials(user: String, password: String)
+        /// `failures` counts this session's earlier failures (for the growing delay).
+        case verifyCredentials(user: String, password: String, failures: Int)
         /// Store the message for this envelope, then call `deliveryFinished`.
         case deliver(Envelope)
         case none
@@ -57,9 +63,14 @@ public struct SMTPStateMachine {
         case ready
         case mail(Envelope)
         case data(Envelope)
+        /// Waiting for the store to make the message durable.
         case delivering
-        case auth(SASLExchange)
+        /// A SASL exchange waits for the client's next line.
+        case auth(SASLServer)
+        /// Waiting for the password check.
         case verifying(user: String)
+        /// `220 Ready to start TLS` was sent; waiting for the handshake.
+        case startingTLS
         case closed
     }
 
@@ -71,6 +82,7 @@ public struct SMTPStateMachine {
     public private(set) var usedESMTP = false
     public private(set) var authenticatedUser: String?
     public private(set) var errorCount = 0
+    public private(set) var authFailures = 0
     public private(set) var draining = false
 
     public init(configuration: Configuration, isTLS: Bool) {
@@ -84,8 +96,32 @@ public struct SMTPStateMachine {
     public var awaitsCommand: Bool {
         switch phase {
         case .connected, .ready, .mail: return true
-        case .data, .delivering, .auth, .verifying, .closed: return false
+        case .data, .delivering, .auth, .verifying, .startingTLS, .closed: return false
         }
+    }
+
+    /// False while the session waits for the server (a password check, a delivery, a TLS
+    /// handshake) or has ended: the handler then reads and processes nothing, so replies
+    /// stay in order and pipelined input waits in the client's own socket.
+    public var acceptsInput: Bool {
+        switch phase {
+        case .connected, .ready, .mail, .data, .auth: return true
+        case .delivering, .verifying, .startingTLS, .closed: return false
+        }
+    }
+
+    /// Waiting for a password check or a delivery: nothing is read from the socket until
+    /// it ends. (During a TLS handshake reads go on: they feed the handshake.)
+    public var waitsForServer: Bool {
+        switch phase {
+        case .delivering, .verifying: return true
+        default: return false
+        }
+    }
+
+    public var isReceivingData: Bool {
+        if case .data = phase { return true }
+        return false
     }
 
     public var awaitsSASLResponse: Bool {
@@ -106,7 +142,10 @@ public struct SMTPStateMachine {
     public mutating func command(
         _ parsed: Result<SMTPCommand, SMTPCommandError>, classify: (String) -> RecipientClass
     ) -> Action {
-        if draining { return close(.shuttingDown(host)) }
+        if draining {
+            if case .success(.quit) = parsed { return close(.bye) }
+            return close(.shuttingDown(host))
+        }
         let command: SMTPCommand
         switch parsed {
         case .success(let c): command = c
@@ -148,47 +187,67 @@ public struct SMTPStateMachine {
         }
     }
 
-    /// A command line that was too long or had a bare line ending.
+    /// A command line with a bare line ending.
     public mutating func badLine(_ reply: SMTPReply) -> Action {
         if draining { return close(.shuttingDown(host)) }
         if case .auth = phase { phase = .ready }
         return error(reply)
     }
 
+    /// A line past its length limit: the session ends after the error. The rest of such a
+    /// line could only be discarded byte by byte for as long as the client keeps sending
+    /// (a stream with no CRLF), so there is nothing to wait for.
+    public mutating func lineTooLong() -> Action {
+        close(.lineTooLong)
+    }
+
     /// A line read while an AUTH exchange waits for the client (RFC 4954 §4).
     public mutating func saslResponse(_ line: String) -> Action {
-        guard case .auth(let exchange) = phase else { return .none }
-        if line == "*" {
-            phase = .ready
-            return error(SMTPReply(501, "5.7.0", "Authentication cancelled"))
-        }
-        switch exchange {
-        case .plainAwaitingResponse:
-            return plainCredentials(line)
-        case .loginAwaitingUser:
-            guard let user = SASL.decodeText(line), !user.isEmpty else {
-                phase = .ready
-                return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH response"))
-            }
-            phase = .auth(.loginAwaitingPassword(user: user))
-            return .authChallenge(SMTPReply(334, nil, SASL.loginPasswordPrompt))
-        case .loginAwaitingPassword(let user):
-            guard let password = SASL.decodeText(line) else {
-                phase = .ready
-                return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH response"))
-            }
+        guard case .auth(var sasl) = phase else { return .none }
+        phase = .ready
+        return saslStep(sasl.respond(line), sasl)
+    }
+
+    private mutating func saslStep(_ step: SASLServer.Step, _ sasl: SASLServer) -> Action {
+        switch step {
+        case .challenge(let text):
+            phase = .auth(sasl)
+            return .authChallenge(SMTPReply(334, nil, text))
+        case .verify(let user, let password):
             phase = .verifying(user: user)
-            return .verifyCredentials(user: user, password: password)
+            return .verifyCredentials(user: user, password: password, failures: authFailures)
+        case .failed(.unknownMechanism):
+            return error(SMTPReply(504, "5.5.4", "Unrecognized authentication type"))
+        case .failed(.malformed):
+            return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH response"))
+        case .failed(.cancelled):
+            return error(SMTPReply(501, "5.7.0", "Authentication cancelled"))
+        case .failed(.authorizationIdentity):
+            authFailures += 1
+            return error(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))
         }
     }
 
-    public mutating func credentialsChecked(valid: Bool) -> Action {
+    /// The password check ended (after the guard's failure delay, for a failure).
+    public mutating func credentialsChecked(_ verdict: AuthVerdict) -> Action {
         guard case .verifying(let user) = phase else { return .none }
         phase = .ready
-        if draining { return close(.shuttingDown(host)) }
-        guard valid else { return error(SMTPReply(535, "5.7.8", "Authentication credentials invalid")) }
-        authenticatedUser = user
-        return .reply(SMTPReply(235, "2.7.0", "Authentication successful"))
+        switch verdict {
+        case .accepted:
+            if draining { return close(.shuttingDown(host)) }
+            authenticatedUser = user
+            return .reply(SMTPReply(235, "2.7.0", "Authentication successful"))
+        case .rejected:
+            authFailures += 1
+            if draining { return close(.shuttingDown(host)) }
+            return error(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))
+        case .banned:
+            authFailures += 1
+            return close(SMTPReply(421, "4.7.0", "\(host) Error: \(Refusal.banned.reason)"))
+        case .busy:
+            if draining { return close(.shuttingDown(host)) }
+            return .reply(SMTPReply(454, "4.7.0", "Temporary authentication failure; try again later"))
+        }
     }
 
     /// The body ended (with or without a problem the framer found).
@@ -223,6 +282,7 @@ public struct SMTPStateMachine {
     /// The TLS handshake after STARTTLS completed: RFC 3207 §4.2, forget everything learnt
     /// before it (HELO name, AUTH).
     public mutating func tlsEstablished() {
+        guard case .startingTLS = phase else { return }
         isTLS = true
         greeted = false
         clientName = nil
@@ -266,6 +326,11 @@ public struct SMTPStateMachine {
         guard greeted else { return error(.badSequence("send HELO/EHLO first")) }
         guard case .ready = phase else { return error(.badSequence("nested MAIL command")) }
         if configuration.authRequired && authenticatedUser == nil { return error(.authFirst) }
+        // Like Postfix's reject_sender_login_mismatch: a logged-in user sends as itself
+        // (or as the null sender), so a stolen password cannot forge other senders.
+        if let user = authenticatedUser, !from.isEmpty, from.lowercased() != user.lowercased() {
+            return error(SMTPReply(553, "5.7.1", "<\(from)>: Sender address rejected: not owned by user \(user)"))
+        }
         var declaredSize: Int?
         for (key, value) in parameters {
             switch key {
@@ -306,6 +371,9 @@ public struct SMTPStateMachine {
             guard authenticatedUser != nil else {
                 return error(SMTPReply(554, "5.7.1", "<\(to)>: Relay access denied"))
             }
+            guard configuration.relayAvailable else {
+                return .reply(SMTPReply(451, "4.3.2", "<\(to)>: Outbound delivery is not available on this server yet; try again later"))
+            }
         }
         // The same mailbox named twice (To and Cc, case variants) gets one copy.
         let isDuplicate = envelope.recipients.contains { existing in
@@ -332,6 +400,7 @@ public struct SMTPStateMachine {
         guard configuration.startTLSAvailable else { return error(SMTPReply(502, "5.5.1", "Error: STARTTLS is not offered on this port")) }
         guard !isTLS else { return error(.badSequence("TLS already active")) }
         guard case .ready = phase else { return error(.badSequence("STARTTLS inside a mail transaction")) }
+        phase = .startingTLS
         return .startTLS(SMTPReply(220, "2.0.0", "Ready to start TLS"))
     }
 
@@ -342,41 +411,9 @@ public struct SMTPStateMachine {
         guard greeted, usedESMTP else { return error(.badSequence("send EHLO first")) }
         guard authenticatedUser == nil else { return error(.badSequence("already authenticated")) }
         guard case .ready = phase else { return error(.badSequence("AUTH inside a mail transaction")) }
-        switch SASLMechanism(rawValue: mechanism) {
-        case .plain:
-            if let initialResponse {
-                if initialResponse == "=" { return plainCredentials("") }
-                return plainCredentials(initialResponse)
-            }
-            phase = .auth(.plainAwaitingResponse)
-            return .authChallenge(SMTPReply(334, nil, ""))
-        case .login:
-            if let initialResponse {
-                guard let user = SASL.decodeText(initialResponse), !user.isEmpty else {
-                    return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH response"))
-                }
-                phase = .auth(.loginAwaitingPassword(user: user))
-                return .authChallenge(SMTPReply(334, nil, SASL.loginPasswordPrompt))
-            }
-            phase = .auth(.loginAwaitingUser)
-            return .authChallenge(SMTPReply(334, nil, SASL.loginUserPrompt))
-        case .none:
-            return error(SMTPReply(504, "5.5.4", "Unrecognized authentication type"))
-        }
-    }
-
-    private mutating func plainCredentials(_ response: String) -> Action {
-        guard let (authzid, user, password) = SASL.decodePlain(response) else {
-            phase = .ready
-            return error(SMTPReply(501, "5.5.2", "Cannot decode AUTH PLAIN response"))
-        }
-        // RFC 4616 §2: acting as another identity is not allowed here.
-        guard authzid.isEmpty || authzid.lowercased() == user.lowercased() else {
-            phase = .ready
-            return error(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))
-        }
-        phase = .verifying(user: user)
-        return .verifyCredentials(user: user, password: password)
+        var sasl = SASLServer()
+        let step = sasl.start(mechanism: mechanism, initialResponse: initialResponse)
+        return saslStep(step, sasl)
     }
 
     // MARK: Helpers

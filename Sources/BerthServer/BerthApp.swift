@@ -17,8 +17,8 @@ public enum BerthApp {
         // Everything Berth writes (database, its WAL with certificate passwords, Maildir,
         // keys) is for the server's user alone.
         umask(0o077)
-        var logger = Logger(label: "berth")
-        logger.logLevel = .info
+        BerthLogHandler.bootstrap(level: Logger.Level(rawValue: options.logLevel) ?? .info, format: options.logFormat)
+        let logger = Logger(label: "berth")
         let prepared = try DataDirectory.prepare(options, logger: logger)
         let store = prepared.store
         let hostname = prepared.hostname
@@ -27,15 +27,24 @@ public enum BerthApp {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
         let mailStore = try MailStore(dataDirectory: options.dataDirectory, store: store, hostname: hostname, logger: logger)
-        var smtpConfiguration = SMTPServer.Configuration()
+        let authGuard = AuthGuard(logger: logger)
+        let budget = SessionBudget.fromSystemLimit(logger: logger)
+        var smtpConfiguration = SMTPServer.Configuration(spoolDirectory: mailStore.spoolRoot)
         smtpConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
         smtpConfiguration.maxMessageSize = options.maxMessageSize
-        let smtp = SMTPServer(backend: StoreSMTPBackend(store: store, mailStore: mailStore), configuration: smtpConfiguration)
+        smtpConfiguration.timeouts = SessionTimeouts(
+            command: .seconds(Int64(options.idleTimeoutSeconds)), handshake: .seconds(Int64(options.tlsHandshakeTimeoutSeconds)))
+        smtpConfiguration.logger = logger
+        let smtp = SMTPServer(
+            backend: StoreSMTPBackend(store: store, mailStore: mailStore), authGuard: authGuard,
+            configuration: smtpConfiguration)
+        var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
+        listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
 
         let registry = ListenerRegistry()
         let listeners = ListenerManager(
             group: MultiThreadedEventLoopGroup.singleton,
-            configuration: .init(defaultCertificate: prepared.defaultCertificate),
+            configuration: listenerConfiguration,
             protocols: [.smtp: smtp, .submission: smtp],
             registry: registry,
             changes: store.changes.subscribe(),
@@ -50,7 +59,7 @@ public enum BerthApp {
 
         let admin = AdminAPI(
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
-            passwordHash: prepared.passwordHash
+            passwordHash: prepared.passwordHash, authGuard: authGuard
         ).application(host: options.adminHost, port: options.adminPort, logger: logger)
         logger.info("admin API on http://\(options.adminHost):\(options.adminPort)")
 

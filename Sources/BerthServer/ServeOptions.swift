@@ -15,6 +15,12 @@ public struct ServeOptions: Sendable {
     public var resetAdminPassword: Bool = false
     public var allowPlaintextAuth: Bool
     public var maxMessageSize: Int
+    /// A command must be complete within this many seconds of the previous reply.
+    public var idleTimeoutSeconds: Int = 300
+    /// A TLS handshake must be done within this many seconds.
+    public var tlsHandshakeTimeoutSeconds: Int = 30
+    public var logLevel: String = "info"
+    public var logFormat: LogFormat = .text
 
     public init(
         dataDirectory: String, adminHost: String = "127.0.0.1", adminPort: Int = 8080, hostname: String? = nil,

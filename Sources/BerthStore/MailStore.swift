@@ -22,6 +22,9 @@ public final class MailStore: @unchecked Sendable {
 
     public let mailRoot: String
     public let queueRoot: String
+    /// Message bodies being received (MessageSpool); on the same filesystem as the
+    /// mailboxes, so that delivery is a hard link, not a copy.
+    public let spoolRoot: String
     private let store: ConfigStore
     private let hostname: String
     private let logger: Logger
@@ -36,12 +39,17 @@ public final class MailStore: @unchecked Sendable {
     public init(dataDirectory: String, store: ConfigStore, hostname: String, logger: Logger) throws {
         mailRoot = dataDirectory + "/mail"
         queueRoot = dataDirectory + "/queue"
+        spoolRoot = dataDirectory + "/spool"
         self.store = store
         self.hostname = hostname.replacingOccurrences(of: "/", with: "_")
         self.logger = logger
-        for directory in [mailRoot, queueRoot] {
+        for directory in [mailRoot, queueRoot, spoolRoot] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
+        // Bodies of sessions a crash cut short were never acknowledged: nothing to keep.
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: spoolRoot)) ?? []
+        for name in leftovers { unlink("\(spoolRoot)/\(name)") }
+        if !leftovers.isEmpty { logger.notice("removed \(leftovers.count) unfinished message bodies from \(spoolRoot)") }
         rootFD = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw DeliveryError(description: "cannot open \(dataDirectory): \(errnoText())") }
     }
@@ -97,49 +105,65 @@ public final class MailStore: @unchecked Sendable {
         var user: String?
         var size: Int
         var recipients: [String]
-        /// Kept open until the batch is durable, so a small batch can fdatasync it directly.
+    }
+
+    /// One message's inode: every mailbox holds a hard link to it, so one flush covers all.
+    /// Kept open until the batch is durable, so a small batch can fdatasync it directly.
+    private struct Inode {
         var fd: Int32
+        var path: String
     }
 
     private func commit(_ batch: [(InboundMessage, Completion)]) {
         var written: [Written] = []
+        var inodes: [Inode] = []
         var failures: [Int: any Error] = [:]
-        var ids: [Int: String] = [:]
         let now = Date()
         for (index, (message, _)) in batch.enumerated() {
-            let id = nextID(now)
-            ids[index] = id
             var mine: [Written] = []
+            var source: Inode?
             do {
+                let name = "\(nextID(now)).\(hostname),S=\(message.body.size)"
                 for (address, recipientClass) in message.recipients {
-                    guard case .local(let domain, let user) = recipientClass else { continue }
-                    // Maildir files use the local convention, LF line ends, as Dovecot,
-                    // Courier and mutt expect; SMTP's CRLF stays in the queue copy only.
-                    var bytes = Array("Return-Path: <\(message.sender)>\n".utf8)
-                    bytes.reserveCapacity(bytes.count + message.trace.count + message.content.count)
-                    Self.appendWithLF(message.trace, to: &bytes)
-                    Self.appendWithLF(message.content, to: &bytes)
-                    let box = "\(mailRoot)/\(domain)/\(user)"
-                    mine.append(try write(bytes, into: box, id: id, job: index, domain: domain, user: user, recipients: [address]))
+                    let box: String
+                    var domain: String?, user: String?
+                    switch recipientClass {
+                    case .local(let d, let u):
+                        box = "\(mailRoot)/\(d)/\(u)"
+                        (domain, user) = (d, u)
+                    case .remote:
+                        box = queueRoot
+                    case .unknownLocalUser:
+                        continue
+                    }
+                    if let existing = mine.firstIndex(where: { $0.tmpPath.hasPrefix(box + "/") }) {
+                        mine[existing].recipients.append(address)
+                        continue
+                    }
+                    try ensureMaildir(box)
+                    let tmpPath = "\(box)/tmp/\(name)"
+                    if let source {
+                        try link(source.path, tmpPath)
+                    } else {
+                        source = try materialize(message.body, at: tmpPath)
+                    }
+                    mine.append(Written(
+                        job: index, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
+                        domain: domain, user: user, size: message.body.size, recipients: [address]))
                 }
-                let remote = message.recipients.filter { $0.class == .remote }.map(\.address)
-                if !remote.isEmpty {
-                    mine.append(try write(message.trace + message.content, into: queueRoot, id: id, job: index,
-                                          domain: nil, user: nil, recipients: remote))
-                }
+                if let source { inodes.append(source) }
                 written += mine
             } catch {
-                logger.error("delivery of a message from <\(message.sender)> failed: \(error)")
-                for file in mine {
-                    close(file.fd)
-                    unlink(file.tmpPath)
-                }
+                logger.error("delivery failed", metadata: ["queue": .string(message.queueID), "error": "\(error)"])
+                if let source { close(source.fd) }
+                for file in mine { unlink(file.tmpPath) }
                 failures[index] = error
             }
+            if case .file(let spool, _) = message.body { unlink(spool) }
         }
         if !written.isEmpty {
             do {
-                try makeDurable(written)
+                try makeDurable(written, inodes: inodes)
                 try index(written, batch: batch, at: now)
             } catch {
                 logger.error("maildir commit failed: \(error)")
@@ -149,31 +173,55 @@ public final class MailStore: @unchecked Sendable {
                     failures[file.job] = error
                 }
             }
+        } else {
+            for inode in inodes { close(inode.fd) }
         }
-        for (index, (_, completion)) in batch.enumerated() {
+        for (index, (message, completion)) in batch.enumerated() {
             if let failure = failures[index] {
                 completion(.failure(failure))
             } else {
-                completion(.success(ids[index]!))
+                completion(.success(message.queueID))
             }
         }
     }
 
-    /// Appends `crlf` with every CRLF turned into LF (the SMTP framer guarantees there is
-    /// no bare CR or LF to worry about).
-    static func appendWithLF(_ crlf: [UInt8], to output: inout [UInt8]) {
-        var start = 0
-        var index = 0
-        while index + 1 < crlf.count {
-            if crlf[index] == 0x0D && crlf[index + 1] == 0x0A {
-                output += crlf[start..<index]
-                start = index + 1
-                index += 2
-            } else {
-                index += 1
+    private func link(_ from: String, _ to: String) throws {
+        guard Glibc.link(from, to) == 0 else { throw DeliveryError(description: "cannot link \(to): \(errnoText())") }
+    }
+
+    /// The message's first file: the spool file linked in, or the in-memory body written.
+    private func materialize(_ body: MessageBody, at tmpPath: String) throws -> Inode {
+        switch body {
+        case .file(let spool, _):
+            try link(spool, tmpPath)
+            let fd = open(tmpPath, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                unlink(tmpPath)
+                throw DeliveryError(description: "cannot open \(tmpPath): \(errnoText())")
             }
+            return Inode(fd: fd, path: tmpPath)
+        case .bytes(let bytes):
+            let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
+            var offset = 0
+            let failure: String? = bytes.withUnsafeBytes { raw in
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errnoText()
+                    }
+                    offset += n
+                }
+                return nil
+            }
+            if let failure {
+                close(fd)
+                unlink(tmpPath)
+                throw DeliveryError(description: "cannot write \(tmpPath): \(failure)")
+            }
+            return Inode(fd: fd, path: tmpPath)
         }
-        output += crlf[start...]
     }
 
     /// Maildir unique name: time, microseconds, pid, sequence, host (`S=` size, as Dovecot reads it).
@@ -184,49 +232,18 @@ public final class MailStore: @unchecked Sendable {
         return "\(seconds).M\(micros)P\(getpid())Q\(sequence)"
     }
 
-    private func write(
-        _ bytes: [UInt8], into box: String, id: String, job: Int, domain: String?, user: String?, recipients: [String]
-    ) throws -> Written {
-        try ensureMaildir(box)
-        let name = "\(id).\(hostname),S=\(bytes.count)"
-        let tmpPath = "\(box)/tmp/\(name)"
-        let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
-        var handedOver = false
-        defer { if !handedOver { close(fd) } }
-        var offset = 0
-        try bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let reason = errnoText()
-                    close(fd)
-                    handedOver = true
-                    unlink(tmpPath)
-                    throw DeliveryError(description: "cannot write \(tmpPath): \(reason)")
-                }
-                offset += n
-            }
-        }
-        handedOver = true
-        return Written(
-            job: job, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
-            domain: domain, user: user, size: bytes.count, recipients: recipients, fd: fd)
-    }
-
     /// Files up to which one fdatasync each beats one syncfs of the whole filesystem.
     static let syncfsThreshold = 4
 
     /// The Maildir protocol: data durable in `tmp/`, then the rename, then the rename durable.
     /// A lone message is flushed on its own (fdatasync); a batch with one syncfs(2).
-    private func makeDurable(_ files: [Written]) throws {
-        defer { for file in files { close(file.fd) } }
-        if files.count > Self.syncfsThreshold && cberth_syncfs(rootFD) == 0 {
+    private func makeDurable(_ files: [Written], inodes: [Inode]) throws {
+        defer { for inode in inodes { close(inode.fd) } }
+        if inodes.count > Self.syncfsThreshold && cberth_syncfs(rootFD) == 0 {
             // every file of the batch is on disk
         } else {
-            for file in files where fdatasync(file.fd) != 0 {
-                throw DeliveryError(description: "fdatasync \(file.tmpPath): \(errnoText())")
+            for inode in inodes where fdatasync(inode.fd) != 0 {
+                throw DeliveryError(description: "fdatasync \(inode.path): \(errnoText())")
             }
         }
         for file in files where rename(file.tmpPath, file.newPath) != 0 {

@@ -27,6 +27,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest message accepted, in bytes (SMTP SIZE).")
     var maxMessageSize = 25 * 1024 * 1024
 
+    @Option(help: "Seconds a client has to complete each command (RFC 5321 4.5.3.2: at least 300).")
+    var idleTimeout = 300
+
+    @Option(help: "Seconds a client has to finish a TLS handshake (implicit TLS and STARTTLS).")
+    var tlsHandshakeTimeout = 30
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "Log format: text (key=value) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be a positive number of bytes") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        guard tlsHandshakeTimeout > 0 else {
+            throw ValidationError("--tls-handshake-timeout must be a positive number of seconds")
+        }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
+    }
+
     func run() async throws {
         guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]),
               (1...65535).contains(port)
@@ -40,6 +64,10 @@ struct Serve: AsyncParsableCommand {
             adminPassword: ProcessInfo.processInfo.environment["BERTH_ADMIN_PASSWORD"],
             allowPlaintextAuth: allowPlaintextAuth, maxMessageSize: maxMessageSize)
         options.resetAdminPassword = resetAdminPassword
+        options.idleTimeoutSeconds = idleTimeout
+        options.tlsHandshakeTimeoutSeconds = tlsHandshakeTimeout
+        options.logLevel = logLevel
+        options.logFormat = LogFormat(rawValue: logFormat) ?? .text
         try await BerthApp.run(options)
     }
 }

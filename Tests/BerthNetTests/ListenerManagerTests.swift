@@ -26,6 +26,10 @@ struct HelloServer: ProtocolServer {
     func configure(channel: any Channel, connection: ConnectionContext) throws {
         try channel.pipeline.syncOperations.addHandler(Greeter())
     }
+
+    func refusal(_ refusal: Refusal, connection: ConnectionContext) -> ByteBuffer {
+        ByteBuffer(string: "refused: \(refusal.reason)\r\n")
+    }
 }
 
 /// A ListenerManager driven by hand: `reconcile()` after each change of `bindings`.

@@ -66,25 +66,39 @@ struct SMTPFramerTests {
         }
     }
 
-    static func data(_ chunks: [String], maxSize: Int = 1 << 20) -> [SMTPFramer.DataFrame] {
+    static func data(_ chunks: [String], maxSize: Int = 1 << 20) -> [Completed] {
         var framer = SMTPFramer(maxMessageSize: maxSize)
         framer.beginData()
-        var frames: [SMTPFramer.DataFrame] = []
+        var frames: [Completed] = []
+        var content = ""
         for chunk in chunks {
             framer.append(ByteBuffer(string: chunk))
             while let frame = framer.nextData() {
-                frames.append(frame)
-                framer.beginData()
+                switch frame {
+                case .content(let piece):
+                    content += String(buffer: piece)
+                case .complete(let problem):
+                    // With a problem, the pieces handed out so far are thrown away.
+                    frames.append(Completed(content: problem == nil ? content : "", problem: problem))
+                    content = ""
+                    framer.beginData()
+                }
             }
         }
         return frames
     }
 
-    static func complete(_ content: String, _ problem: SMTPFramer.DataProblem? = nil) -> SMTPFramer.DataFrame {
-        .complete(content: ByteBuffer(string: problem == nil ? content : ""), problem: problem)
+    /// A whole body as the session sees it: the pieces joined, and how it ended.
+    struct Completed: Equatable {
+        var content: String
+        var problem: SMTPFramer.DataProblem?
     }
 
-    static let dataFixtures: [(chunks: [String], expected: [SMTPFramer.DataFrame])] = [
+    static func complete(_ content: String, _ problem: SMTPFramer.DataProblem? = nil) -> Completed {
+        Completed(content: problem == nil ? content : "", problem: problem)
+    }
+
+    static let dataFixtures: [(chunks: [String], expected: [Completed])] = [
         (["Subject: x\r\n\r\nbody\r\n.\r\n"], [complete("Subject: x\r\n\r\nbody\r\n")]),
         ([".\r\n"], [complete("")]),
         (["a\r\n..b\r\n.\r\n"], [complete("a\r\n.b\r\n")]),                       // dot-unstuffing, RFC 5321 §4.5.2
@@ -98,6 +112,9 @@ struct SMTPFramerTests {
         ([String(repeating: "x", count: 1200) + "\r\n.\r\n"], [complete("", .lineTooLong)]),
         ([String(repeating: "x", count: 998) + "\r\n.\r\n"], [complete(String(repeating: "x", count: 998) + "\r\n")]),
         ([String(repeating: "x", count: 700), String(repeating: "x", count: 700), "\r\n.\r\n"], [complete("", .lineTooLong)]),
+        // A body larger than one chunk comes out in pieces that join to the whole.
+        ([String(repeating: String(repeating: "y", count: 98) + "\r\n", count: 400) + ".\r\n"],
+         [complete(String(repeating: String(repeating: "y", count: 98) + "\r\n", count: 400))]),
     ]
 
     @Test(arguments: dataFixtures.indices)
@@ -110,7 +127,7 @@ struct SMTPFramerTests {
         var framer = SMTPFramer(maxMessageSize: 100)
         framer.beginData()
         framer.append(ByteBuffer(string: String(repeating: "0123456789\r\n", count: 20) + ".\r\nNOOP\r\n"))
-        #expect(framer.nextData() == .complete(content: ByteBuffer(), problem: .tooLarge))
+        #expect(framer.nextData() == .complete(problem: .tooLarge))
         guard case .line(let next)? = framer.nextCommand() else {
             Issue.record("the command after the data was lost")
             return
@@ -142,9 +159,11 @@ struct SMTPFramerTests {
                 }
                 framer.append(ByteBuffer(bytes: bytes))
                 if dataMode {
-                    while case .complete(let content, _)? = framer.nextData() {
-                        #expect(content.readableBytes <= 4096)
-                        framer.beginData()
+                    while let frame = framer.nextData() {
+                        switch frame {
+                        case .content(let piece): #expect(piece.readableBytes <= SMTPFramer.chunkSize + SMTPLimits.textLineLength)
+                        case .complete: framer.beginData()
+                        }
                     }
                     #expect(framer.bufferedBytes <= SMTPLimits.textLineLength + 200)
                 } else {

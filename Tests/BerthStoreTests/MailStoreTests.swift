@@ -8,8 +8,13 @@ import Testing
 @Suite("MailStore")
 struct MailStoreTests {
     static let sender = "sender@remote.example"
-    static let trace = Array("Received: from client.remote.example ([192.0.2.50])\r\n\tby mx.example.com with ESMTP; Tue, 1 Jan 2030 00:00:00 +0000\r\n".utf8)
-    static let content = Array("From: Sender <sender@remote.example>\r\nSubject: hello\r\n\r\nHi Alice.\r\n..dot line stays unstuffed by SMTP, stored as given\r\n".utf8)
+    static let trace = Array("Received: from client.remote.example ([192.0.2.50])\n\tby mx.example.com with ESMTP; Tue, 1 Jan 2030 00:00:00 +0000\n".utf8)
+    static let content = Array("From: Sender <sender@remote.example>\nSubject: hello\n\nHi Alice.\n..dot line stays as given\n".utf8)
+
+    /// What the session hands the store: Return-Path, trace, content, LF line ends.
+    static func body(sender: String = sender, trace: [UInt8] = trace, content: [UInt8] = content) -> MessageBody {
+        .bytes(Array("Return-Path: <\(sender)>\n".utf8) + trace + content)
+    }
 
     /// A started store over a fresh data directory; stopped and removed by `body`'s end.
     static func withMailStore(_ body: (MailStore, ConfigStore, TempDirectory) throws -> Void) throws {
@@ -43,24 +48,22 @@ struct MailStoreTests {
     func localAndRemote() throws {
         try Self.withMailStore { mail, config, directory in
             let message = InboundMessage(
-                sender: Self.sender,
+                queueID: "Q1.1", sender: Self.sender,
                 recipients: [
                     ("alice@example.com", .local(domain: "example.com", user: "alice")),
                     ("carol@elsewhere.example", .remote),
                 ],
-                trace: Self.trace, content: Self.content, authenticatedUser: "bob@example.com")
+                body: Self.body(), authenticatedUser: "bob@example.com")
             let id = try Self.deliverAndWait(mail, message)
-            #expect(!id.isEmpty)
+            #expect(id == "Q1.1", "the store answers with the session's queue id")
 
             let delivered = directory.files(in: "mail/example.com/alice/new")
             try #require(delivered.count == 1)
-            #expect(delivered[0].hasPrefix(id + "."), "file name \(delivered[0]) starts with the id \(id)")
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/alice/new/\(delivered[0])")))
             // Maildir files use LF line ends; SMTP's CRLF stays in the queue copy.
             let returnPath = Array("Return-Path: <\(Self.sender)>\n".utf8)
             #expect(bytes.starts(with: returnPath))
-            let lf = { (crlf: [UInt8]) in Array(String(decoding: crlf, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").utf8) }
-            #expect(bytes == returnPath + lf(Self.trace) + lf(Self.content))
+            #expect(bytes == returnPath + Self.trace + Self.content)
             #expect(!bytes.contains(0x0D))
             #expect(delivered[0].hasSuffix(",S=\(bytes.count)"), "Maildir size tag: \(delivered[0])")
             #expect(directory.files(in: "mail/example.com/alice/tmp").isEmpty)
@@ -69,7 +72,7 @@ struct MailStoreTests {
             let queued = directory.files(in: "queue/new")
             try #require(queued.count == 1)
             let queuedBytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/queue/new/\(queued[0])")))
-            #expect(queuedBytes == Self.trace + Self.content)
+            #expect(queuedBytes == bytes, "the queue holds a link to the same file")
             #expect(directory.files(in: "queue/tmp").isEmpty)
 
             let (messages, queue) = try config.database.read { db in
@@ -96,8 +99,8 @@ struct MailStoreTests {
     func noLocalRecipient() throws {
         try Self.withMailStore { mail, config, directory in
             _ = try Self.deliverAndWait(mail, InboundMessage(
-                sender: "", recipients: [("x@elsewhere.example", .remote), ("ghost@example.com", .unknownLocalUser)],
-                trace: Self.trace, content: Self.content))
+                queueID: "Q", sender: "", recipients: [("x@elsewhere.example", .remote), ("ghost@example.com", .unknownLocalUser)],
+                body: Self.body(sender: "")))
             #expect(directory.files(in: "mail").isEmpty)
             #expect(directory.files(in: "queue/new").count == 1)
             let counts = try config.database.read { db in
@@ -111,8 +114,8 @@ struct MailStoreTests {
     func nullSender() throws {
         try Self.withMailStore { mail, _, directory in
             _ = try Self.deliverAndWait(mail, InboundMessage(
-                sender: "", recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))],
-                trace: [], content: Self.content))
+                queueID: "Q", sender: "", recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))],
+                body: Self.body(sender: "", trace: [])))
             let files = directory.files(in: "mail/example.com/alice/new")
             try #require(files.count == 1)
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/alice/new/\(files[0])")))
@@ -130,9 +133,9 @@ struct MailStoreTests {
             for _ in 0..<count { group.enter() }
             DispatchQueue.concurrentPerform(iterations: count) { n in
                 let message = InboundMessage(
-                    sender: "sender\(n)@remote.example",
+                    queueID: "Q.\(n)", sender: "sender\(n)@remote.example",
                     recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))],
-                    trace: Self.trace, content: Array("Subject: \(n)\r\n\r\nmessage \(n)\r\n".utf8))
+                    body: Self.body(content: Array("Subject: \(n)\n\nmessage \(n)\n".utf8)))
                 mail.deliver(message) { result in
                     switch result {
                     case .success(let id): ids.mutate { $0.append(id) }
@@ -152,6 +155,32 @@ struct MailStoreTests {
         }
     }
 
+    @Test("a spooled body is linked into every mailbox, flushed once, and the spool file removed")
+    func spooledBody() throws {
+        try Self.withMailStore { mail, config, directory in
+            let spool = "\(mail.spoolRoot)/S1.1"
+            let bytes = Array("Return-Path: <a@b.example>\n".utf8) + Self.content
+            #expect(FileManager.default.createFile(atPath: spool, contents: Data(bytes)))
+            _ = try Self.deliverAndWait(mail, InboundMessage(
+                queueID: "S1.1", sender: "a@b.example",
+                recipients: [
+                    ("alice@example.com", .local(domain: "example.com", user: "alice")),
+                    ("bob@example.com", .local(domain: "example.com", user: "bob")),
+                    ("Alice@example.com", .local(domain: "example.com", user: "alice")),
+                ],
+                body: .file(path: spool, size: bytes.count)))
+            #expect(!FileManager.default.fileExists(atPath: spool))
+            for user in ["alice", "bob"] {
+                let files = directory.files(in: "mail/example.com/\(user)/new")
+                try #require(files.count == 1, "one copy for \(user)")
+                let stored = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/\(user)/new/\(files[0])")))
+                #expect(stored == bytes)
+            }
+            let rows = try config.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") }
+            #expect(rows == 2)
+        }
+    }
+
     @Test("after stop, deliveries fail instead of hanging")
     func afterStop() throws {
         let directory = try TempDirectory()
@@ -161,8 +190,8 @@ struct MailStoreTests {
         mail.start()
         mail.stop()
         let message = InboundMessage(
-            sender: "a@b.example", recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))],
-            trace: [], content: Self.content)
+            queueID: "Q", sender: "a@b.example", recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))],
+            body: Self.body())
         #expect(throws: DeliveryError.self) { _ = try Self.deliverAndWait(mail, message, timeout: 10) }
     }
 }

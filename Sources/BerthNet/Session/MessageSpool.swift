@@ -1,0 +1,149 @@
+import BerthCore
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A message body on its way to disk while it arrives, so that a 24 MiB message costs a
+/// session a few KiB of memory, not 24 MiB. Lines come in with SMTP's CRLF and are kept
+/// with LF (the Maildir convention). Up to `memoryLimit` bytes stay in memory; past that
+/// they go to a spool file in chunks, one write in flight at a time, on the thread pool.
+/// While a chunk is being written and the next one is full, `isBackedUp` tells the session
+/// to stop reading. Event-loop bound: every call comes from the session's loop.
+public final class MessageSpool {
+    public static let memoryLimit = 32 * 1024
+
+    private let directory: String
+    private let name: String
+    private let eventLoop: any EventLoop
+    private let pool: NIOThreadPool
+    private var buffer: [UInt8] = []
+    private var fd: Int32 = -1
+    private var path: String?
+    private var writing: EventLoopFuture<Void>?
+    private var failure: (any Error)?
+    private var discarded = false
+    /// Called on the event loop when a chunk write ends (the session may read again).
+    public var onWritten: (() -> Void)?
+    public private(set) var size = 0
+
+    public init(directory: String, name: String, prefix: [UInt8], eventLoop: any EventLoop, pool: NIOThreadPool = .singleton) {
+        self.directory = directory
+        self.name = name
+        self.eventLoop = eventLoop
+        self.pool = pool
+        buffer.reserveCapacity(4096)
+        appendConvertingLineEnds(prefix)
+    }
+
+    public var isBackedUp: Bool { writing != nil && buffer.count >= Self.memoryLimit }
+
+    /// Appends CRLF-terminated lines (the framer guarantees no bare CR or LF).
+    public func append(_ lines: ByteBuffer) {
+        guard !discarded else { return }
+        lines.withUnsafeReadableBytes { appendConvertingLineEnds($0) }
+        if buffer.count >= Self.memoryLimit && writing == nil { writeChunk() }
+    }
+
+    private func appendConvertingLineEnds(_ crlf: some Collection<UInt8>) {
+        var previousCR = false
+        for byte in crlf {
+            if previousCR && byte != 0x0A { buffer.append(0x0D) }
+            previousCR = byte == 0x0D
+            if !previousCR { buffer.append(byte) }
+        }
+        if previousCR { buffer.append(0x0D) }
+        size = totalWritten + buffer.count
+    }
+
+    private var totalWritten = 0
+
+    private func writeChunk() {
+        let chunk = buffer
+        buffer.removeAll(keepingCapacity: true)
+        totalWritten += chunk.count
+        let directory = self.directory, name = self.name
+        let openFD = fd
+        let write = pool.runIfActive(eventLoop: eventLoop) { () throws -> Int32 in
+            var fd = openFD
+            if fd < 0 {
+                fd = open("\(directory)/\(name)", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw SpoolError("cannot create \(directory)/\(name): \(String(cString: strerror(errno)))") }
+            }
+            try Self.writeAll(fd, chunk)
+            return fd
+        }
+        writing = write.assumeIsolated().map { fd in
+            self.fd = fd
+            self.path = "\(directory)/\(name)"
+        }.flatMapErrorThrowing { error in
+            self.failure = self.failure ?? error
+        }.always { _ in
+            self.writing = nil
+            if self.discarded { self.cleanUp() } else { self.onWritten?() }
+        }.nonisolated()
+    }
+
+    /// All of the body so far: in memory if it never passed the limit, else the spool file
+    /// (written in full and closed; the store makes it durable and takes it over).
+    public func finish() -> EventLoopFuture<MessageBody> {
+        if let writing { return writing.assumeIsolated().flatMap { self.finish() }.nonisolated() }
+        if let failure { return eventLoop.makeFailedFuture(failure) }
+        guard fd >= 0, let path else {
+            return eventLoop.makeSucceededFuture(.bytes(buffer))
+        }
+        let rest = buffer, fd = self.fd, size = self.size
+        buffer = []
+        self.fd = -1
+        self.path = nil
+        return pool.runIfActive(eventLoop: eventLoop) { () throws -> MessageBody in
+            defer { close(fd) }
+            do {
+                try Self.writeAll(fd, rest)
+            } catch {
+                unlink(path)
+                throw error
+            }
+            return .file(path: path, size: size)
+        }
+    }
+
+    /// The message was refused: nothing of it stays on disk.
+    public func discard() {
+        discarded = true
+        buffer = []
+        if writing == nil { cleanUp() }
+    }
+
+    private func cleanUp() {
+        guard fd >= 0 else { return }
+        let fd = self.fd, path = self.path
+        self.fd = -1
+        self.path = nil
+        pool.submit { _ in
+            close(fd)
+            if let path { unlink(path) }
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        try bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SpoolError("cannot write the spool file: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+    }
+}
+
+public struct SpoolError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
