@@ -1,6 +1,8 @@
 import BerthCore
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOSSL
 import SwiftASN1
 import X509
@@ -18,6 +20,8 @@ public struct LoadedCertificate: Sendable {
     public var source: CertificateSource
     public var info: CertificateInfo
     public var context: NIOSSLContext
+    public var chain: [NIOSSLCertificate]
+    public var key: NIOSSLPrivateKey
     /// Modification times of the files, to notice when they change on disk.
     public var fingerprint: FileFingerprint
 }
@@ -48,7 +52,16 @@ public enum CertificateLoader {
     /// Upper bound on a certificate or key file; real ones are a few KiB.
     public static let maxFileSize = 1 << 20
 
-    public static func load(_ source: CertificateSource) throws -> LoadedCertificate {
+    /// TLS 1.2 suites offered: forward secrecy and AEAD only (no CBC, no SHA-1 MACs, no
+    /// static RSA key exchange), per RFC 9325 §4.2. TLS 1.3 suites are all AEAD.
+    public static let cipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    /// Loads `source`; with a library, the context picks a library certificate by SNI.
+    public static func load(_ source: CertificateSource, library: CertificateLibrary? = nil) throws -> LoadedCertificate {
         let fingerprint = FileFingerprint.of(source)
         let (chain, key) = try readChainAndKey(source)
         guard let leaf = chain.first else { throw CertificateError("no certificate in \(source.certificatePath)") }
@@ -58,13 +71,16 @@ public enum CertificateLoader {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         // TLS 1.2 is the oldest version still considered safe (RFC 8996 deprecates 1.0/1.1).
         configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = cipherSuites
+        configuration.sslContextCallback = library?.sniCallback
         let context: NIOSSLContext
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
             throw CertificateError("cannot build a TLS context from \(source.certificatePath): \(error)")
         }
-        return LoadedCertificate(source: source, info: info(of: parsed), context: context, fingerprint: fingerprint)
+        return LoadedCertificate(
+            source: source, info: info(of: parsed), context: context, chain: chain, key: key, fingerprint: fingerprint)
     }
 
     static func info(of certificate: Certificate) -> CertificateInfo {
@@ -143,6 +159,8 @@ public enum CertificateLoader {
         }
     }
 
+    public static let selfSignedValidityDays = 398
+
     /// Writes a self-signed certificate (ECDSA P-256, cert and key in one PEM file, mode 0600)
     /// for `hostname`, so every TLS port works on a fresh machine.
     public static func generateSelfSigned(hostname: String, at path: String) throws {
@@ -160,7 +178,8 @@ public enum CertificateLoader {
             serialNumber: Certificate.SerialNumber(),
             publicKey: privateKey.publicKey,
             notValidBefore: now.addingTimeInterval(-3600),
-            notValidAfter: now.addingTimeInterval(825 * 86400),
+            // 398 days: the longest validity clients accept for a server certificate.
+            notValidAfter: now.addingTimeInterval(Double(selfSignedValidityDays) * 86400),
             issuer: name,
             subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
@@ -176,6 +195,61 @@ public enum CertificateLoader {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: path, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CertificateError("cannot write \(path)")
+        }
+    }
+}
+
+/// The certificate library as TLS uses it: the name a client sends in SNI picks a library
+/// certificate whose DNS names match it, exact before wildcard (RFC 6125 §6.4); no SNI, or
+/// no match, keeps the port's own certificate. Shared by every listener's TLS context, so
+/// a library change applies to the next handshake everywhere, with no context rebuilt.
+public final class CertificateLibrary: Sendable {
+    public struct Entry: Sendable {
+        public var id: String
+        public var certificate: LoadedCertificate
+        var names: [String]
+    }
+
+    private let entries = NIOLockedValueBox<[Entry]>([])
+
+    public init() {}
+
+    public func replace(with certificates: [(id: String, certificate: LoadedCertificate)]) {
+        let entries = certificates.map { item in
+            Entry(id: item.id, certificate: item.certificate, names: item.certificate.info.dnsNames.map { $0.lowercased() })
+        }
+        self.entries.withLockedValue { $0 = entries }
+    }
+
+    public var isEmpty: Bool { entries.withLockedValue { $0.isEmpty } }
+
+    /// RFC 6125 §6.4.3: `*.example.com` covers `mail.example.com`, not `example.com` nor
+    /// `a.b.example.com`.
+    public static func covers(_ pattern: String, _ name: String) -> Bool {
+        let pattern = pattern.lowercased(), name = name.lowercased()
+        if pattern == name { return true }
+        guard pattern.hasPrefix("*."), let dot = name.firstIndex(of: ".") else { return false }
+        let label = name[..<dot]
+        return !label.isEmpty && !label.contains("*") && name[dot...] == pattern.dropFirst()
+    }
+
+    public func match(_ serverName: String) -> Entry? {
+        let name = serverName.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        return entries.withLockedValue { entries in
+            entries.first { $0.names.contains(name) } ?? entries.first { $0.names.contains { Self.covers($0, name) } }
+        }
+    }
+
+    var sniCallback: NIOSSLContextCallback {
+        { [weak self] values, promise in
+            guard let name = values.serverHostname, let entry = self?.match(name) else {
+                promise.succeed(.noChanges)
+                return
+            }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = entry.certificate.chain.map { .certificate($0) }
+            override.privateKey = .privateKey(entry.certificate.key)
+            promise.succeed(override)
         }
     }
 }

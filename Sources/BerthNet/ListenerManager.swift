@@ -1,6 +1,7 @@
 import BerthCore
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -27,6 +28,8 @@ public actor ListenerManager: Service {
         public var refreshInterval: Duration = .seconds(5)
         /// Sessions the process can hold (file descriptors), and the bans.
         public var admission = Admission()
+        /// Certificates SNI chooses from, on every TLS listener.
+        public var certificateLibrary: CertificateLibrary?
 
         public init(defaultCertificate: CertificateSource) {
             self.defaultCertificate = defaultCertificate
@@ -46,6 +49,8 @@ public actor ListenerManager: Service {
     private let greetingNames = NIOLockedValueBox<[String: String]>([:])
     private var draining: [BoundListener] = []
     private var certificates: [CertificateSource: LoadedCertificate] = [:]
+    private var loggedCertificateErrors: [CertificateSource: String] = [:]
+    private var loggedCoverage: Set<String> = []
     /// The last failure logged per socket, so a retry that fails the same way stays quiet.
     private var loggedFailures: [ListenerSpec.Key: String] = [:]
     private var reconciling = false
@@ -151,16 +156,34 @@ public actor ListenerManager: Service {
             return (cached, nil)
         }
         do {
-            let loaded = try CertificateLoader.load(source)
+            let loaded = try CertificateLoader.load(source, library: configuration.certificateLibrary)
             certificates[source] = loaded
+            loggedCertificateErrors[source] = nil
             return (loaded, nil)
         } catch {
-            let message = "certificate \(source.certificatePath): \(error)"
-            if let cached = certificates[source] {
-                return (cached, message + " (keeping the last good certificate)")
+            var message = "certificate \(source.certificatePath): \(error)"
+            if certificates[source] != nil { message += " (keeping the last good certificate)" }
+            // Once per change, not on every refresh.
+            if loggedCertificateErrors[source] != message {
+                loggedCertificateErrors[source] = message
+                logger.error("\(message)")
             }
-            return (nil, message)
+            return (certificates[source], message)
         }
+    }
+
+    /// A client that connects by the listener's host name checks the certificate against
+    /// it: say so when neither the listener's certificate nor a library one covers it.
+    private func coverageWarning(_ spec: ListenerSpec, _ loaded: LoadedCertificate) -> String? {
+        let name = spec.hostname
+        if loaded.info.dnsNames.contains(where: { CertificateLibrary.covers($0, name) }) { return nil }
+        if configuration.certificateLibrary?.match(name) != nil { return nil }
+        let warning = "certificate (\(loaded.info.dnsNames.joined(separator: ", "))) does not cover the host name \(name) clients connect by"
+        let key = "\(spec.key) \(warning)"
+        if loggedCoverage.insert(key).inserted {
+            logger.warning("listener \(spec.key): \(warning)")
+        }
+        return warning
     }
 
     // MARK: Opening and closing
@@ -185,7 +208,7 @@ public actor ListenerManager: Service {
             }
             listener.tls.withLockedValue { $0 = loaded.context }
             listener.certificateFingerprint = loaded.fingerprint
-            listener.certificateError = error
+            listener.certificateError = error ?? coverageWarning(spec, loaded)
         }
         listener.state = .starting
         publish(listener)
@@ -264,6 +287,7 @@ public actor ListenerManager: Service {
                 listener.certificateFingerprint = loaded.fingerprint
                 logger.info("listener \(spec.key): TLS certificate swapped (\(loaded.info.subject))")
             }
+            if error == nil, let loaded { error = coverageWarning(spec, loaded) }
         }
         let changed = spec != listener.spec || error != listener.error
         listener.spec = spec
@@ -385,11 +409,31 @@ final class BoundListener: @unchecked Sendable {
             counters.closed()
             children.remove(channel)
         }
-        let connection = ConnectionContext(
-            spec: spec, isImplicitTLS: spec.encryption == .ssl, tlsContext: tls.withLockedValue { $0 },
-            clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+        var connection = ConnectionContext(
+            spec: spec, isImplicitTLS: spec.encryption == .ssl, tlsContext: tls.withLockedValue { $0 }, clientAddress: peer)
         return channel.eventLoop.makeCompletedFuture {
-            try admit(channel, connection: connection, server: server)
+            guard spec.proxyProtocol else {
+                try admit(channel, connection: connection, server: server)
+                return
+            }
+            // The header's address is the client's everywhere: limits, bans, logs, banner.
+            var logger = admission.logger
+            logger[metadataKey: "session"] = .string(connection.sessionID)
+            logger[metadataKey: "client"] = .string(peer)
+            logger[metadataKey: "listener"] = .string(spec.key.description)
+            guard admission.isTrustedProxy(peer) else {
+                logger.notice("refused", metadata: ["reason": "PROXY protocol: \(peer) is not in proxyTrustedNetworks"])
+                Counter(label: "berth_proxy_refused_total").increment()
+                channel.close(promise: nil)
+                return
+            }
+            try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(
+                timeout: admission.proxyHeaderTimeout, logger: logger
+            ) { client in
+                connection.clientAddress = client
+                try self.admit(channel, connection: connection, server: server)
+            })
         }
     }
 

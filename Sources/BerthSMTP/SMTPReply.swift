@@ -34,6 +34,10 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
     /// RFC 5321 §4.2: reply text is 7-bit ASCII. Client text echoed in a reply (a HELO
     /// name, an address) has anything else, and any control character, shown as "?".
     static func writeSevenBit(_ text: String, into buffer: inout ByteBuffer) {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            buffer.writeString(text)  // the common case, in one copy
+            return
+        }
         for byte in text.utf8 {
             buffer.writeInteger(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
         }

@@ -27,6 +27,9 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Unprocessed input held at most (one read's worth) before reads stop.
     static let inputBacklog = 64 * 1024
+    /// Commands run in one go before the session lets the event loop serve others: a
+    /// client pipelining a million commands gets its turn, not the whole loop.
+    static let commandsPerTurn = 256
 
     private var machine: SMTPStateMachine
     private var framer: SMTPFramer
@@ -43,6 +46,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var handshakePending = false
     private var messageNumber = 0
     private var stats = (messages: 0, accepted: 0, refused: 0)
+    private var continuationScheduled = false
 
     init(machine: SMTPStateMachine, connection: ConnectionContext, server: SMTPServer) {
         self.machine = machine
@@ -145,8 +149,21 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Input
 
     private func process(_ context: ChannelHandlerContext) {
+        guard !continuationScheduled else { return }
         var commandDone = false
+        var turn = 0
         while machine.acceptsInput && context.channel.isWritable && spool?.isBackedUp != true {
+            turn += 1
+            if turn > Self.commandsPerTurn {
+                continuationScheduled = true
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.continuationScheduled = false
+                    handler.process(context)
+                }
+                break
+            }
             if machine.isReceivingData {
                 guard let frame = framer.nextData() else { break }
                 switch frame {
@@ -200,7 +217,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var reopen = gate.set(.sessionBusy, closed: machine.waitsForServer)
         reopen = gate.set(.replyBacklog, closed: !context.channel.isWritable) || reopen
-        reopen = gate.set(.inputBacklog, closed: framer.bufferedBytes >= Self.inputBacklog) || reopen
+        reopen = gate.set(.inputBacklog, closed: continuationScheduled || framer.bufferedBytes >= Self.inputBacklog) || reopen
         reopen = gate.set(.spoolBacklog, closed: spool?.isBackedUp == true) || reopen
         if reopen { context.read() }
     }

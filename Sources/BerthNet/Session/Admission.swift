@@ -110,6 +110,10 @@ public struct Admission: Sendable {
     public var refusalGrace: TimeAmount = .seconds(5)
     public var logger: Logger
     public let acceptErrors: AcceptErrors
+    /// `settings.proxyTrustedNetworks`: who may send a PROXY header.
+    public var isTrustedProxy: @Sendable (String) -> Bool = { _ in false }
+    /// How long a connection on a `proxyProtocol` port has to send its header.
+    public var proxyHeaderTimeout: TimeAmount = .seconds(5)
 
     public init(budget: SessionBudget = SessionBudget(limit: 1_000_000), authGuard: AuthGuard? = nil,
                 logger: Logger = Logger(label: "berth.listener")) {
