@@ -56,6 +56,9 @@ public struct SMTPFramer {
         if buffer == nil || buffer!.readableBytes == 0 {
             buffer = bytes
         } else {
+            // Only the unfinished line is kept: drop what was consumed before appending,
+            // or the buffer would grow by every read of a long body.
+            buffer!.discardReadBytes()
             var incoming = bytes
             buffer!.writeBuffer(&incoming)
         }

@@ -40,6 +40,7 @@ public enum BerthApp {
             configuration: smtpConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
+        listenerConfiguration.removedListenerDrainTimeout = .seconds(options.drainTimeoutSeconds)
 
         let registry = ListenerRegistry()
         let listeners = ListenerManager(

@@ -19,6 +19,8 @@ public struct ServeOptions: Sendable {
     public var idleTimeoutSeconds: Int = 300
     /// A TLS handshake must be done within this many seconds.
     public var tlsHandshakeTimeoutSeconds: Int = 30
+    /// How long sessions of a removed or changed listener may go on before `421 4.3.2`.
+    public var drainTimeoutSeconds: Int = 120
     public var logLevel: String = "info"
     public var logFormat: LogFormat = .text
 

@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a client has to finish a TLS handshake (implicit TLS and STARTTLS).")
     var tlsHandshakeTimeout = 30
 
+    @Option(help: "Seconds the open sessions of a removed port may go on before they get 421 4.3.2.")
+    var drainTimeout = 120
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -42,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be a positive number of bytes") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more seconds") }
         guard tlsHandshakeTimeout > 0 else {
             throw ValidationError("--tls-handshake-timeout must be a positive number of seconds")
         }
@@ -66,6 +70,7 @@ struct Serve: AsyncParsableCommand {
         options.resetAdminPassword = resetAdminPassword
         options.idleTimeoutSeconds = idleTimeout
         options.tlsHandshakeTimeoutSeconds = tlsHandshakeTimeout
+        options.drainTimeoutSeconds = drainTimeout
         options.logLevel = logLevel
         options.logFormat = LogFormat(rawValue: logFormat) ?? .text
         try await BerthApp.run(options)
