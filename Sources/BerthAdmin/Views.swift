@@ -14,6 +14,9 @@ struct PortView: Encodable {
     @NullEncoded var certificatePath: String?
     @NullEncoded var privateKeyPath: String?
     var description: String
+    var maxConnections: Int
+    var maxConnectionsPerClient: Int
+    var proxyProtocol: Bool
     var assignedTo: [String]
     @NullEncoded var certificate: CertificateInfo?
     var warnings: [String]
@@ -73,6 +76,8 @@ final class CertificateInspector: Sendable {
             id: port.id, name: port.name, protocol: port.protocol, encryption: port.encryption,
             tlsRequired: port.tlsRequired, port: port.port, certificatePath: port.certificatePath,
             privateKeyPath: port.privateKeyPath, description: port.description,
+            maxConnections: port.maxConnections, maxConnectionsPerClient: port.maxConnectionsPerClient,
+            proxyProtocol: port.proxyProtocol,
             assignedTo: bindings.assignedTo(port.id), certificate: info, warnings: warnings)
     }
 }

@@ -49,12 +49,16 @@ public struct PortPatch: Codable, Sendable, Hashable {
     public var description: String?
     /// Addresses to assign the port to (replacing its assignments), in the same commit.
     public var assignedTo: [String]?
+    public var maxConnections: Int?
+    public var maxConnectionsPerClient: Int?
+    public var proxyProtocol: Bool?
 
     public init(
         name: String? = nil, protocol: MailProtocol? = nil, encryption: Encryption? = nil,
         tlsRequired: Bool? = nil, port: Int? = nil, certificatePath: String? = nil,
         privateKeyPath: String? = nil, certificatePassword: String? = nil, description: String? = nil,
-        assignedTo: [String]? = nil
+        assignedTo: [String]? = nil, maxConnections: Int? = nil, maxConnectionsPerClient: Int? = nil,
+        proxyProtocol: Bool? = nil
     ) {
         self.name = name
         self.protocol = `protocol`
@@ -66,6 +70,9 @@ public struct PortPatch: Codable, Sendable, Hashable {
         self.certificatePassword = certificatePassword
         self.description = description
         self.assignedTo = assignedTo
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.proxyProtocol = proxyProtocol
     }
 
     /// An explicit `null` for an optional path clears it, like "" does; an absent key
@@ -86,6 +93,9 @@ public struct PortPatch: Codable, Sendable, Hashable {
         certificatePassword = try clearable(.certificatePassword)
         description = try container.decodeIfPresent(String.self, forKey: .description)
         assignedTo = try container.decodeIfPresent([String].self, forKey: .assignedTo)
+        maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
+        maxConnectionsPerClient = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient)
+        proxyProtocol = try container.decodeIfPresent(Bool.self, forKey: .proxyProtocol)
     }
 }
 
@@ -116,7 +126,10 @@ extension Bindings {
             id: id, name: name.trimmingWhitespace, protocol: proto, encryption: encryption,
             tlsRequired: patch.tlsRequired, port: number,
             certificatePath: patch.certificatePath.nonEmpty, privateKeyPath: patch.privateKeyPath.nonEmpty,
-            certificatePassword: patch.certificatePassword.nonEmpty, description: patch.description ?? "")
+            certificatePassword: patch.certificatePassword.nonEmpty, description: patch.description ?? "",
+            maxConnections: patch.maxConnections ?? Port.defaultMaxConnections,
+            maxConnectionsPerClient: patch.maxConnectionsPerClient ?? Port.defaultMaxConnectionsPerClient,
+            proxyProtocol: patch.proxyProtocol ?? false)
         ports.append(port)
         if let addresses = patch.assignedTo { try assign(portID: id, to: addresses) }
         return port
@@ -138,6 +151,9 @@ extension Bindings {
         if let path = patch.privateKeyPath { port.privateKeyPath = path.isEmpty ? nil : path }
         if let password = patch.certificatePassword { port.certificatePassword = password.isEmpty ? nil : password }
         if let description = patch.description { port.description = description }
+        if let limit = patch.maxConnections { port.maxConnections = limit }
+        if let limit = patch.maxConnectionsPerClient { port.maxConnectionsPerClient = limit }
+        if let proxy = patch.proxyProtocol { port.proxyProtocol = proxy }
         if let required = patch.tlsRequired {
             port.tlsRequired = required
         } else if port.protocol != before.protocol || port.encryption != before.encryption {

@@ -80,6 +80,16 @@ public final class ConfigStore: Sendable {
                 t.column("receivedAt", .double).notNull()
             }
         }
+        // BINDINGS.md added connection limits and PROXY protocol to ports: stored ports get
+        // the defaults written out, so every body in the table is a whole Port.
+        migrator.registerMigration("v2-port-limits") { db in
+            try db.execute(
+                sql: """
+                    UPDATE port SET body = json_insert(body,
+                        '$.maxConnections', ?, '$.maxConnectionsPerClient', ?, '$.proxyProtocol', json('false'))
+                    """,
+                arguments: [Port.defaultMaxConnections, Port.defaultMaxConnectionsPerClient])
+        }
         return migrator
     }
 

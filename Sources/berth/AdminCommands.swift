@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 
-let portColumns = ["id", "name", "protocol", "encryption", "tlsRequired", "port", "assignedTo", "warnings"]
+let portColumns = [
+    "id", "name", "protocol", "encryption", "tlsRequired", "port", "maxConnections", "maxConnectionsPerClient",
+    "proxyProtocol", "assignedTo", "warnings",
+]
 
 struct PortsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +29,11 @@ struct PortsCommand: AsyncParsableCommand {
         @Option(help: "PEM private key, when the certificate file holds none.") var privateKey: String?
         @Option(help: "Password of a PKCS#12 file or encrypted key.") var certificatePassword: String?
         @Option(help: "Description.") var description: String?
+        @Option(help: "Concurrent connections on each listener (1-1000000; default 10000).") var maxConnections: Int?
+        @Option(help: "Concurrent connections from one client address (1-1000000, at most --max-connections; default 100).")
+        var maxConnectionsPerClient: Int?
+        @Flag(inversion: .prefixedNo, help: "Connections start with a PROXY protocol v1/v2 header from a trusted network.")
+        var proxyProtocol: Bool?
         @Option(name: .customLong("ip"), help: "Assign to this IP address (repeatable); replaces the assignments.") var ips: [String] = []
         @Flag(help: "Remove the port from every IP address.") var noIp = false
 
@@ -40,6 +48,9 @@ struct PortsCommand: AsyncParsableCommand {
             body["privateKeyPath"] = privateKey
             body["certificatePassword"] = certificatePassword
             body["description"] = description
+            body["maxConnections"] = maxConnections
+            body["maxConnectionsPerClient"] = maxConnectionsPerClient
+            body["proxyProtocol"] = proxyProtocol
             if !ips.isEmpty || noIp { body["assignedTo"] = ips }
             return body
         }

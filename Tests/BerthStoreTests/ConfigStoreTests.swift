@@ -23,7 +23,7 @@ struct ConfigStoreTests {
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1"])
+            #expect(migrations == ["v1", "v2-port-limits"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")
@@ -187,6 +187,26 @@ struct ConfigStoreTests {
         }
         let raw = try Data(contentsOf: URL(fileURLWithPath: directory.databasePath))
         #expect(raw.range(of: Data("correct horse battery".utf8)) == nil)
+    }
+
+    @Test("migration v2 gives ports stored before it the connection-limit defaults")
+    func portLimitsMigration() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let queue = try DatabaseQueue(path: directory.databasePath)
+        try ConfigStore.migrator.migrate(queue, upTo: "v1")
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO port(id, position, body) VALUES ('1', 0, ?)",
+                arguments: [#"{"id":"1","name":"Old","protocol":"smtp","encryption":"none","tlsRequired":false,"port":25,"description":""}"#])
+        }
+        try queue.close()
+        let store = try ConfigStore(path: directory.databasePath)
+        let port = try #require(try store.bindings().port("1"))
+        #expect(port.maxConnections == Port.defaultMaxConnections)
+        #expect(port.maxConnectionsPerClient == Port.defaultMaxConnectionsPerClient)
+        #expect(port.proxyProtocol == false)
+        #expect(port.name == "Old")
     }
 
     // MARK: Directory
