@@ -217,6 +217,14 @@ public struct AdminAPI: Sendable {
             try mapErrors { try store.deleteUser(domain: domain, name: user) }
             return Response(status: .noContent)
         }
+
+        // MARK: Server settings
+        api.get("settings") { _, _ -> Response in try JSONResponse.make(try store.serverSettings()) }
+        api.put("settings") { request, _ -> Response in
+            let patch = try await JSONResponse.decode(ServerSettingsPatch.self, from: request)
+            let settings = try mapErrors { try store.updateServerSettings { patch.apply(to: &$0) } }
+            return try JSONResponse.make(settings)
+        }
         return router
     }
 

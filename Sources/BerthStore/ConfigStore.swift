@@ -105,6 +105,43 @@ public final class ConfigStore: Sendable {
         }
     }
 
+    /// Settings key of the server settings (JSON).
+    static let serverSettingsKey = "serverSettings"
+
+    /// The server settings; defaults until first changed.
+    public func serverSettings() throws -> ServerSettings {
+        try database.read(Self.loadServerSettings)
+    }
+
+    static func loadServerSettings(_ db: Database) throws -> ServerSettings {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [serverSettingsKey])
+        else { return ServerSettings() }
+        return try JSONDecoder().decode(ServerSettings.self, from: Data(text.utf8))
+    }
+
+    /// Runs `change` on the current settings in one write transaction, validates the result
+    /// (`Validation.validated`, which also makes it canonical) and stores it. If `change` or
+    /// the validation throws, nothing is written. The change feed fires after a commit that
+    /// changed anything, so running services re-read the settings.
+    @discardableResult
+    public func updateServerSettings(_ change: (inout ServerSettings) throws -> Void) throws -> ServerSettings {
+        let (settings, changed): (ServerSettings, Bool) = try database.write { db in
+            let before = try Self.loadServerSettings(db)
+            var settings = before
+            try change(&settings)
+            settings = try Validation.validated(settings)
+            guard settings != before else { return (settings, false) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let body = String(decoding: try encoder.encode(settings), as: UTF8.self)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [Self.serverSettingsKey, body])
+            return (settings, true)
+        }
+        if changed { changes.notify() }
+        return settings
+    }
+
     // MARK: Bindings
 
     public func bindings() throws -> Bindings {

@@ -276,3 +276,57 @@ struct ListenersCommand: AsyncParsableCommand {
         try await AdminClient(options: client).list("/api/v1/listeners", columns: ["address", "port", "portName", "protocol", "encryption", "state", "activeConnections", "totalConnections", "error"])
     }
 }
+
+let settingsColumns = [
+    "proxyTrustedNetworks", "authFailureDelayMs", "authBanThreshold", "authBanWindowSeconds", "authBanSeconds",
+]
+
+struct SettingsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings", abstract: "Show and change the server settings (PROXY trust, authentication throttle).",
+        subcommands: [Show.self, Change.self], defaultSubcommand: Show.self)
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await AdminClient(options: client).list("/api/v1/settings", columns: settingsColumns)
+        }
+    }
+
+    struct Change: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Change the settings given; the others stay.")
+        @Option(help: "Delay before answering a failed authentication, in ms (0-60000); grows per failure in a session.")
+        var authFailureDelayMs: Int?
+        @Option(help: "Failures from one client address within the window that ban it (1-10000).")
+        var authBanThreshold: Int?
+        @Option(help: "The window those failures are counted in, in seconds (1-604800).")
+        var authBanWindowSeconds: Int?
+        @Option(help: "How long a ban lasts, in seconds (1-604800).")
+        var authBanSeconds: Int?
+        @Option(help: "A network (CIDR) allowed to send PROXY protocol headers (repeatable; replaces the list).")
+        var proxyTrustedNetwork: [String] = []
+        @Flag(help: "Trust no network with PROXY protocol headers.")
+        var clearProxyTrustedNetworks = false
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            if clearProxyTrustedNetworks && !proxyTrustedNetwork.isEmpty {
+                throw ValidationError("--clear-proxy-trusted-networks and --proxy-trusted-network contradict each other")
+            }
+        }
+
+        func run() async throws {
+            try await client.run {
+                var body: [String: Any] = [:]
+                body["authFailureDelayMs"] = authFailureDelayMs
+                body["authBanThreshold"] = authBanThreshold
+                body["authBanWindowSeconds"] = authBanWindowSeconds
+                body["authBanSeconds"] = authBanSeconds
+                if clearProxyTrustedNetworks || !proxyTrustedNetwork.isEmpty { body["proxyTrustedNetworks"] = proxyTrustedNetwork }
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("PUT", "/api/v1/settings", body: body), columns: settingsColumns)
+            }
+        }
+    }
+}

@@ -7,6 +7,6 @@ struct Berth: AsyncParsableCommand {
         abstract: "A mail server whose network face is its bindings: ports × IP addresses, changed live.",
         subcommands: [
             Serve.self, PortsCommand.self, IPsCommand.self, DomainsCommand.self, UsersCommand.self,
-            ListenersCommand.self,
+            ListenersCommand.self, SettingsCommand.self,
         ])
 }

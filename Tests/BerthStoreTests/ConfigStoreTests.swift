@@ -189,6 +189,53 @@ struct ConfigStoreTests {
         #expect(raw.range(of: Data("correct horse battery".utf8)) == nil)
     }
 
+    // MARK: Server settings
+
+    @Test("server settings: defaults, partial update, canonical networks, change feed")
+    func serverSettings() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try ConfigStore(path: directory.databasePath)
+        #expect(try store.serverSettings() == ServerSettings())
+        var iterator = store.changes.subscribe().makeAsyncIterator()
+        let updated = try store.updateServerSettings {
+            $0.authBanThreshold = 5
+            $0.proxyTrustedNetworks = ["10.1.2.3/8", "2001:DB8::1/32", "10.0.0.0/8"]
+        }
+        #expect(updated.proxyTrustedNetworks == ["10.0.0.0/8", "2001:db8::/32"])
+        #expect(updated.authBanThreshold == 5)
+        #expect(updated.authFailureDelayMs == 1000, "untouched")
+        let woke: Void? = await iterator.next()
+        #expect(woke != nil, "running services hear of the change")
+        #expect(try ConfigStore(path: directory.databasePath).serverSettings() == updated, "stored")
+    }
+
+    @Test("server settings: a refused change writes nothing")
+    func serverSettingsRefused() throws {
+        try Self.withStore { store, _ in
+            try store.updateServerSettings { $0.authBanSeconds = 60 }
+            let before = try store.serverSettings()
+            let error = Fixture.refusal {
+                try store.updateServerSettings {
+                    $0.authBanThreshold = 3
+                    $0.proxyTrustedNetworks = ["10.0.0.0/33"]
+                }
+            }
+            #expect(error?.field == "proxyTrustedNetworks[0]")
+            #expect(try store.serverSettings() == before)
+        }
+    }
+
+    @Test("settings stored by an older version read with defaults for new keys")
+    func serverSettingsOldJSON() throws {
+        try Self.withStore { store, _ in
+            try store.setSetting("serverSettings", #"{"authBanThreshold": 7}"#)
+            var expected = ServerSettings()
+            expected.authBanThreshold = 7
+            #expect(try store.serverSettings() == expected)
+        }
+    }
+
     @Test("migration v2 gives ports stored before it the connection-limit defaults")
     func portLimitsMigration() throws {
         let directory = try TempDirectory()
