@@ -72,7 +72,14 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: .created)
         }
         api.post("ports/delete") { request, _ -> Response in
-            struct Body: Decodable { var ids: [String] }
+            struct Body: Decodable {
+                var ids: [String]
+                enum CodingKeys: CodingKey { case ids }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    ids = try decoder.container(keyedBy: CodingKeys.self).decode([PortID].self, forKey: .ids).map(\.value)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             try change { bindings, _ in
                 try bindings.deletePorts(body.ids)
@@ -114,6 +121,15 @@ public struct AdminAPI: Sendable {
                 var hostname: String?
                 var description: String?
                 var ports: [String]?
+                enum CodingKeys: CodingKey { case address, hostname, description, ports }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    address = try container.decode(String.self, forKey: .address)
+                    hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
+                    description = try container.decodeIfPresent(String.self, forKey: .description)
+                    ports = try container.decodeIfPresent([PortID].self, forKey: .ports)?.map(\.value)
+                }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let entry = try change { bindings, _ in
@@ -125,6 +141,7 @@ public struct AdminAPI: Sendable {
                 let entry = try bindings.addManualAddress(
                     body.address, AddressPatch(ports: body.ports, hostname: body.hostname, description: body.description),
                     present: present)
+                try Self.checkPortIDs(body.ports, in: bindings)
                 try Validation.validate(bindings)
                 return entry
             }
@@ -142,6 +159,7 @@ public struct AdminAPI: Sendable {
             let patch = try await JSONResponse.decode(AddressPatch.self, from: request)
             let entry = try change { bindings, _ in
                 try bindings.updateAddress(address, patch)
+                try Self.checkPortIDs(patch.ports, in: bindings)
                 try Validation.validate(bindings)
                 return bindings.entry(IPLiteral.canonical(address)?.address ?? address)!
             }
@@ -177,13 +195,30 @@ public struct AdminAPI: Sendable {
         }
         api.put("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name").lowercased()
-            struct Body: Decodable { var name: String?; var ipAddress: String?; var outbound: OutboundSettings? }
+            /// Partial: an absent key stays, `null` or `""` clears `ipAddress`.
+            struct Body: Decodable {
+                var name: String?
+                var ipAddress: String??
+                var outbound: OutboundSettings?
+                enum CodingKeys: CodingKey { case name, ipAddress, outbound }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    name = try container.decodeIfPresent(String.self, forKey: .name)
+                    if container.contains(.ipAddress) {
+                        ipAddress = .some(try container.decodeNil(forKey: .ipAddress) ? nil : container.decode(String.self, forKey: .ipAddress))
+                    }
+                    outbound = try container.decodeIfPresent(OutboundSettings.self, forKey: .outbound)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             if let newName = body.name, newName.lowercased() != name {
                 throw APIError(BindingsError.invalid("name", "a domain cannot be renamed; create \(newName) and move its users"))
             }
             guard var domain = try store.domain(name) else { throw APIError(.notFound("no domain '\(name)'")) }
-            domain.ipAddress = body.ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+            if let ipAddress = body.ipAddress {
+                domain.ipAddress = ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+            }
             if let outbound = body.outbound { domain.outbound = outbound }
             let updated = domain
             try mapErrors { try store.saveDomain(updated, creating: false, check: DomainRules.validate) }
@@ -201,7 +236,19 @@ public struct AdminAPI: Sendable {
         }
         api.post("domains/:name/users") { request, context -> Response in
             let domain = try context.parameters.require("name").lowercased()
-            struct Body: Decodable { var name: String; var password: String; var displayName: String? }
+            struct Body: Decodable {
+                var name: String
+                var password: String
+                var displayName: String?
+                enum CodingKeys: CodingKey { case name, password, displayName }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    name = try container.decode(String.self, forKey: .name)
+                    password = try container.decode(String.self, forKey: .password)
+                    displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let user = User(domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "")
             try mapErrors {
@@ -226,6 +273,13 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(settings)
         }
         return router
+    }
+
+    /// Names the list position of an unknown port id, so that `ports[1]` is the field.
+    static func checkPortIDs(_ ids: [String]?, in bindings: Bindings) throws {
+        for (index, id) in (ids ?? []).enumerated() where bindings.port(id) == nil {
+            throw BindingsError.invalid("ports[\(index)]", "no port with id '\(id)'")
+        }
     }
 
     struct BindingsView: Encodable {

@@ -78,6 +78,7 @@ public struct PortPatch: Codable, Sendable, Hashable {
     /// An explicit `null` for an optional path clears it, like "" does; an absent key
     /// leaves it as it is.
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func clearable(_ key: CodingKeys) throws -> String? {
             guard container.contains(key) else { return nil }
@@ -109,6 +110,15 @@ public struct AddressPatch: Codable, Sendable, Hashable {
         self.ports = ports
         self.hostname = hostname
         self.description = description
+    }
+
+    /// Port ids may be JSON strings or whole numbers; unknown keys are refused.
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ports = try container.decodeIfPresent([PortID].self, forKey: .ports)?.map(\.value)
+        hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
     }
 }
 

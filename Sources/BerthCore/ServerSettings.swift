@@ -63,6 +63,7 @@ public struct ServerSettingsPatch: Codable, Sendable, Hashable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         proxyTrustedNetworks = try container.decodeIfPresent([String].self, forKey: .proxyTrustedNetworks)
         authFailureDelayMs = try container.decodeIfPresent(Int.self, forKey: .authFailureDelayMs)

@@ -60,7 +60,7 @@ struct PortsCommand: AsyncParsableCommand {
         @OptionGroup var fields: PortFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("POST", "/api/v1/ports", body: fields.body), columns: portColumns)
             }
@@ -72,7 +72,7 @@ struct PortsCommand: AsyncParsableCommand {
         @OptionGroup var fields: PortFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/ports/\(id)", body: fields.body), columns: portColumns)
             }
@@ -83,10 +83,10 @@ struct PortsCommand: AsyncParsableCommand {
         @Argument(help: "Port ids.") var ids: [String]
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
-                _ = try await api.request("POST", "/api/v1/ports/delete", body: ["ids": ids])
-                print("deleted \(ids.joined(separator: ", "))")
+                let answer = try await api.request("POST", "/api/v1/ports/delete", body: ["ids": ids])
+                try api.done("deleted \(ids.joined(separator: ", "))", json: answer as? [String: Any] ?? ["deleted": ids])
             }
         }
     }
@@ -127,7 +127,7 @@ struct IPsCommand: AsyncParsableCommand {
         @OptionGroup var fields: AddressFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 var body = fields.body
                 body["address"] = address
@@ -141,7 +141,7 @@ struct IPsCommand: AsyncParsableCommand {
         @OptionGroup var fields: AddressFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/ip-addresses/\(address)", body: fields.body), columns: ipColumns)
             }
@@ -152,9 +152,10 @@ struct IPsCommand: AsyncParsableCommand {
         @Argument var address: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/ip-addresses/\(address)")
-                print("deleted \(address)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                _ = try await api.request("DELETE", "/api/v1/ip-addresses/\(address)")
+                try api.done("deleted \(address)", json: ["deleted": address])
             }
         }
     }
@@ -179,7 +180,7 @@ struct DomainsCommand: AsyncParsableCommand {
         @Option(help: "The IP its MX points at.") var ipAddress: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 var body: [String: Any] = ["name": name]
                 body["ipAddress"] = ipAddress
@@ -197,14 +198,18 @@ struct DomainsCommand: AsyncParsableCommand {
         @Option(help: "Outbound IPv6 addresses (repeatable).") var outboundIpv6Address: [String] = []
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
-                let current = try await api.request("GET", "/api/v1/domains/\(name)") as? [String: Any] ?? [:]
-                var body: [String: Any] = ["ipAddress": ipAddress ?? current["ipAddress"] ?? NSNull()]
-                var outbound = current["outbound"] as? [String: Any] ?? [:]
-                if let mode = outboundIpv4 { outbound["ipv4"] = ["mode": mode, "addresses": outboundIpv4Address] }
-                if let mode = outboundIpv6 { outbound["ipv6"] = ["mode": mode, "addresses": outboundIpv6Address] }
-                if !outbound.isEmpty { body["outbound"] = outbound }
+                var body: [String: Any] = [:]
+                body["ipAddress"] = ipAddress
+                if outboundIpv4 != nil || outboundIpv6 != nil {
+                    // The API replaces `outbound` whole; keep the family not named here.
+                    let current = try await api.request("GET", "/api/v1/domains/\(name)") as? [String: Any] ?? [:]
+                    var outbound = current["outbound"] as? [String: Any] ?? [:]
+                    if let mode = outboundIpv4 { outbound["ipv4"] = ["mode": mode, "addresses": outboundIpv4Address] }
+                    if let mode = outboundIpv6 { outbound["ipv6"] = ["mode": mode, "addresses": outboundIpv6Address] }
+                    body["outbound"] = outbound
+                }
                 try api.show(try await api.request("PUT", "/api/v1/domains/\(name)", body: body), columns: domainColumns)
             }
         }
@@ -214,9 +219,10 @@ struct DomainsCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(name)")
-                print("deleted \(name)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                _ = try await api.request("DELETE", "/api/v1/domains/\(name)")
+                try api.done("deleted \(name)", json: ["deleted": name])
             }
         }
     }
@@ -243,7 +249,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Option var displayName: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 guard let password = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"] else {
                     throw AdminClient.Failure(description: "give --password or set BERTH_USER_PASSWORD")
                 }
@@ -260,9 +266,10 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(domain)/users/\(name)")
-                print("deleted \(name)@\(domain)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                _ = try await api.request("DELETE", "/api/v1/domains/\(domain)/users/\(name)")
+                try api.done("deleted \(name)@\(domain)", json: ["deleted": "\(name)@\(domain)"])
             }
         }
     }

@@ -68,7 +68,7 @@ struct ServerSettingsTests {
         #expect(!validated.isTrustedProxy("192.0.2.2"))
     }
 
-    @Test("a patch changes only what it names")
+    @Test("a patch changes only what it names, and refuses unknown keys")
     func patch() throws {
         let patch = try JSONDecoder().decode(ServerSettingsPatch.self, from: Data(#"{"authBanSeconds": 60}"#.utf8))
         var settings = ServerSettings()
@@ -76,6 +76,9 @@ struct ServerSettingsTests {
         var expected = ServerSettings()
         expected.authBanSeconds = 60
         #expect(settings == expected)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(ServerSettingsPatch.self, from: Data(#"{"authBanSecond": 60}"#.utf8))
+        }
     }
 
     @Test("stored JSON without newer keys reads with defaults")

@@ -45,6 +45,8 @@ def test_create_and_partial_put(server):
     ({"maxConnectionsPerClient": 0}, "maxConnectionsPerClient"),
     ({"maxConnections": 10, "maxConnectionsPerClient": 11}, "maxConnectionsPerClient"),
     ({"maxConnections": "10"}, "maxConnections"),
+    ({"maxConnections": 10.5}, "maxConnections"),
+    ({"maxConnections": 10.0}, "maxConnections"),
     ({"proxyProtocol": "yes"}, "proxyProtocol"),
 ])
 def test_bad_limits_are_422_naming_the_field(server, fields, field):

@@ -41,6 +41,8 @@ def test_partial_put_keeps_the_rest_and_survives_restart(server):
     ({"proxyTrustedNetworks": ["10.0.0.0/8", "10.0.0.0/33"]}, "proxyTrustedNetworks[1]"),
     ({"proxyTrustedNetworks": ["proxy.example.com"]}, "proxyTrustedNetworks[0]"),
     ({"proxyTrustedNetworks": "10.0.0.0/8"}, "proxyTrustedNetworks"),
+    ({"authBanSeconds": 1.5}, "authBanSeconds"),
+    ({"authBanSecs": 10}, "authBanSecs"),
 ])
 def test_bad_values_are_422_naming_the_field_and_change_nothing(server, body, field):
     server.ok("PUT", "/api/v1/settings", {"authBanThreshold": 4})
