@@ -15,13 +15,15 @@ public struct AdminAPI: Sendable {
     let metrics: PrometheusCollectorRegistry
     let passwordHash: String
 
+    /// `allowPlaintextAuth`: the server runs with `--allow-plaintext-auth` (the port
+    /// warnings say what that means instead of claiming AUTH is refused).
     public init(
         store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
-        metrics: PrometheusCollectorRegistry, passwordHash: String
+        metrics: PrometheusCollectorRegistry, passwordHash: String, allowPlaintextAuth: Bool = false
     ) {
         self.store = store
         self.registry = registry
-        self.inspector = CertificateInspector(defaultSource: defaultCertificate)
+        self.inspector = CertificateInspector(defaultSource: defaultCertificate, allowPlaintextAuth: allowPlaintextAuth)
         self.metrics = metrics
         self.passwordHash = passwordHash
     }
@@ -61,7 +63,7 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(bindings.ports.map { inspector.view($0, in: bindings, listeners: listeners) })
         }
         api.post("ports") { request, _ -> Response in
-            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
             let (id, bindings) = try change { bindings, newID in
                 let id = try newID()
                 try bindings.addPort(id: id, patch)
@@ -95,9 +97,9 @@ public struct AdminAPI: Sendable {
         }
         api.put("ports/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
-            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
             let bindings = try change { bindings, _ in
-                let certificateChanged = try bindings.updatePort(id: id, patch)
+                let certificateChanged = try bindings.updatePort(id: id, patch, holdsOwnKey: certificateFileHoldsKey)
                 try Validation.validate(
                     bindings, changedPortIDs: certificateChanged ? [id] : [], subject: id, certificateCheck: checkCertificate)
                 return bindings
@@ -275,6 +277,10 @@ public struct AdminAPI: Sendable {
         return router
     }
 
+    /// Relative certificate paths in a request are taken from the server's working
+    /// directory, the one `--data` is relative to; what is stored is absolute.
+    private var workingDirectory: String { FileManager.default.currentDirectoryPath }
+
     /// Names the list position of an unknown port id, so that `ports[1]` is the field.
     static func checkPortIDs(_ ids: [String]?, in bindings: Bindings) throws {
         for (index, id) in (ids ?? []).enumerated() where bindings.port(id) == nil {
@@ -321,6 +327,17 @@ public struct AdminAPI: Sendable {
             throw APIError(error)
         }
     }
+}
+
+/// Whether a certificate file carries its own private key (PKCS#12, or a PEM with a key
+/// block), so that a `privateKeyPath` given for an earlier file no longer applies.
+@Sendable func certificateFileHoldsKey(_ path: String) -> Bool {
+    let lower = path.lowercased()
+    if lower.hasSuffix(".pfx") || lower.hasSuffix(".p12") { return true }
+    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? handle.close() }
+    guard let data = try? handle.read(upToCount: CertificateLoader.maxFileSize) else { return false }
+    return String(decoding: data, as: UTF8.self).contains("PRIVATE KEY-----")
 }
 
 /// Rule 4, at save time: the certificate must load and its key must match.

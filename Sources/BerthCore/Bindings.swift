@@ -21,7 +21,8 @@ public struct Bindings: Codable, Sendable, Hashable {
     }
 
     /// BINDINGS.md rule 2 and friends: what deserves the admin's eye but is legal.
-    public func warnings(for port: Port) -> [String] {
+    /// `allowPlaintextAuth` is the server's `--allow-plaintext-auth`.
+    public func warnings(for port: Port, allowPlaintextAuth: Bool = false) -> [String] {
         var warnings: [String] = []
         let assigned = ipAddresses.filter { $0.ports.contains(port.id) }
         if assigned.isEmpty {
@@ -30,7 +31,11 @@ public struct Bindings: Codable, Sendable, Hashable {
             warnings.append("assigned only to addresses not present on any interface")
         }
         if port.protocol == .submission && port.encryption == .none {
-            warnings.append("submission without TLS: AUTH is offered only over TLS, so clients cannot send through this port")
+            if allowPlaintextAuth {
+                warnings.append("submission without TLS: passwords cross the network in clear (the server runs with --allow-plaintext-auth)")
+            } else {
+                warnings.append("submission without TLS: AUTH is offered only over TLS, so clients cannot send through this port")
+            }
         }
         return warnings
     }
@@ -98,6 +103,35 @@ public struct PortPatch: Codable, Sendable, Hashable {
         maxConnectionsPerClient = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient)
         proxyProtocol = try container.decodeIfPresent(Bool.self, forKey: .proxyProtocol)
     }
+
+    /// The patch with relative certificate and key paths made absolute against `directory`
+    /// (and `.`/`..` resolved), so that what is stored does not depend on a working
+    /// directory. Empty strings (clearing) stay empty.
+    public func resolvingPaths(against directory: String) -> PortPatch {
+        var patch = self
+        patch.certificatePath = certificatePath.map { FilePath.absolute($0, against: directory) }
+        patch.privateKeyPath = privateKeyPath.map { FilePath.absolute($0, against: directory) }
+        return patch
+    }
+}
+
+/// Path arithmetic without touching the disk.
+public enum FilePath {
+    /// `path` made absolute against `directory` (itself absolute), with `.` and `..`
+    /// components and repeated slashes resolved. Empty stays empty.
+    public static func absolute(_ path: String, against directory: String) -> String {
+        guard !path.isEmpty else { return path }
+        let joined = path.hasPrefix("/") ? path : directory + "/" + path
+        var parts: [Substring] = []
+        for component in joined.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(component)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
 }
 
 /// A change to one IP address entry.
@@ -146,8 +180,15 @@ extension Bindings {
     }
 
     /// Applies `patch` to port `id`. Returns whether the certificate inputs changed.
+    ///
+    /// The certificate, its key and its password go together: clearing `certificatePath`
+    /// (back to the default certificate) clears the other two unless the patch sets them,
+    /// and a new `certificatePath` for which `holdsOwnKey` is true (a PEM with its key, a
+    /// PKCS#12) drops a `privateKeyPath` the patch does not name.
     @discardableResult
-    public mutating func updatePort(id: String, _ patch: PortPatch) throws -> Bool {
+    public mutating func updatePort(
+        id: String, _ patch: PortPatch, holdsOwnKey: (String) -> Bool = { _ in false }
+    ) throws -> Bool {
         guard let index = ports.firstIndex(where: { $0.id == id }) else {
             throw BindingsError.notFound("no port with id '\(id)'")
         }
@@ -164,6 +205,14 @@ extension Bindings {
         if let limit = patch.maxConnections { port.maxConnections = limit }
         if let limit = patch.maxConnectionsPerClient { port.maxConnectionsPerClient = limit }
         if let proxy = patch.proxyProtocol { port.proxyProtocol = proxy }
+        if let path = patch.certificatePath, path != (before.certificatePath ?? "") {
+            if path.isEmpty {
+                if patch.privateKeyPath == nil { port.privateKeyPath = nil }
+                if patch.certificatePassword == nil { port.certificatePassword = nil }
+            } else if patch.privateKeyPath == nil && holdsOwnKey(path) {
+                port.privateKeyPath = nil
+            }
+        }
         if let required = patch.tlsRequired {
             port.tlsRequired = required
         } else if port.protocol != before.protocol || port.encryption != before.encryption {
@@ -279,9 +328,13 @@ extension Bindings {
                     source: .interface, present: true))
             }
         }
+        // Linux routes all of 127/8 to lo, so a manual 127.x address is reachable whenever
+        // lo holds 127.0.0.1. One that was discovered on an interface and is no longer
+        // listed there has left it, loopback or not: absent, and so deletable.
         let hasLoopbackV4 = found.contains { $0.address == "127.0.0.1" }
         for index in ipAddresses.indices where ipAddresses[index].source != .wildcard && !seen.contains(ipAddresses[index].address) {
-            ipAddresses[index].present = hasLoopbackV4 && IPLiteral.isIPv4Loopback(ipAddresses[index].address)
+            let entry = ipAddresses[index]
+            ipAddresses[index].present = entry.source == .manual && hasLoopbackV4 && IPLiteral.isIPv4Loopback(entry.address)
         }
         return self != before
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthCore
 import Foundation
 
 let portColumns = [
@@ -44,8 +45,9 @@ struct PortsCommand: AsyncParsableCommand {
             body["encryption"] = encryption
             body["port"] = port
             body["tlsRequired"] = tlsRequired
-            body["certificatePath"] = certificate
-            body["privateKeyPath"] = privateKey
+            // Paths are the caller's: relative ones are resolved here, where they were typed.
+            body["certificatePath"] = certificate.map(absolutePath)
+            body["privateKeyPath"] = privateKey.map(absolutePath)
             body["certificatePassword"] = certificatePassword
             body["description"] = description
             body["maxConnections"] = maxConnections
@@ -336,4 +338,10 @@ struct SettingsCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// `path` made absolute against the working directory; empty (the default certificate)
+/// stays empty.
+func absolutePath(_ path: String) -> String {
+    FilePath.absolute(path, against: FileManager.default.currentDirectoryPath)
 }
