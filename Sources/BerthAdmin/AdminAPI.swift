@@ -226,9 +226,16 @@ public struct AdminAPI: Sendable {
             try mapErrors { try store.saveDomain(updated, creating: false, check: DomainRules.validate) }
             return try JSONResponse.make(updated)
         }
-        api.delete("domains/:name") { _, context -> Response in
+        api.delete("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name")
-            try mapErrors { try store.deleteDomain(name) }
+            let force: Bool
+            switch request.uri.queryParameters["force"].map({ $0.lowercased() }) {
+            case nil, "false"?, "0"?, "no"?: force = false
+            case "true"?, "1"?, "yes"?, ""?: force = true
+            case let other?:
+                throw APIError(BindingsError.invalid("force", "force must be true or false, not '\(other)'"))
+            }
+            try mapErrors { try store.deleteDomain(name, force: force) }
             return Response(status: .noContent)
         }
         api.get("domains/:name/users") { _, context -> Response in
@@ -266,6 +273,7 @@ public struct AdminAPI: Sendable {
             try mapErrors { try store.deleteUser(domain: domain, name: user) }
             return Response(status: .noContent)
         }
+        api.get("users") { _, _ -> Response in try JSONResponse.make(try store.allUsers().map(UserView.init)) }
 
         // MARK: Server settings
         api.get("settings") { _, _ -> Response in try JSONResponse.make(try store.serverSettings()) }

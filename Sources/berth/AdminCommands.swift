@@ -218,12 +218,20 @@ struct DomainsCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a domain (one with users only with --force).")
         @Argument var name: String
+        @Flag(help: "Delete the domain even though it has users; they are deleted with it (their mail stays on disk).")
+        var force = false
         @OptionGroup var client: ClientOptions
         func run() async throws {
             try await client.run {
                 let api = AdminClient(options: client)
-                _ = try await api.request("DELETE", "/api/v1/domains/\(name)")
+                do {
+                    _ = try await api.request("DELETE", "/api/v1/domains/\(name)" + (force ? "?force=true" : ""))
+                } catch var failure as AdminClient.Failure where failure.status == 409 && !force {
+                    failure.description += "; `berth domains delete \(name) --force` deletes it with its users"
+                    throw failure
+                }
                 try api.done("deleted \(name)", json: ["deleted": name])
             }
         }
@@ -232,14 +240,16 @@ struct DomainsCommand: AsyncParsableCommand {
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "List, add and delete the users of a domain.",
+        commandName: "users", abstract: "List, add and delete users (`berth users`: every user of every domain).",
         subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        @Argument var domain: String
+        static let configuration = CommandConfiguration(abstract: "List the users of one domain, or of every domain.")
+        @Argument(help: "Only this domain's users.") var domain: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await AdminClient(options: client).list("/api/v1/domains/\(domain)/users", columns: ["address", "displayName"])
+            let path = domain.map { "/api/v1/domains/\($0)/users" } ?? "/api/v1/users"
+            try await AdminClient(options: client).list(path, columns: ["address", "displayName"])
         }
     }
 

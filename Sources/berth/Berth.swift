@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthCore
 import Foundation
 
 @main
@@ -6,6 +7,7 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A mail server whose network face is its bindings: ports × IP addresses, changed live.",
+        version: BerthVersion.string,
         subcommands: [
             Serve.self, PortsCommand.self, IPsCommand.self, DomainsCommand.self, UsersCommand.self,
             ListenersCommand.self, SettingsCommand.self,

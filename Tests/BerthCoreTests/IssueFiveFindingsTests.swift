@@ -3,7 +3,7 @@ import Testing
 @testable import BerthCore
 
 /// Issue 5, section 6, in the pure core: certificate fields that go together (3), warnings
-/// that tell the truth (4), a loopback address that leaves lo (5).
+/// that tell the truth (4), a loopback address that leaves lo (5), one IP per domain (9).
 @Suite("Issue 5 findings")
 struct IssueFiveFindingsTests {
     // MARK: Finding 3: certificate, key and password go together
@@ -116,5 +116,24 @@ struct IssueFiveFindingsTests {
         bindings.mergeDiscovered([])
         #expect(bindings.entry("127.0.0.9")?.present == false)
         try bindings.deleteAddress("127.0.0.9")
+    }
+
+    // MARK: Finding 9: one IP, one domain
+
+    @Test("two domains cannot claim one ipAddress")
+    func domainIPUnique() {
+        let domains = [Domain(name: "example.com", ipAddress: "192.0.2.1"), Domain(name: "example.org")]
+        let error = Fixture.refusal {
+            try DomainRules.validateIPAddressUnique(Domain(name: "example.org", ipAddress: "192.0.2.1"), among: domains)
+        }
+        #expect(error?.code == .conflict)
+        #expect(error?.field == "ipAddress")
+        #expect(error?.message.contains("example.com") == true)
+        #expect(Fixture.refusal {
+            try DomainRules.validateIPAddressUnique(Domain(name: "example.com", ipAddress: "192.0.2.1"), among: domains)
+        } == nil, "a domain does not conflict with itself")
+        #expect(Fixture.refusal {
+            try DomainRules.validateIPAddressUnique(Domain(name: "example.org"), among: domains)
+        } == nil)
     }
 }

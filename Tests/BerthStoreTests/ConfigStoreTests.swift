@@ -189,6 +189,56 @@ struct ConfigStoreTests {
         #expect(raw.range(of: Data("correct horse battery".utf8)) == nil)
     }
 
+    @Test("a domain with users is deleted only with force, and the refusal counts them")
+    func deleteDomainWithUsers() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.addUser(User(domain: "example.com", name: "carol"), password: "carols password")
+        let error = Fixture.refusal { try store.deleteDomain("Example.COM") }
+        #expect(error?.code == .conflict)
+        #expect(error?.message.contains("2 users") == true, "\(error?.message ?? "")")
+        #expect(try store.users(domain: "example.com").count == 2, "nothing deleted")
+        try store.deleteDomain("example.com", force: true)
+        #expect(try store.domain("example.com") == nil)
+        #expect(try store.allUsers().map(\.address) == ["bob@example.org"])
+        // A domain without users needs no force.
+        try store.saveDomain(Domain(name: "empty.example"), creating: true, check: DomainRules.validate)
+        try store.deleteDomain("empty.example")
+        #expect(try store.domain("empty.example") == nil)
+    }
+
+    @Test("allUsers lists every user of every domain, by domain then name")
+    func allUsers() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.addUser(User(domain: "example.com", name: "aaron"), password: "aarons password")
+        #expect(try store.allUsers().map(\.address) == ["aaron@example.com", "alice@example.com", "bob@example.org"])
+    }
+
+    @Test("two domains cannot claim one ipAddress")
+    func domainIPAddressUnique() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.updateBindings { bindings, _ in
+            try bindings.addManualAddress("192.0.2.1", AddressPatch(), present: false)
+            try bindings.addManualAddress("192.0.2.2", AddressPatch(), present: false)
+        }
+        try store.saveDomain(Domain(name: "example.com", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        let error = Fixture.refusal {
+            try store.saveDomain(Domain(name: "example.org", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        }
+        #expect(error?.code == .conflict)
+        #expect(error?.field == "ipAddress")
+        #expect(error?.message.contains("example.com") == true)
+        #expect(try store.domain("example.org")?.ipAddress == nil)
+        // Saving a domain with its own address again is no conflict; another address is fine.
+        try store.saveDomain(Domain(name: "example.com", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        try store.saveDomain(Domain(name: "example.org", ipAddress: "192.0.2.2"), creating: false, check: DomainRules.validate)
+    }
+
     // MARK: Server settings
 
     @Test("server settings: defaults, partial update, canonical networks, change feed")
@@ -285,7 +335,7 @@ struct ConfigStoreTests {
         #expect(store.directory.classify("carol@example.com") == .local(domain: "example.com", user: "carol"))
         try store.deleteUser(domain: "example.com", name: "carol")
         #expect(store.directory.classify("carol@example.com") == .unknownLocalUser)
-        try store.deleteDomain("example.org")
+        try store.deleteDomain("example.org", force: true)
         #expect(store.directory.classify("bob@example.org") == .remote)
         #expect(!store.directory.verify(address: "bob@example.org", password: "hunter2hunter2"), "users go with their domain")
         // A fresh store over the same file sees the same directory.

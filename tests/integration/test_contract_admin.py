@@ -1,5 +1,5 @@
-"""Issue 5, findings 3, 4 and 5: certificate fields that go together, warnings that tell
-the truth, loopback addresses that come and go."""
+"""Issue 5, findings 3, 4, 5 and 9: certificate fields that go together, warnings that
+tell the truth, loopback addresses that come and go, domains and users, CLI wording."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, BERTH_BIN, IP2, Berth, add_ips, create_port, make_cert, warning_texts
+from conftest import (ADMIN_PASSWORD, BERTH_BIN, IP2, IP3, Berth, add_ips, create_port, error_of, free_port,
+                      make_cert, run, setup_domain, warning_texts)
 
 
 def cli(b, *args, password=ADMIN_PASSWORD, server_url=None, cwd=None):
@@ -194,3 +195,73 @@ def test_loopback_address_removed_from_lo_turns_absent_and_is_deletable(server):
     finally:
         if not removed:
             _ip("addr", "del", f"{LOOPBACK_EXTRA}/8", "dev", "lo")
+
+
+# ---------------------------------------------------------------- finding 9
+
+
+def test_two_domains_cannot_claim_one_ip(server):
+    add_ips(server)
+    server.ok("POST", "/api/v1/domains", {"name": "one.example", "ipAddress": IP2}, statuses=(201,))
+    st, js = server.api("POST", "/api/v1/domains", {"name": "two.example", "ipAddress": IP2})
+    assert st == 409 and error_of(js)["field"] == "ipAddress" and "one.example" in error_of(js)["message"], js
+    server.ok("POST", "/api/v1/domains", {"name": "two.example", "ipAddress": IP3}, statuses=(201,))
+    st, js = server.api("PUT", "/api/v1/domains/two.example", {"ipAddress": IP2})
+    assert st == 409, js
+    assert server.ok("GET", "/api/v1/domains/two.example")["ipAddress"] == IP3
+    # A partial PUT without ipAddress keeps it; null clears it.
+    js = server.ok("PUT", "/api/v1/domains/two.example", {"outbound": {"ipv6": {"mode": "disabled"}}})
+    assert js["ipAddress"] == IP3, js
+    js = server.ok("PUT", "/api/v1/domains/two.example", {"ipAddress": None})
+    assert js["ipAddress"] is None, js
+
+
+def test_version():
+    p = run([str(BERTH_BIN), "--version"])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().strip()[:1].isdigit(), p.stdout
+
+
+def test_users_lists_every_user(server):
+    setup_domain(server)
+    setup_domain(server, "example.org", "bob", "bobs long password")
+    setup_domain(server, "example.net", "carol", "carols long password")
+    p = cli(server, "users")
+    assert p.returncode == 0, p.err
+    for address in ("alice@example.com", "bob@example.org", "carol@example.net"):
+        assert address in p.out, p.out
+    js = server.ok("GET", "/api/v1/users")
+    assert [u["address"] for u in js] == ["alice@example.com", "carol@example.net", "bob@example.org"]
+    p = cli(server, "users", "example.org")
+    assert "bob@example.org" in p.out and "alice" not in p.out, p.out
+
+
+def test_deleting_a_domain_with_users_needs_force(server):
+    setup_domain(server)
+    server.ok("POST", "/api/v1/domains/example.com/users", {"name": "bob", "password": "bobs long password"},
+              statuses=(201,))
+    st, js = server.api("DELETE", "/api/v1/domains/example.com")
+    assert st == 409 and "2 users" in error_of(js)["message"], js
+    assert len(server.ok("GET", "/api/v1/domains/example.com/users")) == 2
+    p = cli(server, "domains", "delete", "example.com")
+    assert p.returncode != 0 and "--force" in p.err and "2 users" in p.err, p.err
+    st, js = server.api("DELETE", "/api/v1/domains/example.com?force=maybe")
+    assert st == 422 and error_of(js)["field"] == "force", js
+    p = cli(server, "domains", "delete", "example.com", "--force")
+    assert p.returncode == 0, p.err
+    st, _ = server.api("GET", "/api/v1/domains/example.com")
+    assert st == 404
+    assert server.ok("GET", "/api/v1/users") == []
+    # Without users, no force is needed.
+    server.ok("POST", "/api/v1/domains", {"name": "empty.example"}, statuses=(201,))
+    server.ok("DELETE", "/api/v1/domains/empty.example", statuses=(204,))
+
+
+def test_cli_errors_in_plain_words(server):
+    p = cli(server, "ports", "list", password="not-the-password")
+    assert p.returncode != 0 and "wrong password" in p.err, p.err
+    url = f"http://127.0.0.1:{free_port()}"
+    p = cli(server, "ports", "list", server_url=url)
+    assert p.returncode != 0, p.err
+    assert f"cannot reach the server at {url}" in p.err and "connection refused" in p.err, p.err
+    assert "NIO" not in p.err and "Error(" not in p.err, p.err

@@ -97,7 +97,7 @@ def test_cli_json_outputs_are_json(server):
     port = create_port(server, "Doomed")
     server.ok("POST", "/api/v1/ip-addresses", {"address": "127.0.0.9"}, statuses=(201,))
     commands = [
-        ("ports", "list"), ("ips", "list"), ("domains", "list"), ("users", "list", "example.com"),
+        ("ports", "list"), ("ips", "list"), ("domains", "list"), ("users",), ("users", "list", "example.com"),
         ("listeners",), ("settings", "show"), ("settings", "set", "--auth-ban-threshold", "4"),
         ("ports", "edit", port["id"], "--description", "d"),
         ("users", "add", "example.com", "bob", "--password", "bobs long pw"),
