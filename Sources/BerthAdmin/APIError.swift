@@ -55,8 +55,9 @@ private struct ErrorBody: Encodable {
     var error: Inner
 }
 
-/// JSON in and out, with one decoder policy: syntax errors are 400 `invalid_json`,
-/// wrong types or missing fields 422 `validation_failed` naming the field.
+/// JSON in and out, with one decoder policy: syntax errors are 400 `invalid_json`;
+/// wrong types, missing or unknown fields, a key given twice and numbers that are not
+/// whole are 422 `validation_failed` naming the field.
 enum JSONResponse {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -87,24 +88,59 @@ enum JSONResponse {
         guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
             throw APIError(.badRequest, code: "invalid_json", message: "request body is not valid JSON")
         }
+        // What JSONDecoder lets through or reports without a path: a key given twice (the
+        // later silently wins), 25.0 read as 25, 25.5 as "not valid JSON".
+        let strictProblem = StrictJSON.firstProblem(in: Array(data))
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch let DecodingError.typeMismatch(type, context) {
+            value = try JSONDecoder().decode(T.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) where context.debugDescription == StrictDecoding.unknownField {
             let field = fieldName(context.codingPath)
             throw APIError(
                 .unprocessableContent, code: "validation_failed",
+                message: "unknown field '\(field)' (field names are case-sensitive)", field: field)
+        } catch {
+            if let strictProblem { throw strictError(strictProblem) }
+            throw decodingError(error)
+        }
+        if let strictProblem { throw strictError(strictProblem) }
+        return value
+    }
+
+    static func strictError(_ found: (path: String, problem: StrictJSON.Problem)) -> APIError {
+        let message: String
+        switch found.problem {
+        case .duplicateKey: message = "field '\(found.path)' is given twice; give each field once"
+        case .notWholeNumber: message = "field '\(found.path)' must be a whole number"
+        }
+        return APIError(.unprocessableContent, code: "validation_failed", message: message, field: found.path)
+    }
+
+    /// A decoding failure as the contract's 422, naming the field.
+    static func decodingError(_ error: any Error) -> APIError {
+        switch error {
+        case DecodingError.typeMismatch(let type, let context):
+            let field = fieldName(context.codingPath)
+            return APIError(
+                .unprocessableContent, code: "validation_failed",
                 message: field.isEmpty ? "the body must be a JSON object" : "field '\(field)' must be \(typeName(type))",
                 field: field.isEmpty ? nil : field)
-        } catch let DecodingError.valueNotFound(type, context) {
+        case DecodingError.valueNotFound(let type, let context):
             let field = fieldName(context.codingPath)
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' must be \(typeName(type)), not null", field: field)
-        } catch let DecodingError.keyNotFound(key, context) {
+            return APIError(
+                .unprocessableContent, code: "validation_failed", message: "field '\(field)' must be \(typeName(type)), not null",
+                field: field)
+        case DecodingError.keyNotFound(let key, let context):
             let field = fieldName(context.codingPath + [key])
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' is required", field: field)
-        } catch let DecodingError.dataCorrupted(context) {
+            return APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)' is required", field: field)
+        case DecodingError.dataCorrupted(let context):
             let field = fieldName(context.codingPath)
             let reason = context.debugDescription.contains("does not fit") ? "must be a whole number" : context.debugDescription
-            throw APIError(.unprocessableContent, code: "validation_failed", message: "field '\(field)': \(reason)", field: field)
+            return APIError(
+                .unprocessableContent, code: "validation_failed", message: "field '\(field)': \(reason)",
+                field: field.isEmpty ? nil : field)
+        default:
+            return APIError(.unprocessableContent, code: "validation_failed", message: "\(error)")
         }
     }
 
@@ -126,6 +162,8 @@ enum JSONResponse {
         case is String.Type: return "a string"
         case is Int.Type: return "a whole number"
         case is Bool.Type: return "true or false"
+        case is PortID.Type: return "a port id (a string or a whole number)"
+        case is [PortID].Type: return "a list of port ids"
         case is [String].Type, is [Any].Type: return "a list"
         default: return "of type \(type)"
         }

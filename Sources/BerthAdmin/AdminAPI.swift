@@ -16,14 +16,17 @@ public struct AdminAPI: Sendable {
     let passwordHash: String
     let authGuard: AuthGuard
 
+    /// `allowPlaintextAuth`: the server runs with `--allow-plaintext-auth` (the port
+    /// warnings say what that means instead of claiming AUTH is refused).
     public init(
         store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
-        metrics: PrometheusCollectorRegistry, passwordHash: String, authGuard: AuthGuard
+        metrics: PrometheusCollectorRegistry, passwordHash: String, authGuard: AuthGuard,
+        allowPlaintextAuth: Bool = false
     ) {
         self.authGuard = authGuard
         self.store = store
         self.registry = registry
-        self.inspector = CertificateInspector(defaultSource: defaultCertificate)
+        self.inspector = CertificateInspector(defaultSource: defaultCertificate, allowPlaintextAuth: allowPlaintextAuth)
         self.metrics = metrics
         self.passwordHash = passwordHash
     }
@@ -63,7 +66,7 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(bindings.ports.map { inspector.view($0, in: bindings, listeners: listeners) })
         }
         api.post("ports") { request, _ -> Response in
-            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
             let (id, bindings) = try change { bindings, newID in
                 let id = try newID()
                 try bindings.addPort(id: id, patch)
@@ -74,7 +77,14 @@ public struct AdminAPI: Sendable {
             return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: .created)
         }
         api.post("ports/delete") { request, _ -> Response in
-            struct Body: Decodable { var ids: [String] }
+            struct Body: Decodable {
+                var ids: [String]
+                enum CodingKeys: CodingKey { case ids }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    ids = try decoder.container(keyedBy: CodingKeys.self).decode([PortID].self, forKey: .ids).map(\.value)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             try change { bindings, _ in
                 try bindings.deletePorts(body.ids)
@@ -90,9 +100,9 @@ public struct AdminAPI: Sendable {
         }
         api.put("ports/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
-            let patch = try await JSONResponse.decode(PortPatch.self, from: request)
+            let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
             let bindings = try change { bindings, _ in
-                let certificateChanged = try bindings.updatePort(id: id, patch)
+                let certificateChanged = try bindings.updatePort(id: id, patch, holdsOwnKey: certificateFileHoldsKey)
                 try Validation.validate(
                     bindings, changedPortIDs: certificateChanged ? [id] : [], subject: id, certificateCheck: checkCertificate)
                 return bindings
@@ -116,6 +126,15 @@ public struct AdminAPI: Sendable {
                 var hostname: String?
                 var description: String?
                 var ports: [String]?
+                enum CodingKeys: CodingKey { case address, hostname, description, ports }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    address = try container.decode(String.self, forKey: .address)
+                    hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
+                    description = try container.decodeIfPresent(String.self, forKey: .description)
+                    ports = try container.decodeIfPresent([PortID].self, forKey: .ports)?.map(\.value)
+                }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let entry = try change { bindings, _ in
@@ -127,6 +146,7 @@ public struct AdminAPI: Sendable {
                 let entry = try bindings.addManualAddress(
                     body.address, AddressPatch(ports: body.ports, hostname: body.hostname, description: body.description),
                     present: present)
+                try Self.checkPortIDs(body.ports, in: bindings)
                 try Validation.validate(bindings)
                 return entry
             }
@@ -144,6 +164,7 @@ public struct AdminAPI: Sendable {
             let patch = try await JSONResponse.decode(AddressPatch.self, from: request)
             let entry = try change { bindings, _ in
                 try bindings.updateAddress(address, patch)
+                try Self.checkPortIDs(patch.ports, in: bindings)
                 try Validation.validate(bindings)
                 return bindings.entry(IPLiteral.canonical(address)?.address ?? address)!
             }
@@ -179,21 +200,45 @@ public struct AdminAPI: Sendable {
         }
         api.put("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name").lowercased()
-            struct Body: Decodable { var name: String?; var ipAddress: String?; var outbound: OutboundSettings? }
+            /// Partial: an absent key stays, `null` or `""` clears `ipAddress`.
+            struct Body: Decodable {
+                var name: String?
+                var ipAddress: String??
+                var outbound: OutboundSettings?
+                enum CodingKeys: CodingKey { case name, ipAddress, outbound }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    name = try container.decodeIfPresent(String.self, forKey: .name)
+                    if container.contains(.ipAddress) {
+                        ipAddress = .some(try container.decodeNil(forKey: .ipAddress) ? nil : container.decode(String.self, forKey: .ipAddress))
+                    }
+                    outbound = try container.decodeIfPresent(OutboundSettings.self, forKey: .outbound)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             if let newName = body.name, newName.lowercased() != name {
                 throw APIError(BindingsError.invalid("name", "a domain cannot be renamed; create \(newName) and move its users"))
             }
             guard var domain = try store.domain(name) else { throw APIError(.notFound("no domain '\(name)'")) }
-            domain.ipAddress = body.ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+            if let ipAddress = body.ipAddress {
+                domain.ipAddress = ipAddress.flatMap { $0.isEmpty ? nil : (IPLiteral.canonical($0)?.address ?? $0) }
+            }
             if let outbound = body.outbound { domain.outbound = outbound }
             let updated = domain
             try mapErrors { try store.saveDomain(updated, creating: false, check: DomainRules.validate) }
             return try JSONResponse.make(updated)
         }
-        api.delete("domains/:name") { _, context -> Response in
+        api.delete("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name")
-            try mapErrors { try store.deleteDomain(name) }
+            let force: Bool
+            switch request.uri.queryParameters["force"].map({ $0.lowercased() }) {
+            case nil, "false"?, "0"?, "no"?: force = false
+            case "true"?, "1"?, "yes"?, ""?: force = true
+            case let other?:
+                throw APIError(BindingsError.invalid("force", "force must be true or false, not '\(other)'"))
+            }
+            try mapErrors { try store.deleteDomain(name, force: force) }
             return Response(status: .noContent)
         }
         api.get("domains/:name/users") { _, context -> Response in
@@ -203,7 +248,19 @@ public struct AdminAPI: Sendable {
         }
         api.post("domains/:name/users") { request, context -> Response in
             let domain = try context.parameters.require("name").lowercased()
-            struct Body: Decodable { var name: String; var password: String; var displayName: String? }
+            struct Body: Decodable {
+                var name: String
+                var password: String
+                var displayName: String?
+                enum CodingKeys: CodingKey { case name, password, displayName }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    name = try container.decode(String.self, forKey: .name)
+                    password = try container.decode(String.self, forKey: .password)
+                    displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
+                }
+            }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let user = User(domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "")
             try mapErrors {
@@ -219,7 +276,27 @@ public struct AdminAPI: Sendable {
             try mapErrors { try store.deleteUser(domain: domain, name: user) }
             return Response(status: .noContent)
         }
+        api.get("users") { _, _ -> Response in try JSONResponse.make(try store.allUsers().map(UserView.init)) }
+
+        // MARK: Server settings
+        api.get("settings") { _, _ -> Response in try JSONResponse.make(try store.serverSettings()) }
+        api.put("settings") { request, _ -> Response in
+            let patch = try await JSONResponse.decode(ServerSettingsPatch.self, from: request)
+            let settings = try mapErrors { try store.updateServerSettings { patch.apply(to: &$0) } }
+            return try JSONResponse.make(settings)
+        }
         return router
+    }
+
+    /// Relative certificate paths in a request are taken from the server's working
+    /// directory, the one `--data` is relative to; what is stored is absolute.
+    private var workingDirectory: String { FileManager.default.currentDirectoryPath }
+
+    /// Names the list position of an unknown port id, so that `ports[1]` is the field.
+    static func checkPortIDs(_ ids: [String]?, in bindings: Bindings) throws {
+        for (index, id) in (ids ?? []).enumerated() where bindings.port(id) == nil {
+            throw BindingsError.invalid("ports[\(index)]", "no port with id '\(id)'")
+        }
     }
 
     struct BindingsView: Encodable {
@@ -261,6 +338,17 @@ public struct AdminAPI: Sendable {
             throw APIError(error)
         }
     }
+}
+
+/// Whether a certificate file carries its own private key (PKCS#12, or a PEM with a key
+/// block), so that a `privateKeyPath` given for an earlier file no longer applies.
+@Sendable func certificateFileHoldsKey(_ path: String) -> Bool {
+    let lower = path.lowercased()
+    if lower.hasSuffix(".pfx") || lower.hasSuffix(".p12") { return true }
+    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? handle.close() }
+    guard let data = try? handle.read(upToCount: CertificateLoader.maxFileSize) else { return false }
+    return String(decoding: data, as: UTF8.self).contains("PRIVATE KEY-----")
 }
 
 /// Rule 4, at save time: the certificate must load and its key must match.

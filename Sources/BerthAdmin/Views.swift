@@ -14,6 +14,9 @@ struct PortView: Encodable {
     @NullEncoded var certificatePath: String?
     @NullEncoded var privateKeyPath: String?
     var description: String
+    var maxConnections: Int
+    var maxConnectionsPerClient: Int
+    var proxyProtocol: Bool
     var assignedTo: [String]
     @NullEncoded var certificate: CertificateInfo?
     var warnings: [String]
@@ -23,9 +26,11 @@ struct PortView: Encodable {
 final class CertificateInspector: Sendable {
     private let cache = NIOLockedValueBox<[CertificateSource: (FileFingerprint, Result<CertificateInfo, CertificateError>)]>([:])
     let defaultSource: CertificateSource
+    let allowPlaintextAuth: Bool
 
-    init(defaultSource: CertificateSource) {
+    init(defaultSource: CertificateSource, allowPlaintextAuth: Bool = false) {
         self.defaultSource = defaultSource
+        self.allowPlaintextAuth = allowPlaintextAuth
     }
 
     func inspect(_ source: CertificateSource?) -> Result<CertificateInfo, CertificateError> {
@@ -47,7 +52,7 @@ final class CertificateInspector: Sendable {
     }
 
     func view(_ port: BerthCore.Port, in bindings: Bindings, listeners: [ListenerStatus], now: Date = Date()) -> PortView {
-        var warnings = bindings.warnings(for: port)
+        var warnings = bindings.warnings(for: port, allowPlaintextAuth: allowPlaintextAuth)
         for listener in listeners where listener.portId == port.id && listener.state == .failed {
             warnings.append("not listening on \(listener.address): \(listener.error ?? "bind failed")")
         }
@@ -66,13 +71,22 @@ final class CertificateInspector: Sendable {
                     warnings.append("uses the server's self-signed default certificate; clients will not trust it")
                 }
             case .failure(let error):
-                warnings.append("certificate unusable: \(error.description) (listeners keep the last good one)")
+                // Only a listener that loaded the certificate before it went bad still has
+                // one; after a restart there is none to keep, and its own warning says so.
+                let serving = listeners.contains {
+                    $0.portId == port.id && ($0.state == .listening || $0.state == .draining)
+                }
+                warnings.append(
+                    "certificate unusable: \(error.description)"
+                        + (serving ? " (running listeners still serve the certificate loaded before)" : ""))
             }
         }
         return PortView(
             id: port.id, name: port.name, protocol: port.protocol, encryption: port.encryption,
             tlsRequired: port.tlsRequired, port: port.port, certificatePath: port.certificatePath,
             privateKeyPath: port.privateKeyPath, description: port.description,
+            maxConnections: port.maxConnections, maxConnectionsPerClient: port.maxConnectionsPerClient,
+            proxyProtocol: port.proxyProtocol,
             assignedTo: bindings.assignedTo(port.id), certificate: info, warnings: warnings)
     }
 }

@@ -21,7 +21,8 @@ public struct Bindings: Codable, Sendable, Hashable {
     }
 
     /// BINDINGS.md rule 2 and friends: what deserves the admin's eye but is legal.
-    public func warnings(for port: Port) -> [String] {
+    /// `allowPlaintextAuth` is the server's `--allow-plaintext-auth`.
+    public func warnings(for port: Port, allowPlaintextAuth: Bool = false) -> [String] {
         var warnings: [String] = []
         let assigned = ipAddresses.filter { $0.ports.contains(port.id) }
         if assigned.isEmpty {
@@ -30,7 +31,11 @@ public struct Bindings: Codable, Sendable, Hashable {
             warnings.append("assigned only to addresses not present on any interface")
         }
         if port.protocol == .submission && port.encryption == .none {
-            warnings.append("submission without TLS: AUTH is offered only over TLS, so clients cannot send through this port")
+            if allowPlaintextAuth {
+                warnings.append("submission without TLS: passwords cross the network in clear (the server runs with --allow-plaintext-auth)")
+            } else {
+                warnings.append("submission without TLS: AUTH is offered only over TLS, so clients cannot send through this port")
+            }
         }
         return warnings
     }
@@ -49,12 +54,16 @@ public struct PortPatch: Codable, Sendable, Hashable {
     public var description: String?
     /// Addresses to assign the port to (replacing its assignments), in the same commit.
     public var assignedTo: [String]?
+    public var maxConnections: Int?
+    public var maxConnectionsPerClient: Int?
+    public var proxyProtocol: Bool?
 
     public init(
         name: String? = nil, protocol: MailProtocol? = nil, encryption: Encryption? = nil,
         tlsRequired: Bool? = nil, port: Int? = nil, certificatePath: String? = nil,
         privateKeyPath: String? = nil, certificatePassword: String? = nil, description: String? = nil,
-        assignedTo: [String]? = nil
+        assignedTo: [String]? = nil, maxConnections: Int? = nil, maxConnectionsPerClient: Int? = nil,
+        proxyProtocol: Bool? = nil
     ) {
         self.name = name
         self.protocol = `protocol`
@@ -66,11 +75,15 @@ public struct PortPatch: Codable, Sendable, Hashable {
         self.certificatePassword = certificatePassword
         self.description = description
         self.assignedTo = assignedTo
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.proxyProtocol = proxyProtocol
     }
 
     /// An explicit `null` for an optional path clears it, like "" does; an absent key
     /// leaves it as it is.
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func clearable(_ key: CodingKeys) throws -> String? {
             guard container.contains(key) else { return nil }
@@ -86,6 +99,38 @@ public struct PortPatch: Codable, Sendable, Hashable {
         certificatePassword = try clearable(.certificatePassword)
         description = try container.decodeIfPresent(String.self, forKey: .description)
         assignedTo = try container.decodeIfPresent([String].self, forKey: .assignedTo)
+        maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
+        maxConnectionsPerClient = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient)
+        proxyProtocol = try container.decodeIfPresent(Bool.self, forKey: .proxyProtocol)
+    }
+
+    /// The patch with relative certificate and key paths made absolute against `directory`
+    /// (and `.`/`..` resolved), so that what is stored does not depend on a working
+    /// directory. Empty strings (clearing) stay empty.
+    public func resolvingPaths(against directory: String) -> PortPatch {
+        var patch = self
+        patch.certificatePath = certificatePath.map { FilePath.absolute($0, against: directory) }
+        patch.privateKeyPath = privateKeyPath.map { FilePath.absolute($0, against: directory) }
+        return patch
+    }
+}
+
+/// Path arithmetic without touching the disk.
+public enum FilePath {
+    /// `path` made absolute against `directory` (itself absolute), with `.` and `..`
+    /// components and repeated slashes resolved. Empty stays empty.
+    public static func absolute(_ path: String, against directory: String) -> String {
+        guard !path.isEmpty else { return path }
+        let joined = path.hasPrefix("/") ? path : directory + "/" + path
+        var parts: [Substring] = []
+        for component in joined.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(component)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 }
 
@@ -99,6 +144,15 @@ public struct AddressPatch: Codable, Sendable, Hashable {
         self.ports = ports
         self.hostname = hostname
         self.description = description
+    }
+
+    /// Port ids may be JSON strings or whole numbers; unknown keys are refused.
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ports = try container.decodeIfPresent([PortID].self, forKey: .ports)?.map(\.value)
+        hostname = try container.decodeIfPresent(String.self, forKey: .hostname)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
     }
 }
 
@@ -116,15 +170,25 @@ extension Bindings {
             id: id, name: name.trimmingWhitespace, protocol: proto, encryption: encryption,
             tlsRequired: patch.tlsRequired, port: number,
             certificatePath: patch.certificatePath.nonEmpty, privateKeyPath: patch.privateKeyPath.nonEmpty,
-            certificatePassword: patch.certificatePassword.nonEmpty, description: patch.description ?? "")
+            certificatePassword: patch.certificatePassword.nonEmpty, description: patch.description ?? "",
+            maxConnections: patch.maxConnections ?? Port.defaultMaxConnections,
+            maxConnectionsPerClient: patch.maxConnectionsPerClient ?? Port.defaultMaxConnectionsPerClient,
+            proxyProtocol: patch.proxyProtocol ?? false)
         ports.append(port)
         if let addresses = patch.assignedTo { try assign(portID: id, to: addresses) }
         return port
     }
 
     /// Applies `patch` to port `id`. Returns whether the certificate inputs changed.
+    ///
+    /// The certificate, its key and its password go together: clearing `certificatePath`
+    /// (back to the default certificate) clears the other two unless the patch sets them,
+    /// and a new `certificatePath` for which `holdsOwnKey` is true (a PEM with its key, a
+    /// PKCS#12) drops a `privateKeyPath` the patch does not name.
     @discardableResult
-    public mutating func updatePort(id: String, _ patch: PortPatch) throws -> Bool {
+    public mutating func updatePort(
+        id: String, _ patch: PortPatch, holdsOwnKey: (String) -> Bool = { _ in false }
+    ) throws -> Bool {
         guard let index = ports.firstIndex(where: { $0.id == id }) else {
             throw BindingsError.notFound("no port with id '\(id)'")
         }
@@ -138,6 +202,17 @@ extension Bindings {
         if let path = patch.privateKeyPath { port.privateKeyPath = path.isEmpty ? nil : path }
         if let password = patch.certificatePassword { port.certificatePassword = password.isEmpty ? nil : password }
         if let description = patch.description { port.description = description }
+        if let limit = patch.maxConnections { port.maxConnections = limit }
+        if let limit = patch.maxConnectionsPerClient { port.maxConnectionsPerClient = limit }
+        if let proxy = patch.proxyProtocol { port.proxyProtocol = proxy }
+        if let path = patch.certificatePath, path != (before.certificatePath ?? "") {
+            if path.isEmpty {
+                if patch.privateKeyPath == nil { port.privateKeyPath = nil }
+                if patch.certificatePassword == nil { port.certificatePassword = nil }
+            } else if patch.privateKeyPath == nil && holdsOwnKey(path) {
+                port.privateKeyPath = nil
+            }
+        }
         if let required = patch.tlsRequired {
             port.tlsRequired = required
         } else if port.protocol != before.protocol || port.encryption != before.encryption {
@@ -253,9 +328,13 @@ extension Bindings {
                     source: .interface, present: true))
             }
         }
+        // Linux routes all of 127/8 to lo, so a manual 127.x address is reachable whenever
+        // lo holds 127.0.0.1. One that was discovered on an interface and is no longer
+        // listed there has left it, loopback or not: absent, and so deletable.
         let hasLoopbackV4 = found.contains { $0.address == "127.0.0.1" }
         for index in ipAddresses.indices where ipAddresses[index].source != .wildcard && !seen.contains(ipAddresses[index].address) {
-            ipAddresses[index].present = hasLoopbackV4 && IPLiteral.isIPv4Loopback(ipAddresses[index].address)
+            let entry = ipAddresses[index]
+            ipAddresses[index].present = entry.source == .manual && hasLoopbackV4 && IPLiteral.isIPv4Loopback(entry.address)
         }
         return self != before
     }

@@ -22,6 +22,7 @@ public struct OutboundFamilySetting: Codable, Sendable, Hashable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         mode = try container.decode(Mode.self, forKey: .mode)
         addresses = try container.decodeIfPresent([String].self, forKey: .addresses) ?? []
@@ -39,6 +40,7 @@ public struct OutboundSettings: Codable, Sendable, Hashable {
 
     /// Either family may be left out of a request body; it defaults to `system`.
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         ipv4 = try container.decodeIfPresent(OutboundFamilySetting.self, forKey: .ipv4) ?? .init()
         ipv6 = try container.decodeIfPresent(OutboundFamilySetting.self, forKey: .ipv6) ?? .init()
@@ -49,8 +51,9 @@ public struct OutboundSettings: Codable, Sendable, Hashable {
 public struct Domain: Codable, Sendable, Hashable {
     /// Lower-case DNS name; the key.
     public var name: String
-    /// The IP its MX points at: the banner on that IP uses the domain's name.
-    public var ipAddress: String?
+    /// The IP its MX points at: the banner on that IP uses the domain's name. JSON `null`
+    /// when unset (BINDINGS.md writes it so).
+    @NullEncoded public var ipAddress: String?
     public var outbound: OutboundSettings
 
     public init(name: String, ipAddress: String? = nil, outbound: OutboundSettings = .init()) {
@@ -61,6 +64,7 @@ public struct Domain: Codable, Sendable, Hashable {
 
     /// `ipAddress` and `outbound` are optional in a request body.
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         ipAddress = try container.decodeIfPresent(String.self, forKey: .ipAddress)

@@ -36,6 +36,17 @@ public enum DomainRules {
         }
     }
 
+    /// One IP greets with one name: no two domains claim the same `ipAddress`.
+    public static func validateIPAddressUnique(_ domain: Domain, among domains: [Domain]) throws {
+        guard let ip = domain.ipAddress,
+              let other = domains.first(where: { $0.name != domain.name && $0.ipAddress == ip })
+        else { return }
+        throw BindingsError(
+            .conflict,
+            "IP address \(ip) is already the ipAddress of domain \(other.name); an IP greets with one name, so give \(domain.name) another address",
+            field: "ipAddress")
+    }
+
     /// A mailbox name: the local part of `name@domain`, stored lower-case.
     public static func validateUserName(_ name: String) throws {
         guard (1...64).contains(name.utf8.count),

@@ -25,6 +25,27 @@ public enum IPLiteral {
         return nil
     }
 
+    /// The address in network byte order (4 bytes for IPv4, 16 for IPv6), or nil if
+    /// `text` is not an IP literal.
+    public static func bytes(_ text: String) -> [UInt8]? {
+        let trimmed = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        guard !trimmed.isEmpty, trimmed.utf8.count < 64 else { return nil }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, trimmed, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+
+    /// The canonical text of 4 or 16 address bytes.
+    public static func text(_ bytes: [UInt8]) -> String {
+        bytes.count == 4 ? bytes.map(String.init).joined(separator: ".") : formatIPv6(bytes)
+    }
+
     /// RFC 5952 §4: lower-case hex, no leading zeros, the longest run (≥ 2) of zero groups
     /// as "::"; a dotted-quad tail only for IPv4-mapped addresses (§5). glibc's inet_ntop
     /// also prints `::1:2` as `::0.1.0.2`, which RFC 5952 does not allow.

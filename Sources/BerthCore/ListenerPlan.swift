@@ -23,14 +23,18 @@ public struct ListenerSpec: Sendable, Hashable {
     public var certificate: CertificateSource?
     /// The name this listener greets with.
     public var hostname: String
-    public var maxConnections: Int = 10_000
-    public var maxConnectionsPerClient: Int = 100
-    public var proxyProtocol: Bool = false
+    /// Concurrent connections on this listener; applied in place, no rebind.
+    public var maxConnections: Int
+    /// Concurrent connections from one client address (IPv6: its /64); applied in place.
+    public var maxConnectionsPerClient: Int
+    /// Connections start with a PROXY protocol header; applied in place to new connections.
+    public var proxyProtocol: Bool
 
     public init(
         address: String, family: AddressFamily, source: AddressSource, port: Int, portID: String, portName: String,
         protocol: MailProtocol, encryption: Encryption, tlsRequired: Bool, certificate: CertificateSource?,
-        hostname: String
+        hostname: String, maxConnections: Int = Port.defaultMaxConnections,
+        maxConnectionsPerClient: Int = Port.defaultMaxConnectionsPerClient, proxyProtocol: Bool = false
     ) {
         self.address = address
         self.family = family
@@ -43,6 +47,9 @@ public struct ListenerSpec: Sendable, Hashable {
         self.tlsRequired = tlsRequired
         self.certificate = certificate
         self.hostname = hostname
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.proxyProtocol = proxyProtocol
     }
 
     public var key: Key { Key(address: address, port: port) }
@@ -86,7 +93,9 @@ public struct ListenerPlan: Sendable, Hashable {
                 specs.append(ListenerSpec(
                     address: entry.address, family: entry.family, source: entry.source, port: port.port,
                     portID: port.id, portName: port.name, protocol: port.protocol, encryption: port.encryption,
-                    tlsRequired: port.tlsRequired, certificate: port.certificateSource, hostname: hostname))
+                    tlsRequired: port.tlsRequired, certificate: port.certificateSource, hostname: hostname,
+                    maxConnections: port.maxConnections, maxConnectionsPerClient: port.maxConnectionsPerClient,
+                    proxyProtocol: port.proxyProtocol))
             }
         }
         return ListenerPlan(specs: specs, greetingNames: names)

@@ -22,11 +22,28 @@ public struct Port: Codable, Sendable, Hashable, Identifiable {
     /// For PKCS#12 or an encrypted key. Write-only: never returned by the API.
     public var certificatePassword: String?
     public var description: String
+    /// Concurrent connections on each listener of this port; over it, the protocol's refusal.
+    public var maxConnections: Int
+    /// Concurrent connections from one client address (IPv6: its /64) on each listener.
+    public var maxConnectionsPerClient: Int
+    /// Connections must start with a PROXY protocol v1/v2 header from a trusted network.
+    public var proxyProtocol: Bool
+
+    /// A small server's worth: far above a day's peak of MX traffic, far below what would
+    /// exhaust descriptors before the per-listener limit could act.
+    public static let defaultMaxConnections = 10_000
+    /// Enough for a busy MUA pool behind one NAT address; a single abuser gets no more.
+    public static let defaultMaxConnectionsPerClient = 100
+    /// Upper bound of both limits (BINDINGS.md).
+    public static let connectionLimitRange = 1...1_000_000
 
     public init(
         id: String, name: String, protocol: MailProtocol, encryption: Encryption,
         tlsRequired: Bool? = nil, port: Int, certificatePath: String? = nil,
-        privateKeyPath: String? = nil, certificatePassword: String? = nil, description: String = ""
+        privateKeyPath: String? = nil, certificatePassword: String? = nil, description: String = "",
+        maxConnections: Int = Port.defaultMaxConnections,
+        maxConnectionsPerClient: Int = Port.defaultMaxConnectionsPerClient,
+        proxyProtocol: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -38,6 +55,9 @@ public struct Port: Codable, Sendable, Hashable, Identifiable {
         self.privateKeyPath = privateKeyPath
         self.certificatePassword = certificatePassword
         self.description = description
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.proxyProtocol = proxyProtocol
     }
 
     /// BINDINGS.md: `tlsRequired` defaults to true for submission over `tls`, false otherwise.

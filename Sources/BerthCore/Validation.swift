@@ -73,6 +73,21 @@ public enum Validation {
         if (port.certificatePath ?? "").isEmpty && !(port.privateKeyPath ?? "").isEmpty {
             throw BindingsError.invalid("privateKeyPath", "privateKeyPath needs a certificatePath")
         }
+        let limits = Port.connectionLimitRange
+        guard limits.contains(port.maxConnections) else {
+            throw BindingsError.invalid(
+                "maxConnections", "maxConnections must be \(limits.lowerBound)–\(limits.upperBound), got \(port.maxConnections)")
+        }
+        guard limits.contains(port.maxConnectionsPerClient) else {
+            throw BindingsError.invalid(
+                "maxConnectionsPerClient",
+                "maxConnectionsPerClient must be \(limits.lowerBound)–\(limits.upperBound), got \(port.maxConnectionsPerClient)")
+        }
+        guard port.maxConnectionsPerClient <= port.maxConnections else {
+            throw BindingsError.invalid(
+                "maxConnectionsPerClient",
+                "maxConnectionsPerClient (\(port.maxConnectionsPerClient)) cannot exceed maxConnections (\(port.maxConnections))")
+        }
     }
 
     /// Rules 1 and 5: only listed IPs, every port id known, one port per number per IP,

@@ -6,6 +6,7 @@ import BerthStore
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Prometheus
@@ -39,7 +40,10 @@ public enum BerthApp {
             backend: StoreSMTPBackend(store: store, mailStore: mailStore), authGuard: authGuard,
             configuration: smtpConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
+        let settings = SettingsService(store: store, authGuard: authGuard, changes: store.changes.subscribe(), logger: logger)
+        try settings.apply()
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
+        listenerConfiguration.admission.isTrustedProxy = { settings.current.isTrustedProxy($0) }
         listenerConfiguration.removedListenerDrainTimeout = .seconds(options.drainTimeoutSeconds)
 
         let registry = ListenerRegistry()
@@ -60,7 +64,7 @@ public enum BerthApp {
 
         let admin = AdminAPI(
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
-            passwordHash: prepared.passwordHash, authGuard: authGuard
+            passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth
         ).application(host: options.adminHost, port: options.adminPort, logger: logger)
         logger.info("admin API on http://\(options.adminHost):\(options.adminPort)")
 
@@ -70,6 +74,7 @@ public enum BerthApp {
             configuration: .init(
                 services: [
                     .init(service: MailStoreService(mailStore: mailStore)),
+                    .init(service: settings),
                     .init(service: listeners),
                     .init(service: admin),
                 ],
@@ -110,6 +115,48 @@ struct StoreSMTPBackend: SMTPBackend {
         mailStore.deliver(message) { result in
             if case .success = result { accepted.increment() }
             completion(result)
+        }
+    }
+}
+
+/// Keeps the running server in step with `/api/v1/settings`: the auth guard's policy and
+/// the trusted PROXY networks follow every change, with no restart.
+final class SettingsService: Service, Sendable {
+    private let store: ConfigStore
+    private let authGuard: AuthGuard
+    private let changes: AsyncStream<Void>
+    private let logger: Logger
+    private let box = NIOLockedValueBox(ServerSettings())
+
+    init(store: ConfigStore, authGuard: AuthGuard, changes: AsyncStream<Void>, logger: Logger) {
+        self.store = store
+        self.authGuard = authGuard
+        self.changes = changes
+        self.logger = logger
+    }
+
+    var current: ServerSettings { box.withLockedValue { $0 } }
+
+    func apply() throws {
+        let settings = try store.serverSettings()
+        let old = box.withLockedValue { old in
+            defer { old = settings }
+            return old
+        }
+        var policy = BanTable.Policy()
+        policy.failureDelay = .milliseconds(Int64(settings.authFailureDelayMs))
+        policy.threshold = settings.authBanThreshold
+        policy.window = .seconds(Int64(settings.authBanWindowSeconds))
+        policy.duration = .seconds(Int64(settings.authBanSeconds))
+        authGuard.policy = policy
+        if old != settings { logger.info("settings applied", metadata: ["settings": "\(settings)"]) }
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await _ in self.changes {
+                do { try self.apply() } catch { self.logger.error("cannot read the settings: \(error)") }
+            }
         }
     }
 }

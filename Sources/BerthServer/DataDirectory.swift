@@ -11,6 +11,9 @@ enum DataDirectory {
         let fm = FileManager.default
         try fm.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try ConfigStore(path: options.dataDirectory + "/berth.sqlite")
+        // After a kill -9 or a power loss: tmp/ leftovers out, new/ files without an index
+        // row in, before the Maildir writer starts.
+        try MailStore.recover(dataDirectory: options.dataDirectory, store: store, logger: logger)
 
         let hostname = try resolveHostname(options, store: store)
         if !hostname.contains(".") {

@@ -80,6 +80,16 @@ public final class ConfigStore: Sendable {
                 t.column("receivedAt", .double).notNull()
             }
         }
+        // BINDINGS.md added connection limits and PROXY protocol to ports: stored ports get
+        // the defaults written out, so every body in the table is a whole Port.
+        migrator.registerMigration("v2-port-limits") { db in
+            try db.execute(
+                sql: """
+                    UPDATE port SET body = json_insert(body,
+                        '$.maxConnections', ?, '$.maxConnectionsPerClient', ?, '$.proxyProtocol', json('false'))
+                    """,
+                arguments: [Port.defaultMaxConnections, Port.defaultMaxConnectionsPerClient])
+        }
         return migrator
     }
 
@@ -93,6 +103,43 @@ public final class ConfigStore: Sendable {
         try database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [key, value])
         }
+    }
+
+    /// Settings key of the server settings (JSON).
+    static let serverSettingsKey = "serverSettings"
+
+    /// The server settings; defaults until first changed.
+    public func serverSettings() throws -> ServerSettings {
+        try database.read(Self.loadServerSettings)
+    }
+
+    static func loadServerSettings(_ db: Database) throws -> ServerSettings {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [serverSettingsKey])
+        else { return ServerSettings() }
+        return try JSONDecoder().decode(ServerSettings.self, from: Data(text.utf8))
+    }
+
+    /// Runs `change` on the current settings in one write transaction, validates the result
+    /// (`Validation.validated`, which also makes it canonical) and stores it. If `change` or
+    /// the validation throws, nothing is written. The change feed fires after a commit that
+    /// changed anything, so running services re-read the settings.
+    @discardableResult
+    public func updateServerSettings(_ change: (inout ServerSettings) throws -> Void) throws -> ServerSettings {
+        let (settings, changed): (ServerSettings, Bool) = try database.write { db in
+            let before = try Self.loadServerSettings(db)
+            var settings = before
+            try change(&settings)
+            settings = try Validation.validated(settings)
+            guard settings != before else { return (settings, false) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let body = String(decoding: try encoder.encode(settings), as: UTF8.self)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [Self.serverSettingsKey, body])
+            return (settings, true)
+        }
+        if changed { changes.notify() }
+        return settings
     }
 
     // MARK: Bindings
@@ -150,10 +197,12 @@ public final class ConfigStore: Sendable {
     // MARK: Domains and users
 
     public func domains() throws -> [Domain] {
-        try database.read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM domain ORDER BY name").map {
-                try JSONDecoder().decode(Domain.self, from: Data($0.utf8))
-            }
+        try database.read(Self.loadDomains)
+    }
+
+    static func loadDomains(_ db: Database) throws -> [Domain] {
+        try String.fetchAll(db, sql: "SELECT body FROM domain ORDER BY name").map {
+            try JSONDecoder().decode(Domain.self, from: Data($0.utf8))
         }
     }
 
@@ -168,6 +217,7 @@ public final class ConfigStore: Sendable {
             if creating && exists { throw BindingsError(.conflict, "domain \(domain.name) already exists", field: "name") }
             if !creating && !exists { throw BindingsError.notFound("no domain '\(domain.name)'") }
             try check(domain, try Self.loadBindings(db))
+            try DomainRules.validateIPAddressUnique(domain, among: try Self.loadDomains(db))
             let body = String(decoding: try JSONEncoder().encode(domain), as: UTF8.self)
             // UPDATE, never REPLACE: a replace deletes the row first, and the delete cascades to users.
             if exists {
@@ -179,12 +229,32 @@ public final class ConfigStore: Sendable {
         committedDirectoryChange()
     }
 
-    public func deleteDomain(_ name: String) throws {
+    /// Deletes a domain. One that still has users is refused (409, naming how many) unless
+    /// `force`, which deletes its users with it; their Maildirs stay on disk.
+    public func deleteDomain(_ name: String, force: Bool = false) throws {
+        let key = name.lowercased()
         try database.write { db in
-            try db.execute(sql: "DELETE FROM domain WHERE name = ?", arguments: [name.lowercased()])
-            if db.changesCount == 0 { throw BindingsError.notFound("no domain '\(name)'") }
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [key]) ?? false else {
+                throw BindingsError.notFound("no domain '\(name)'")
+            }
+            let users = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM user WHERE domain = ?", arguments: [key]) ?? 0
+            if users > 0 && !force {
+                throw BindingsError(
+                    .conflict,
+                    "domain \(key) has \(users) user\(users == 1 ? "" : "s"); delete them first, or delete the domain with force=true (its users go with it; their mail stays on disk)",
+                    field: "name")
+            }
+            try db.execute(sql: "DELETE FROM domain WHERE name = ?", arguments: [key])
         }
         committedDirectoryChange()
+    }
+
+    /// Every user of every domain, by domain then name.
+    public func allUsers() throws -> [User] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT domain, name, displayName FROM user ORDER BY domain, name")
+                .map { User(domain: $0["domain"], name: $0["name"], displayName: $0["displayName"]) }
+        }
     }
 
     public func users(domain: String) throws -> [User] {

@@ -292,3 +292,150 @@ public final class MailStore: @unchecked Sendable {
 func errnoText(_ code: Int32 = errno) -> String {
     String(cString: strerror(code)).lowercased()
 }
+
+// MARK: Start-up recovery
+
+/// What `MailStore.recover` found and did, file by file.
+public struct RecoveryReport: Sendable, Hashable {
+    /// Unfinished deliveries removed from `tmp/` (never acknowledged to a client).
+    public var removedTemporary: [String] = []
+    /// Messages in a Maildir with no index row (renamed into `new/` just before a crash),
+    /// now indexed.
+    public var indexed: [String] = []
+    /// Index rows whose file no longer exists, removed.
+    public var droppedRows: [String] = []
+    /// Queue files with no queue row: their envelope was never committed, so they cannot
+    /// be sent; left in place for the admin.
+    public var orphanedQueueFiles: [String] = []
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        removedTemporary.isEmpty && indexed.isEmpty && droppedRows.isEmpty && orphanedQueueFiles.isEmpty
+    }
+}
+
+extension MailStore {
+    /// Maildir's rule for abandoned `tmp/` files (cr.yp.to/proto/maildir.html): 36 hours.
+    public static let staleTemporaryAge: TimeInterval = 36 * 3600
+
+    /// Brings the Maildir and the index back together after a crash (`kill -9`, power
+    /// loss), before the writer starts: `tmp/` leftovers are removed, a message in `new/`
+    /// or `cur/` without its index row is indexed, an index row whose file is gone is
+    /// dropped. Logs what it did.
+    ///
+    /// A `tmp/` file is only removed when the process that wrote it (the `P` part of its
+    /// Maildir name) is gone or is this one, or it is older than 36 hours, so a second
+    /// server started on the same directory by mistake cannot delete a delivery in flight.
+    @discardableResult
+    public static func recover(dataDirectory: String, store: ConfigStore, logger: Logger, now: Date = Date()) throws -> RecoveryReport {
+        let fm = FileManager.default
+        let mailRoot = dataDirectory + "/mail"
+        let queueRoot = dataDirectory + "/queue"
+        var report = RecoveryReport()
+
+        func files(in directory: String) -> [String] {
+            ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted().filter { !$0.hasPrefix(".") }.map { directory + "/" + $0 }
+                .filter { path in
+                    var isDirectory: ObjCBool = false
+                    return fm.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                }
+        }
+        func subdirectories(of directory: String) -> [String] {
+            ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted().filter { name in
+                var isDirectory: ObjCBool = false
+                return !name.hasPrefix(".") && fm.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
+                    && isDirectory.boolValue
+            }
+        }
+        func removeLeftovers(in box: String) {
+            for path in files(in: box + "/tmp") where isAbandoned(path, now: now) {
+                if unlink(path) == 0 {
+                    report.removedTemporary.append(path)
+                } else {
+                    logger.warning("maildir recovery: cannot remove \(path): \(errnoText())")
+                }
+            }
+        }
+
+        // Mailboxes: mail/DOMAIN/USER/{tmp,new,cur}.
+        var mailboxes: [(domain: String, user: String, path: String)] = []
+        for domain in subdirectories(of: mailRoot) {
+            for user in subdirectories(of: mailRoot + "/" + domain) {
+                mailboxes.append((domain, user, "\(mailRoot)/\(domain)/\(user)"))
+            }
+        }
+        for box in mailboxes { removeLeftovers(in: box.path) }
+        removeLeftovers(in: queueRoot)
+
+        try store.database.write { db in
+            let indexedPaths = Set(try String.fetchAll(db, sql: "SELECT path FROM message"))
+            for box in mailboxes {
+                for path in files(in: box.path + "/new") + files(in: box.path + "/cur") where !indexedPaths.contains(path) {
+                    let attributes = try? fm.attributesOfItem(atPath: path)
+                    let size = (attributes?[.size] as? Int) ?? 0
+                    let received = (attributes?[.modificationDate] as? Date) ?? now
+                    try db.execute(
+                        sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [box.domain, box.user, path, size, received.timeIntervalSince1970])
+                    report.indexed.append(path)
+                }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, path FROM message") {
+                let path: String = row["path"]
+                if !fm.fileExists(atPath: path) {
+                    try db.execute(sql: "DELETE FROM message WHERE id = ?", arguments: [row["id"] as Int64])
+                    report.droppedRows.append(path)
+                }
+            }
+            let queuedPaths = Set(try String.fetchAll(db, sql: "SELECT path FROM queue"))
+            for path in files(in: queueRoot + "/new") where !queuedPaths.contains(path) {
+                report.orphanedQueueFiles.append(path)
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, path FROM queue") {
+                let path: String = row["path"]
+                if !fm.fileExists(atPath: path) {
+                    try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [row["id"] as Int64])
+                    report.droppedRows.append(path)
+                }
+            }
+        }
+
+        for path in report.removedTemporary {
+            logger.notice("maildir recovery: removed unfinished delivery \(path) (never acknowledged)")
+        }
+        for path in report.indexed {
+            logger.notice("maildir recovery: indexed \(path), which had no index row")
+        }
+        for path in report.droppedRows {
+            logger.notice("maildir recovery: dropped the index row of \(path), whose file is gone")
+        }
+        for path in report.orphanedQueueFiles {
+            logger.warning("maildir recovery: queue file \(path) has no queue entry (its envelope was never committed); left in place")
+        }
+        if !report.isEmpty {
+            logger.notice(
+                "maildir recovery: removed \(report.removedTemporary.count) unfinished file(s) from tmp/, indexed \(report.indexed.count) message(s), dropped \(report.droppedRows.count) stale index row(s), \(report.orphanedQueueFiles.count) orphaned queue file(s)")
+        }
+        return report
+    }
+
+    /// Whether a `tmp/` file was left by a writer that is gone (see `recover`).
+    static func isAbandoned(_ path: String, now: Date) -> Bool {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let modified = attributes?[.modificationDate] as? Date, now.timeIntervalSince(modified) > staleTemporaryAge {
+            return true
+        }
+        guard let pid = writerPID(ofMaildirName: (path as NSString).lastPathComponent) else { return true }
+        if pid == getpid() { return true }
+        return !(kill(pid, 0) == 0 || errno == EPERM)
+    }
+
+    /// The `P<pid>` part of a name `nextID` made (`1700000000.M123P4567Q8.host,S=99`).
+    static func writerPID(ofMaildirName name: String) -> pid_t? {
+        guard let dot = name.firstIndex(of: "."), let p = name[dot...].firstIndex(of: "P") else { return nil }
+        let digits = name[name.index(after: p)...].prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let pid = pid_t(digits), pid > 0 else { return nil }
+        return pid
+    }
+}

@@ -7,24 +7,54 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Admin API base URL (env BERTH_SERVER).")
     var server = ProcessInfo.processInfo.environment["BERTH_SERVER"] ?? "http://127.0.0.1:8080"
 
-    @Flag(help: "Print the API's JSON instead of a table.")
+    @Flag(help: "Print the API's JSON instead of a table (errors too, on stderr).")
     var json = false
+
+    /// Runs an admin call; a failure becomes a message (JSON with `--json`) on stderr and
+    /// exit code 1.
+    func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let failure as AdminClient.Failure {
+            if json {
+                var error: [String: Any] = ["code": failure.code, "message": failure.message ?? failure.description]
+                error["field"] = failure.field
+                error["status"] = failure.status
+                let data = (try? JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                FileHandle.standardError.write(data + Data("\n".utf8))
+            } else {
+                FileHandle.standardError.write(Data("berth: \(failure.description)\n".utf8))
+            }
+            throw ExitCode(1)
+        }
+    }
 }
 
 /// A thin client of the admin API; the password comes from BERTH_ADMIN_PASSWORD.
 struct AdminClient {
     let options: ClientOptions
 
+    /// A failed call, in plain words; with `--json` printed in the API's error shape.
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        var code: String = "error"
+        var field: String?
+        var status: Int?
+        /// The API's own message, for `--json` (the description adds status and code).
+        var message: String?
+    }
+
+    var baseURL: String {
+        var base = options.server.trimmingCharacters(in: ["/"])
+        if !base.contains("://") { base = "http://" + base }
+        return base
     }
 
     func request(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Any? {
         guard let password = ProcessInfo.processInfo.environment["BERTH_ADMIN_PASSWORD"], !password.isEmpty else {
-            throw Failure(description: "set BERTH_ADMIN_PASSWORD to the admin password")
+            throw Failure(description: "set BERTH_ADMIN_PASSWORD to the admin password", code: "no_password")
         }
-        var base = options.server.trimmingCharacters(in: ["/"])
-        if !base.contains("://") { base = "http://" + base }
+        let base = baseURL
         var request = HTTPClientRequest(url: base + path)
         request.method = .RAW(value: method)
         request.headers.add(name: "Authorization", value: "Basic " + Data("admin:\(password)".utf8).base64EncodedString())
@@ -38,30 +68,62 @@ struct AdminClient {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
         } catch {
-            throw Failure(description: "cannot reach the admin API at \(options.server): \(error)")
+            throw Failure(
+                description: "cannot reach the server at \(base) (\(Self.plainReason(error))); is `berth serve` running there? (--server or BERTH_SERVER)",
+                code: "unreachable")
         }
         let status = Int(response.status.code)
         let object = data.isEmpty ? nil : try? JSONSerialization.jsonObject(with: data)
         guard (200..<300).contains(status) else {
-            if let error = (object as? [String: Any])?["error"] as? [String: Any], let message = error["message"] as? String {
-                throw Failure(description: "\(status) \(error["code"] as? String ?? ""): \(message)")
+            if status == 401 {
+                throw Failure(
+                    description: "wrong password: the server at \(base) answered 401 Unauthorized to BERTH_ADMIN_PASSWORD",
+                    code: "unauthorized", status: status)
             }
-            throw Failure(description: "HTTP \(status) from \(path)")
+            if let error = (object as? [String: Any])?["error"] as? [String: Any], let message = error["message"] as? String {
+                let code = error["code"] as? String ?? "http_\(status)"
+                throw Failure(
+                    description: "\(status) \(code): \(message)", code: code, field: error["field"] as? String,
+                    status: status, message: message)
+            }
+            throw Failure(description: "HTTP \(status) from \(base)\(path)", code: "http_\(status)", status: status)
         }
         return object
     }
 
+    /// The reason a connection failed, without the client library's type names.
+    static func plainReason(_ error: any Error) -> String {
+        let text = "\(error)".lowercased()
+        if text.contains("refused") { return "connection refused" }
+        if text.contains("timeout") || text.contains("timed out") { return "timed out" }
+        if text.contains("invalidurl") || text.contains("invalid url") { return "not a valid URL" }
+        if text.contains("resolve") || text.contains("lookup") || text.contains("name or service") { return "host name not found" }
+        if text.contains("unreachable") { return "network unreachable" }
+        if text.contains("reset") { return "connection reset" }
+        return "\(error)"
+    }
+
     /// GETs `path` and prints it; a failure becomes a message and exit code 1.
     func list(_ path: String, columns: [String]) async throws {
-        try await runClient {
+        try await options.run {
             try show(try await request("GET", path), columns: columns)
+        }
+    }
+
+    /// Prints what a call without a JSON answer did: `{"deleted": …}` with `--json`, else
+    /// the sentence.
+    func done(_ sentence: String, json: [String: Any]) throws {
+        if options.json {
+            try show(json, columns: [])
+        } else {
+            print(sentence)
         }
     }
 
     /// Prints JSON (`--json`) or a table of `columns`.
     func show(_ object: Any?, columns: [String]) throws {
         if options.json {
-            let data = try JSONSerialization.data(withJSONObject: object ?? NSNull(), options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
+            let data = try JSONSerialization.data(withJSONObject: object ?? NSNull(), options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
@@ -116,13 +178,4 @@ enum Table {
     }
 }
 
-/// Runs an admin call and turns failures into a message and exit code 1.
-func runClient(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let failure as AdminClient.Failure {
-        FileHandle.standardError.write(Data("berth: \(failure.description)\n".utf8))
-        throw ExitCode(1)
-    }
-}
 

@@ -1,7 +1,11 @@
 import ArgumentParser
+import BerthCore
 import Foundation
 
-let portColumns = ["id", "name", "protocol", "encryption", "tlsRequired", "port", "assignedTo", "warnings"]
+let portColumns = [
+    "id", "name", "protocol", "encryption", "tlsRequired", "port", "maxConnections", "maxConnectionsPerClient",
+    "proxyProtocol", "assignedTo", "warnings",
+]
 
 struct PortsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +30,11 @@ struct PortsCommand: AsyncParsableCommand {
         @Option(help: "PEM private key, when the certificate file holds none.") var privateKey: String?
         @Option(help: "Password of a PKCS#12 file or encrypted key.") var certificatePassword: String?
         @Option(help: "Description.") var description: String?
+        @Option(help: "Concurrent connections on each listener (1-1000000; default 10000).") var maxConnections: Int?
+        @Option(help: "Concurrent connections from one client address (1-1000000, at most --max-connections; default 100).")
+        var maxConnectionsPerClient: Int?
+        @Flag(inversion: .prefixedNo, help: "Connections start with a PROXY protocol v1/v2 header from a trusted network.")
+        var proxyProtocol: Bool?
         @Option(name: .customLong("ip"), help: "Assign to this IP address (repeatable); replaces the assignments.") var ips: [String] = []
         @Flag(help: "Remove the port from every IP address.") var noIp = false
 
@@ -36,10 +45,14 @@ struct PortsCommand: AsyncParsableCommand {
             body["encryption"] = encryption
             body["port"] = port
             body["tlsRequired"] = tlsRequired
-            body["certificatePath"] = certificate
-            body["privateKeyPath"] = privateKey
+            // Paths are the caller's: relative ones are resolved here, where they were typed.
+            body["certificatePath"] = certificate.map(absolutePath)
+            body["privateKeyPath"] = privateKey.map(absolutePath)
             body["certificatePassword"] = certificatePassword
             body["description"] = description
+            body["maxConnections"] = maxConnections
+            body["maxConnectionsPerClient"] = maxConnectionsPerClient
+            body["proxyProtocol"] = proxyProtocol
             if !ips.isEmpty || noIp { body["assignedTo"] = ips }
             return body
         }
@@ -49,7 +62,7 @@ struct PortsCommand: AsyncParsableCommand {
         @OptionGroup var fields: PortFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("POST", "/api/v1/ports", body: fields.body), columns: portColumns)
             }
@@ -61,7 +74,7 @@ struct PortsCommand: AsyncParsableCommand {
         @OptionGroup var fields: PortFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/ports/\(id)", body: fields.body), columns: portColumns)
             }
@@ -72,10 +85,10 @@ struct PortsCommand: AsyncParsableCommand {
         @Argument(help: "Port ids.") var ids: [String]
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
-                _ = try await api.request("POST", "/api/v1/ports/delete", body: ["ids": ids])
-                print("deleted \(ids.joined(separator: ", "))")
+                let answer = try await api.request("POST", "/api/v1/ports/delete", body: ["ids": ids])
+                try api.done("deleted \(ids.joined(separator: ", "))", json: answer as? [String: Any] ?? ["deleted": ids])
             }
         }
     }
@@ -116,7 +129,7 @@ struct IPsCommand: AsyncParsableCommand {
         @OptionGroup var fields: AddressFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 var body = fields.body
                 body["address"] = address
@@ -130,7 +143,7 @@ struct IPsCommand: AsyncParsableCommand {
         @OptionGroup var fields: AddressFields
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/ip-addresses/\(address)", body: fields.body), columns: ipColumns)
             }
@@ -141,9 +154,10 @@ struct IPsCommand: AsyncParsableCommand {
         @Argument var address: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/ip-addresses/\(address)")
-                print("deleted \(address)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                _ = try await api.request("DELETE", "/api/v1/ip-addresses/\(address)")
+                try api.done("deleted \(address)", json: ["deleted": address])
             }
         }
     }
@@ -168,7 +182,7 @@ struct DomainsCommand: AsyncParsableCommand {
         @Option(help: "The IP its MX points at.") var ipAddress: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
                 var body: [String: Any] = ["name": name]
                 body["ipAddress"] = ipAddress
@@ -186,26 +200,39 @@ struct DomainsCommand: AsyncParsableCommand {
         @Option(help: "Outbound IPv6 addresses (repeatable).") var outboundIpv6Address: [String] = []
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 let api = AdminClient(options: client)
-                let current = try await api.request("GET", "/api/v1/domains/\(name)") as? [String: Any] ?? [:]
-                var body: [String: Any] = ["ipAddress": ipAddress ?? current["ipAddress"] ?? NSNull()]
-                var outbound = current["outbound"] as? [String: Any] ?? [:]
-                if let mode = outboundIpv4 { outbound["ipv4"] = ["mode": mode, "addresses": outboundIpv4Address] }
-                if let mode = outboundIpv6 { outbound["ipv6"] = ["mode": mode, "addresses": outboundIpv6Address] }
-                if !outbound.isEmpty { body["outbound"] = outbound }
+                var body: [String: Any] = [:]
+                body["ipAddress"] = ipAddress
+                if outboundIpv4 != nil || outboundIpv6 != nil {
+                    // The API replaces `outbound` whole; keep the family not named here.
+                    let current = try await api.request("GET", "/api/v1/domains/\(name)") as? [String: Any] ?? [:]
+                    var outbound = current["outbound"] as? [String: Any] ?? [:]
+                    if let mode = outboundIpv4 { outbound["ipv4"] = ["mode": mode, "addresses": outboundIpv4Address] }
+                    if let mode = outboundIpv6 { outbound["ipv6"] = ["mode": mode, "addresses": outboundIpv6Address] }
+                    body["outbound"] = outbound
+                }
                 try api.show(try await api.request("PUT", "/api/v1/domains/\(name)", body: body), columns: domainColumns)
             }
         }
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a domain (one with users only with --force).")
         @Argument var name: String
+        @Flag(help: "Delete the domain even though it has users; they are deleted with it (their mail stays on disk).")
+        var force = false
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(name)")
-                print("deleted \(name)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                do {
+                    _ = try await api.request("DELETE", "/api/v1/domains/\(name)" + (force ? "?force=true" : ""))
+                } catch var failure as AdminClient.Failure where failure.status == 409 && !force {
+                    failure.description += "; `berth domains delete \(name) --force` deletes it with its users"
+                    throw failure
+                }
+                try api.done("deleted \(name)", json: ["deleted": name])
             }
         }
     }
@@ -213,14 +240,16 @@ struct DomainsCommand: AsyncParsableCommand {
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "List, add and delete the users of a domain.",
+        commandName: "users", abstract: "List, add and delete users (`berth users`: every user of every domain).",
         subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        @Argument var domain: String
+        static let configuration = CommandConfiguration(abstract: "List the users of one domain, or of every domain.")
+        @Argument(help: "Only this domain's users.") var domain: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await AdminClient(options: client).list("/api/v1/domains/\(domain)/users", columns: ["address", "displayName"])
+            let path = domain.map { "/api/v1/domains/\($0)/users" } ?? "/api/v1/users"
+            try await AdminClient(options: client).list(path, columns: ["address", "displayName"])
         }
     }
 
@@ -232,7 +261,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Option var displayName: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
+            try await client.run {
                 guard let password = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"] else {
                     throw AdminClient.Failure(description: "give --password or set BERTH_USER_PASSWORD")
                 }
@@ -249,9 +278,10 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await runClient {
-                _ = try await AdminClient(options: client).request("DELETE", "/api/v1/domains/\(domain)/users/\(name)")
-                print("deleted \(name)@\(domain)")
+            try await client.run {
+                let api = AdminClient(options: client)
+                _ = try await api.request("DELETE", "/api/v1/domains/\(domain)/users/\(name)")
+                try api.done("deleted \(name)@\(domain)", json: ["deleted": "\(name)@\(domain)"])
             }
         }
     }
@@ -264,4 +294,64 @@ struct ListenersCommand: AsyncParsableCommand {
     func run() async throws {
         try await AdminClient(options: client).list("/api/v1/listeners", columns: ["address", "port", "portName", "protocol", "encryption", "state", "activeConnections", "totalConnections", "error"])
     }
+}
+
+let settingsColumns = [
+    "proxyTrustedNetworks", "authFailureDelayMs", "authBanThreshold", "authBanWindowSeconds", "authBanSeconds",
+]
+
+struct SettingsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings", abstract: "Show and change the server settings (PROXY trust, authentication throttle).",
+        subcommands: [Show.self, Change.self], defaultSubcommand: Show.self)
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await AdminClient(options: client).list("/api/v1/settings", columns: settingsColumns)
+        }
+    }
+
+    struct Change: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Change the settings given; the others stay.")
+        @Option(help: "Delay before answering a failed authentication, in ms (0-60000); grows per failure in a session.")
+        var authFailureDelayMs: Int?
+        @Option(help: "Failures from one client address within the window that ban it (1-10000).")
+        var authBanThreshold: Int?
+        @Option(help: "The window those failures are counted in, in seconds (1-604800).")
+        var authBanWindowSeconds: Int?
+        @Option(help: "How long a ban lasts, in seconds (1-604800).")
+        var authBanSeconds: Int?
+        @Option(help: "A network (CIDR) allowed to send PROXY protocol headers (repeatable; replaces the list).")
+        var proxyTrustedNetwork: [String] = []
+        @Flag(help: "Trust no network with PROXY protocol headers.")
+        var clearProxyTrustedNetworks = false
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            if clearProxyTrustedNetworks && !proxyTrustedNetwork.isEmpty {
+                throw ValidationError("--clear-proxy-trusted-networks and --proxy-trusted-network contradict each other")
+            }
+        }
+
+        func run() async throws {
+            try await client.run {
+                var body: [String: Any] = [:]
+                body["authFailureDelayMs"] = authFailureDelayMs
+                body["authBanThreshold"] = authBanThreshold
+                body["authBanWindowSeconds"] = authBanWindowSeconds
+                body["authBanSeconds"] = authBanSeconds
+                if clearProxyTrustedNetworks || !proxyTrustedNetwork.isEmpty { body["proxyTrustedNetworks"] = proxyTrustedNetwork }
+                let api = AdminClient(options: client)
+                try api.show(try await api.request("PUT", "/api/v1/settings", body: body), columns: settingsColumns)
+            }
+        }
+    }
+}
+
+/// `path` made absolute against the working directory; empty (the default certificate)
+/// stays empty.
+func absolutePath(_ path: String) -> String {
+    FilePath.absolute(path, against: FileManager.default.currentDirectoryPath)
 }

@@ -35,3 +35,6 @@ enum Fixture {
         }
     }
 }
+
+/// Foundation has a `Port` (NSPort) too; tests that import Foundation mean Berth's.
+typealias Port = BerthCore.Port

@@ -23,7 +23,7 @@ struct ConfigStoreTests {
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1"])
+            #expect(migrations == ["v1", "v2-port-limits"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")
@@ -189,6 +189,123 @@ struct ConfigStoreTests {
         #expect(raw.range(of: Data("correct horse battery".utf8)) == nil)
     }
 
+    @Test("a domain with users is deleted only with force, and the refusal counts them")
+    func deleteDomainWithUsers() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.addUser(User(domain: "example.com", name: "carol"), password: "carols password")
+        let error = Fixture.refusal { try store.deleteDomain("Example.COM") }
+        #expect(error?.code == .conflict)
+        #expect(error?.message.contains("2 users") == true, "\(error?.message ?? "")")
+        #expect(try store.users(domain: "example.com").count == 2, "nothing deleted")
+        try store.deleteDomain("example.com", force: true)
+        #expect(try store.domain("example.com") == nil)
+        #expect(try store.allUsers().map(\.address) == ["bob@example.org"])
+        // A domain without users needs no force.
+        try store.saveDomain(Domain(name: "empty.example"), creating: true, check: DomainRules.validate)
+        try store.deleteDomain("empty.example")
+        #expect(try store.domain("empty.example") == nil)
+    }
+
+    @Test("allUsers lists every user of every domain, by domain then name")
+    func allUsers() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.addUser(User(domain: "example.com", name: "aaron"), password: "aarons password")
+        #expect(try store.allUsers().map(\.address) == ["aaron@example.com", "alice@example.com", "bob@example.org"])
+    }
+
+    @Test("two domains cannot claim one ipAddress")
+    func domainIPAddressUnique() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        try store.updateBindings { bindings, _ in
+            try bindings.addManualAddress("192.0.2.1", AddressPatch(), present: false)
+            try bindings.addManualAddress("192.0.2.2", AddressPatch(), present: false)
+        }
+        try store.saveDomain(Domain(name: "example.com", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        let error = Fixture.refusal {
+            try store.saveDomain(Domain(name: "example.org", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        }
+        #expect(error?.code == .conflict)
+        #expect(error?.field == "ipAddress")
+        #expect(error?.message.contains("example.com") == true)
+        #expect(try store.domain("example.org")?.ipAddress == nil)
+        // Saving a domain with its own address again is no conflict; another address is fine.
+        try store.saveDomain(Domain(name: "example.com", ipAddress: "192.0.2.1"), creating: false, check: DomainRules.validate)
+        try store.saveDomain(Domain(name: "example.org", ipAddress: "192.0.2.2"), creating: false, check: DomainRules.validate)
+    }
+
+    // MARK: Server settings
+
+    @Test("server settings: defaults, partial update, canonical networks, change feed")
+    func serverSettings() async throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try ConfigStore(path: directory.databasePath)
+        #expect(try store.serverSettings() == ServerSettings())
+        var iterator = store.changes.subscribe().makeAsyncIterator()
+        let updated = try store.updateServerSettings {
+            $0.authBanThreshold = 5
+            $0.proxyTrustedNetworks = ["10.1.2.3/8", "2001:DB8::1/32", "10.0.0.0/8"]
+        }
+        #expect(updated.proxyTrustedNetworks == ["10.0.0.0/8", "2001:db8::/32"])
+        #expect(updated.authBanThreshold == 5)
+        #expect(updated.authFailureDelayMs == 1000, "untouched")
+        let woke: Void? = await iterator.next()
+        #expect(woke != nil, "running services hear of the change")
+        #expect(try ConfigStore(path: directory.databasePath).serverSettings() == updated, "stored")
+    }
+
+    @Test("server settings: a refused change writes nothing")
+    func serverSettingsRefused() throws {
+        try Self.withStore { store, _ in
+            try store.updateServerSettings { $0.authBanSeconds = 60 }
+            let before = try store.serverSettings()
+            let error = Fixture.refusal {
+                try store.updateServerSettings {
+                    $0.authBanThreshold = 3
+                    $0.proxyTrustedNetworks = ["10.0.0.0/33"]
+                }
+            }
+            #expect(error?.field == "proxyTrustedNetworks[0]")
+            #expect(try store.serverSettings() == before)
+        }
+    }
+
+    @Test("settings stored by an older version read with defaults for new keys")
+    func serverSettingsOldJSON() throws {
+        try Self.withStore { store, _ in
+            try store.setSetting("serverSettings", #"{"authBanThreshold": 7}"#)
+            var expected = ServerSettings()
+            expected.authBanThreshold = 7
+            #expect(try store.serverSettings() == expected)
+        }
+    }
+
+    @Test("migration v2 gives ports stored before it the connection-limit defaults")
+    func portLimitsMigration() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let queue = try DatabaseQueue(path: directory.databasePath)
+        try ConfigStore.migrator.migrate(queue, upTo: "v1")
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO port(id, position, body) VALUES ('1', 0, ?)",
+                arguments: [#"{"id":"1","name":"Old","protocol":"smtp","encryption":"none","tlsRequired":false,"port":25,"description":""}"#])
+        }
+        try queue.close()
+        let store = try ConfigStore(path: directory.databasePath)
+        let port = try #require(try store.bindings().port("1"))
+        #expect(port.maxConnections == Port.defaultMaxConnections)
+        #expect(port.maxConnectionsPerClient == Port.defaultMaxConnectionsPerClient)
+        #expect(port.proxyProtocol == false)
+        #expect(port.name == "Old")
+    }
+
     // MARK: Directory
 
     @Test("directory classifies recipients, case-insensitively", arguments: [
@@ -218,7 +335,7 @@ struct ConfigStoreTests {
         #expect(store.directory.classify("carol@example.com") == .local(domain: "example.com", user: "carol"))
         try store.deleteUser(domain: "example.com", name: "carol")
         #expect(store.directory.classify("carol@example.com") == .unknownLocalUser)
-        try store.deleteDomain("example.org")
+        try store.deleteDomain("example.org", force: true)
         #expect(store.directory.classify("bob@example.org") == .remote)
         #expect(!store.directory.verify(address: "bob@example.org", password: "hunter2hunter2"), "users go with their domain")
         // A fresh store over the same file sees the same directory.
