@@ -51,6 +51,7 @@ public struct AdminAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(passwordHash: passwordHash, authGuard: authGuard))
+            .add(middleware: AdminAuditMiddleware())
 
         api.get("bindings") { _, _ -> Response in
             let bindings = try store.bindings()

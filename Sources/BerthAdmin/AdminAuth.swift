@@ -74,3 +74,31 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// One log line per admin change (what, by whom, the result), so an admin can see who
+/// moved a port. Reads are not logged; bodies never are (they may hold passwords).
+struct AdminAuditMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method != .get && request.method != .head else { return try await next(request, context) }
+        let client = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress ?? "unknown"
+        let what = "\(request.method) \(request.uri.path)"
+        do {
+            let response = try await next(request, context)
+            context.logger.info("admin change", metadata: [
+                "client": .string(client), "request": .string(what), "status": .stringConvertible(response.status.code),
+            ])
+            return response
+        } catch let error as APIError {
+            context.logger.notice("admin change refused", metadata: [
+                "client": .string(client), "request": .string(what), "status": .stringConvertible(error.status.code),
+                "code": .string(error.code), "reason": .string(error.message),
+            ])
+            throw error
+        } catch {
+            context.logger.notice("admin change refused", metadata: [
+                "client": .string(client), "request": .string(what), "reason": .string("\(error)"),
+            ])
+            throw error
+        }
+    }
+}

@@ -51,6 +51,7 @@ public actor ListenerManager: Service {
     private var certificates: [CertificateSource: LoadedCertificate] = [:]
     private var loggedCertificateErrors: [CertificateSource: String] = [:]
     private var loggedCoverage: Set<String> = []
+    private var loggedNotServing: [String] = []
     /// The last failure logged per socket, so a retry that fails the same way stays quiet.
     private var loggedFailures: [ListenerSpec.Key: String] = [:]
     private var reconciling = false
@@ -144,6 +145,26 @@ public actor ListenerManager: Service {
             }
         }
         sweepDraining()
+        logNotServing()
+    }
+
+    /// One line per port whose protocol does not serve yet, not one per address; said
+    /// again only when the set of such ports changes.
+    private func logNotServing() {
+        var byPort: [String: [ListenerSpec]] = [:]
+        for listener in bound.values where listener.state == .notServing {
+            byPort[listener.spec.portID, default: []].append(listener.spec)
+        }
+        let summary = byPort.keys.sorted().map { id in
+            let specs = byPort[id]!
+            let first = specs[0]
+            return "port '\(first.portName)' (\(first.protocol.rawValue)/\(first.encryption.rawValue) \(first.port)) on \(specs.count) address\(specs.count == 1 ? "" : "es")"
+        }
+        guard summary != loggedNotServing else { return }
+        loggedNotServing = summary
+        if !summary.isEmpty {
+            logger.notice("not serving yet (protocol not implemented; no socket opened): \(summary.joined(separator: "; "))")
+        }
     }
 
     // MARK: Certificates
@@ -193,10 +214,6 @@ public actor ListenerManager: Service {
         guard let server = protocols[spec.protocol] else {
             listener.state = .notServing
             listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"
-            if loggedFailures[spec.key] != listener.error {
-                loggedFailures[spec.key] = listener.error
-                logger.notice("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): not serving (\(listener.error ?? ""))")
-            }
             publish(listener)
             return listener
         }

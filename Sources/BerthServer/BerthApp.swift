@@ -20,6 +20,10 @@ public enum BerthApp {
         umask(0o077)
         BerthLogHandler.bootstrap(level: Logger.Level(rawValue: options.logLevel) ?? .info, format: options.logFormat)
         let logger = Logger(label: "berth")
+        // One server per data directory: a second one would deliver into the same Maildir
+        // and database, and its start-up recovery could take the first one's files.
+        let lock = try DataDirectoryLock(directory: options.dataDirectory)
+        defer { lock.release() }
         let prepared = try DataDirectory.prepare(options, logger: logger)
         let store = prepared.store
         let hostname = prepared.hostname
@@ -66,7 +70,7 @@ public enum BerthApp {
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
             passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth
         ).application(host: options.adminHost, port: options.adminPort, logger: logger)
-        logger.info("admin API on http://\(options.adminHost):\(options.adminPort)")
+        let adminAddress = options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)"
 
         // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
         // then the Maildir writer finishes what they handed it.
@@ -76,7 +80,7 @@ public enum BerthApp {
                     .init(service: MailStoreService(mailStore: mailStore)),
                     .init(service: settings),
                     .init(service: listeners),
-                    .init(service: admin),
+                    .init(service: NamedService(admin, failure: "cannot serve the admin API on http://\(adminAddress)")),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -158,5 +162,62 @@ final class SettingsService: Service, Sendable {
                 do { try self.apply() } catch { self.logger.error("cannot read the settings: \(error)") }
             }
         }
+    }
+}
+
+/// Says which service failed and where, instead of a bare "address already in use".
+struct NamedService<Wrapped: Service>: Service {
+    let wrapped: Wrapped
+    let failure: String
+
+    init(_ wrapped: Wrapped, failure: String) {
+        self.wrapped = wrapped
+        self.failure = failure
+    }
+
+    func run() async throws {
+        do {
+            try await wrapped.run()
+        } catch let error as IOError {
+            throw ServeError("\(failure): \(String(cString: strerror(error.errnoCode)).lowercased())")
+        } catch is CancellationError {
+            return
+        } catch {
+            throw ServeError("\(failure): \(error)")
+        }
+    }
+}
+
+public struct ServeError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// An exclusive lock on `DATA/berth.lock` (flock), held for the life of the process; the
+/// file holds the owner's pid so the refusal can name it.
+final class DataDirectoryLock {
+    private var fd: Int32
+
+    init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = directory + "/berth.lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ServeError("cannot open \(path): \(String(cString: strerror(errno)).lowercased())") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buffer, buffer.count)
+            let owner = n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            close(fd)
+            throw ServeError("another berth serve (pid \(owner)) is already using the data directory \(directory); stop it first or use another --data")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+
+    func release() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
     }
 }

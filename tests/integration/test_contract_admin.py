@@ -108,8 +108,6 @@ class PlaintextBerth(Berth):
         return super().argv() + ["--allow-plaintext-auth"]
 
 
-@pytest.mark.xfail(strict=False, reason="needs BerthApp to pass ServeOptions.allowPlaintextAuth to "
-                                        "AdminAPI(allowPlaintextAuth:) (lead's file)")
 def test_plaintext_auth_warning_does_not_say_clients_cannot_send(tmp_path):
     b = PlaintextBerth(tmp_path / "plain")
     b.start()

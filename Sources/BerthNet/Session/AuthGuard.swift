@@ -1,5 +1,6 @@
 import BerthCore
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -180,11 +181,13 @@ public final class AuthGuard: Sendable {
         }
         let shownUser = String(user.prefix(64).filter { $0.isASCII && !$0.isNewline && $0 != " " })
         log.warning("auth failed", metadata: ["client": .string(client), "service": .string(service), "user": .string(shownUser)])
+        Counter(label: "berth_auth_failures_total", dimensions: [("service", service)]).increment()
         if banned {
             log.warning("auth banned", metadata: [
                 "client": .string(client), "banned": .string(key), "service": .string(service),
                 "seconds": .stringConvertible(duration.nanoseconds / 1_000_000_000),
             ])
+            Counter(label: "berth_auth_bans_total", dimensions: [("service", service)]).increment()
             return .banned
         }
         return .rejected(delay: delay)
