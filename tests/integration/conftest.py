@@ -115,8 +115,11 @@ class RawSMTP:
     """A byte-exact SMTP client over a raw (optionally TLS) socket."""
 
     def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
-                 read_banner: bool = True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 read_banner: bool = True, source: str | None = None):
+        # source: connect from this local address (e.g. "127.0.0.77"), so per-client limits and bans
+        # hit that address and never the suite's own 127.0.0.1
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock)
         self.buf = b""
@@ -228,8 +231,13 @@ class Berth:
     """One berth server process with its data directory and admin endpoint."""
 
     def __init__(self, data_dir: Path, *, default_ports: bool = False, hostname: str = SERVER_HOSTNAME,
-                 password: str | None = ADMIN_PASSWORD, admin_port: int | None = None):
+                 password: str | None = ADMIN_PASSWORD, admin_port: int | None = None,
+                 extra_args: list[str] | None = None, preexec_fn=None):
         self.data = Path(data_dir)
+        # appended to `berth serve ...` (e.g. ["--idle-timeout", "3"])
+        self.extra_args = list(extra_args or [])
+        # run in the child before exec (e.g. to set its RLIMIT_NOFILE)
+        self.preexec_fn = preexec_fn
         self.data.mkdir(parents=True, exist_ok=True)
         self.default_ports = default_ports
         self.hostname = hostname
@@ -251,6 +259,7 @@ class Berth:
              "--hostname", self.hostname]
         if not self.default_ports:
             a.append("--no-default-ports")
+        a.extend(self.extra_args)
         return a
 
     def start(self, timeout: float = START_TIMEOUT, env_password: str | None = "__same__") -> None:
@@ -267,7 +276,8 @@ class Berth:
         self._logf.flush()
         self.log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(self.argv(), stdout=self._logf, stderr=subprocess.STDOUT, env=env,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=self.preexec_fn)
         self.starts += 1
         end = time.monotonic() + timeout
         last = None
@@ -288,6 +298,11 @@ class Berth:
             time.sleep(0.1)
         self.kill()
         pytest.fail(f"berth did not answer /healthz with 200 within {timeout}s (last: {last}):\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -575,3 +590,144 @@ def berth_env(server):
 
 def pytest_report_header(config):
     return f"berth binary: {BERTH_BIN} (exists: {BERTH_BIN.exists()})"
+
+
+# --------------------------------------------------------------------------- abuse / limits / auth helpers
+
+
+def reply_code(lines: list[str]) -> tuple[int, str]:
+    """(code, enhanced status code) of an SMTP reply; '' if the reply has no enhanced code."""
+    first = lines[0]
+    rest = first[4:].split(" ", 1)[0] if len(first) > 4 else ""
+    parts = rest.split(".")
+    enhanced = rest if len(parts) == 3 and all(p.isdigit() for p in parts) else ""
+    return int(first[:3]), enhanced
+
+
+def assert_reply(lines: list[str], code: int, enhanced: str, what: str = "") -> None:
+    """Match a reply by code and enhanced code, never by its text."""
+    got = reply_code(lines)
+    assert got == (code, enhanced), f"{what}: want {code} {enhanced}, got {lines!r}"
+
+
+def set_settings(b: Berth, **fields) -> dict:
+    """Partial PUT /api/v1/settings; returns the settings after the change."""
+    js = b.ok("PUT", "/api/v1/settings", fields)
+    return unwrap(js, "settings") if js is not None else unwrap(b.ok("GET", "/api/v1/settings"), "settings")
+
+
+def active_connections(b: Berth, addr: str, port: int) -> int | None:
+    l = b.listener(addr, port)
+    return None if l is None else l.get("activeConnections")
+
+
+def wait_active_connections(b: Berth, addr: str, port: int, pred, timeout: float) -> int | None:
+    """Poll the listener's activeConnections until pred(n) holds; returns the last value seen."""
+    end = time.monotonic() + timeout
+    n = active_connections(b, addr, port)
+    for _ in range(10000):
+        if (n is not None and pred(n)) or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+        n = active_connections(b, addr, port)
+    return n
+
+
+@pytest.fixture
+def make_mail_server(make_server):
+    """Factory: make_mail_server(*serve_args, preexec_fn=None) -> started Berth with 127.0.0.2/.3
+    added and example.com/alice set up; serve_args go after `berth serve ...`
+    (e.g. "--idle-timeout", "3")."""
+
+    def factory(*serve_args: str, preexec_fn=None, name: str = "data") -> Berth:
+        b = make_server(name=name, extra_args=list(serve_args), preexec_fn=preexec_fn)
+        add_ips(b)
+        setup_domain(b)
+        return b
+
+    return factory
+
+
+# --------------------------------------------------------------------------- mail log helpers
+# The mail log (CONTRACT-NOTES "Mail log"): `--log-format text` lines are
+# `TIME LEVEL EVENT key=value...` (values with spaces or quotes are double-quoted with
+# backslash escapes); `--log-format json` lines are one object each, the event in `msg`.
+
+
+def parse_log_line(line: str) -> dict | None:
+    """One log line as {"event", "level", "ts", fields...} (all values strings), or None if it
+    is not a log line (the harness' own header, stdout text)."""
+    import shlex
+    line = line.strip()
+    if not line:
+        return None
+    if line.startswith("{"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        out = {k: (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+               for k, v in obj.items()}
+        out["event"] = str(obj.get("msg", obj.get("event", obj.get("message", ""))))
+        return out
+    parts = line.split(" ", 2)
+    if len(parts) < 3 or not parts[0][:4].isdigit() or "T" not in parts[0]:
+        return None
+    ts, level, rest = parts
+    try:
+        tokens = shlex.split(rest, posix=True)
+    except ValueError:
+        tokens = rest.split()
+    words, fields = [], {}
+    for t in tokens:
+        if "=" in t:
+            k, v = t.split("=", 1)
+            fields[k] = v
+        elif not fields:
+            words.append(t)
+        else:  # a bare word after the fields began: keep it visible
+            fields["_extra"] = (fields.get("_extra", "") + " " + t).strip()
+    out = {"ts": ts, "level": level, "event": " ".join(words)}
+    out.update(fields)
+    return out
+
+
+def log_events(b: Berth, since: int | None = None) -> list[dict]:
+    """Parsed log lines of `b` from byte offset `since` (default: the start of the current run)."""
+    off = getattr(b, "log_offset", 0) if since is None else since
+    try:
+        with open(b.log_path, "rb") as f:
+            f.seek(off)
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in text.splitlines():
+        ev = parse_log_line(raw)
+        if ev is not None:
+            ev["_raw"] = raw
+            out.append(ev)
+    return out
+
+
+def wait_log_event(b: Berth, pred, timeout: float = 5.0, since: int | None = None) -> dict | None:
+    """Poll the log until a parsed line satisfies pred(event); return it (None on timeout)."""
+    end = time.monotonic() + timeout
+    for _ in range(10000):
+        for ev in log_events(b, since):
+            if pred(ev):
+                return ev
+        if time.monotonic() > end:
+            return None
+        time.sleep(0.1)
+    return None
+
+
+def log_size(b: Berth) -> int:
+    """Current size of the server log: pass as `since` to see only what comes after."""
+    try:
+        return b.log_path.stat().st_size
+    except FileNotFoundError:
+        return 0
