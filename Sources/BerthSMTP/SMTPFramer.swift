@@ -1,17 +1,12 @@
+import BerthNet
 import NIOCore
 
 /// Splits the inbound byte stream into command lines, or the DATA body, strictly on CRLF.
 /// RFC 5321 §2.3.8: a bare CR or bare LF is never a line end — accepting one is what SMTP
 /// smuggling exploits, so "\n.\r\n" never ends DATA here. Pure: no channel, no I/O.
-public struct SMTPFramer {
-    public enum CommandFrame: Equatable, Sendable {
-        /// A complete line, CRLF removed.
-        case line(ByteBuffer)
-        /// The line was longer than allowed; its bytes up to the next LF were discarded.
-        case tooLong
-        /// The line ended in a bare LF or held a bare CR.
-        case bareLineEnding
-    }
+public struct SMTPFramer: BufferedInput {
+    /// Command lines are the session kit's CRLF lines with a hard cap.
+    public typealias CommandFrame = LineFramer.Frame
 
     public enum DataProblem: Equatable, Sendable {
         case tooLarge
@@ -31,9 +26,7 @@ public struct SMTPFramer {
     /// How much body the framer collects before handing it out.
     public static let chunkSize = 16 * 1024
 
-    private var buffer: ByteBuffer?
-    /// In command mode: discarding the rest of an over-long line.
-    private var discardingLine = false
+    private var lines = LineFramer()
     /// DATA state.
     private var content = ByteBuffer()
     private var problem: DataProblem?
@@ -50,63 +43,16 @@ public struct SMTPFramer {
         self.maxMessageSize = maxMessageSize
     }
 
-    public var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
+    public var bufferedBytes: Int { lines.bufferedBytes }
 
-    public mutating func append(_ bytes: ByteBuffer) {
-        if buffer == nil || buffer!.readableBytes == 0 {
-            buffer = bytes
-        } else {
-            // Only the unfinished line is kept: drop what was consumed before appending,
-            // or the buffer would grow by every read of a long body.
-            buffer!.discardReadBytes()
-            var incoming = bytes
-            buffer!.writeBuffer(&incoming)
-        }
-    }
+    public mutating func append(_ bytes: ByteBuffer) { lines.append(bytes) }
 
     /// Drops everything buffered (bytes pipelined after STARTTLS). Returns how many.
-    public mutating func discardBuffered() -> Int {
-        let count = bufferedBytes
-        buffer = nil
-        discardingLine = false
-        return count
-    }
-
-    /// Frees the buffer when it is empty, so an idle session holds no read buffer.
-    private mutating func releaseIfEmpty() {
-        if let b = buffer, b.readableBytes == 0 { buffer = nil }
-    }
+    public mutating func discardBuffered() -> Int { lines.discardBuffered() }
 
     /// The next command line, or nil if more bytes are needed.
     public mutating func nextCommand(maxLength: Int = SMTPLimits.commandLineLength) -> CommandFrame? {
-        defer { releaseIfEmpty() }
-        guard var current = buffer, current.readableBytes > 0 else { return nil }
-        let view = current.readableBytesView
-        guard let lf = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if discardingLine || current.readableBytes > maxLength {
-                // Keep a trailing CR: it may start the CRLF that ends this line.
-                let keep = view.last == UInt8(ascii: "\r") ? 1 : 0
-                current.moveReaderIndex(forwardBy: current.readableBytes - keep)
-                buffer = current
-                let first = !discardingLine
-                discardingLine = true
-                return first ? .tooLong : nil
-            }
-            return nil
-        }
-        let lineLength = lf - view.startIndex + 1  // including LF
-        var line = current.readSlice(length: lineLength)!
-        buffer = current
-        if discardingLine {
-            discardingLine = false
-            return nextCommand(maxLength: maxLength)
-        }
-        guard lineLength >= 2, line.getInteger(at: line.readerIndex + lineLength - 2, as: UInt8.self) == UInt8(ascii: "\r")
-        else { return .bareLineEnding }
-        line = line.getSlice(at: line.readerIndex, length: lineLength - 2)!
-        if line.readableBytesView.contains(UInt8(ascii: "\r")) { return .bareLineEnding }
-        if lineLength > maxLength { return .tooLong }
-        return .line(line)
+        lines.nextLine(maxLength: maxLength)
     }
 
     /// Starts collecting a message body (after the 354 reply).
@@ -122,7 +68,6 @@ public struct SMTPFramer {
     /// Consumes body lines; returns a piece of content when one is ready, `.complete` at
     /// the terminating ".", nil if more is needed.
     public mutating func nextData() -> DataFrame? {
-        defer { releaseIfEmpty() }
         if completionPending {
             completionPending = false
             let result = DataFrame.complete(problem: problem)
@@ -130,7 +75,12 @@ public struct SMTPFramer {
             return result
         }
         if content.readableBytes >= Self.chunkSize { return takeContent() }
-        guard var current = buffer else { return nil }
+        guard var current = lines.takeBuffer() else { return nil }
+        defer { lines.putBack(current) }
+        return nextData(from: &current)
+    }
+
+    private mutating func nextData(from current: inout ByteBuffer) -> DataFrame? {
         while current.readableBytes > 0 {
             let view = current.readableBytesView
             guard let lf = view.firstIndex(of: UInt8(ascii: "\n")) else {
@@ -141,7 +91,6 @@ public struct SMTPFramer {
                     let keep = view.last == UInt8(ascii: "\r") ? 1 : 0
                     current.moveReaderIndex(forwardBy: current.readableBytes - keep)
                 }
-                buffer = current
                 return nil
             }
             let lineLength = lf - view.startIndex + 1
@@ -159,7 +108,6 @@ public struct SMTPFramer {
             if wasLong { continue }
             // RFC 5321 §4.1.1.4: "." alone ends the data; §4.5.2: a leading dot is removed.
             if lineLength == 3 && lineView.first == UInt8(ascii: ".") && startedAfterCRLF {
-                buffer = current
                 if problem == nil && content.readableBytes > 0 {
                     completionPending = true
                     return takeContent()
@@ -183,11 +131,9 @@ public struct SMTPFramer {
             }
             content.writeBuffer(&payload)
             if content.readableBytes >= Self.chunkSize {
-                buffer = current
                 return takeContent()
             }
         }
-        buffer = current
         return nil
     }
 

@@ -9,8 +9,6 @@ import NIOTLS
 import Glibc
 #endif
 
-extension SMTPFramer: BufferedInput {}
-
 extension Result {
     var ok: Success? { try? get() }
 }
