@@ -235,10 +235,11 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             spool?.discard()
             spool = nil
             if context.channel.isWritable {
-                write(reply, context)
+                var buffer = context.channel.allocator.buffer(capacity: 128)
+                reply.encode(into: &buffer)
                 pendingWrites = false
                 let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
             } else {
                 // The client does not read: a reply would only queue behind the others.
                 context.close(promise: nil)

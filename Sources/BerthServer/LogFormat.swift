@@ -33,9 +33,10 @@ struct BerthLogHandler: LogHandler {
         switch format {
         case .text:
             var text = "\(Self.timestamp()) \(level) \(message)"
-            for (key, value) in merged.sorted(by: { Self.order($0.key) < Self.order($1.key) }) {
-                text += " \(key)=\(Self.quoted("\(value)"))"
+            for key in Self.sessionKeys {
+                if let value = merged.removeValue(forKey: key) { Self.append(key, value, to: &text) }
             }
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { Self.append(key, value, to: &text) }
             output = text + "\n"
         case .json:
             var object: [String: String] = ["ts": Self.timestamp(), "level": "\(level)", "msg": "\(message)"]
@@ -44,24 +45,38 @@ struct BerthLogHandler: LogHandler {
             output = String(decoding: data, as: UTF8.self) + "\n"
         }
         // write(2) on descriptor 2: one call per line, so lines of concurrent sessions never interleave.
-        output.utf8CString.withUnsafeBufferPointer { pointer in
-            _ = Glibc.write(2, pointer.baseAddress, pointer.count - 1)
-        }
+        var line = output
+        line.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
     }
 
-    /// Session fields first, in the order an admin reads them.
-    private static func order(_ key: String) -> String {
-        let first = ["session", "client", "listener", "proto", "tls", "user"]
-        if let index = first.firstIndex(of: key) { return "0\(index)" }
-        return "1" + key
+    /// Session fields first, in the order an admin reads them; the rest by name.
+    private static let sessionKeys = ["session", "client", "listener", "proto", "tls", "user"]
+
+    private static func append(_ key: String, _ value: Logger.MetadataValue, to text: inout String) {
+        text += " "
+        text += key
+        text += "="
+        text += quoted("\(value)")
     }
 
+    /// A value with spaces, quotes, `=` or anything but printable ASCII is quoted and
+    /// escaped, so every line splits back into its fields (and log injection cannot
+    /// forge one). Checked on bytes: this runs for every field of every line.
     private static func quoted(_ value: String) -> String {
-        let safe = value.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "\"" && $0 != "=" && !$0.isNewline }
-        if safe && !value.isEmpty { return value }
-        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
-        return "\"\(escaped)\""
+        let safe = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x3D }
+        if safe { return value }
+        var escaped = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped + "\""
     }
 
     private static func timestamp() -> String {
