@@ -138,6 +138,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BerthAdminTests",
+            dependencies: [
+                "BerthAdmin", "BerthStore", "BerthNet", "BerthCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BerthSMTPTests",
             dependencies: [
                 "BerthSMTP", "BerthNet", "BerthCore",

@@ -7,7 +7,8 @@ import Logging
 import Prometheus
 
 /// The admin HTTP API of BINDINGS.md. Every change goes through `ConfigStore.updateBindings`
-/// and `Validation.validate`: one code path, one transaction, nothing half-applied.
+/// and `Validation.validate` (the certificate library through `checkCertificate` and its
+/// own store calls): one code path, one transaction, nothing half-applied.
 public struct AdminAPI: Sendable {
     let store: ConfigStore
     let registry: ListenerRegistry
@@ -285,6 +286,39 @@ public struct AdminAPI: Sendable {
             let patch = try await JSONResponse.decode(ServerSettingsPatch.self, from: request)
             let settings = try mapErrors { try store.updateServerSettings { patch.apply(to: &$0) } }
             return try JSONResponse.make(settings)
+        }
+
+        // MARK: Certificate library (SNI)
+        api.get("certificates") { _, _ -> Response in
+            let bindings = try store.bindings()
+            return try JSONResponse.make(try store.libraryCertificates().map { inspector.view($0, in: bindings) })
+        }
+        api.post("certificates") { request, context -> Response in
+            let body = try await JSONResponse.decode(LibraryCertificateBody.self, from: request)
+            let certificate = try mapErrors {
+                // The rules of a port's certificate: the same path resolution, the same
+                // loader, the same 422 naming `certificatePath` and the reason.
+                let resolved = try body.resolvingPaths(against: workingDirectory)
+                try checkCertificate(resolved.source)
+                return try store.addLibraryCertificate(
+                    certificatePath: resolved.certificatePath, privateKeyPath: resolved.privateKeyPath,
+                    certificatePassword: resolved.certificatePassword)
+            }
+            context.logger.info("certificate library: added \(certificate.id) (\(certificate.certificatePath))")
+            return try JSONResponse.make(inspector.view(certificate, in: try store.bindings()), status: .created)
+        }
+        api.get("certificates/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let certificate = try store.libraryCertificate(id: id) else {
+                throw APIError(.notFound("no certificate with id '\(id)'"))
+            }
+            return try JSONResponse.make(inspector.view(certificate, in: try store.bindings()))
+        }
+        api.delete("certificates/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            let certificate = try mapErrors { try store.deleteLibraryCertificate(id: id) }
+            context.logger.info("certificate library: deleted \(certificate.id) (\(certificate.certificatePath))")
+            return Response(status: .noContent)
         }
         return router
     }

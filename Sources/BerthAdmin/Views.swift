@@ -22,9 +22,16 @@ struct PortView: Encodable {
     var warnings: [String]
 }
 
+/// What the API shows of a certificate file: a port's `certificate`, and for the library
+/// also the issuer.
+struct CertificateDetails: Sendable {
+    var info: CertificateInfo
+    var issuer: String?
+}
+
 /// Reads certificate details for the API, cached per file version.
 final class CertificateInspector: Sendable {
-    private let cache = NIOLockedValueBox<[CertificateSource: (FileFingerprint, Result<CertificateInfo, CertificateError>)]>([:])
+    private let cache = NIOLockedValueBox<[CertificateSource: (FileFingerprint, Result<CertificateDetails, CertificateError>)]>([:])
     let defaultSource: CertificateSource
     let allowPlaintextAuth: Bool
 
@@ -34,14 +41,21 @@ final class CertificateInspector: Sendable {
     }
 
     func inspect(_ source: CertificateSource?) -> Result<CertificateInfo, CertificateError> {
+        details(source).map(\.info)
+    }
+
+    /// Loads `source` (nil: the default certificate) with the rules of `CertificateLoader`,
+    /// unless the files are unchanged since the last look.
+    func details(_ source: CertificateSource?) -> Result<CertificateDetails, CertificateError> {
         let source = source ?? defaultSource
         let fingerprint = FileFingerprint.of(source)
         if let (cachedPrint, result) = cache.withLockedValue({ $0[source] }), cachedPrint == fingerprint {
             return result
         }
-        let result: Result<CertificateInfo, CertificateError>
+        let result: Result<CertificateDetails, CertificateError>
         do {
-            result = .success(try CertificateLoader.load(source).info)
+            let loaded = try CertificateLoader.load(source)
+            result = .success(CertificateDetails(info: loaded.info, issuer: loaded.issuer))
         } catch let error as CertificateError {
             result = .failure(error)
         } catch {
@@ -61,12 +75,7 @@ final class CertificateInspector: Sendable {
             switch inspect(port.certificateSource) {
             case .success(let certificate):
                 info = certificate
-                let days = Int(certificate.notAfter.timeIntervalSince(now) / 86400)
-                if certificate.notAfter < now {
-                    warnings.append("certificate expired on \(ISO8601DateFormatter().string(from: certificate.notAfter))")
-                } else if days < 30 {
-                    warnings.append("certificate expires in \(days) days")
-                }
+                warnings += Self.expiryWarnings(certificate, now: now)
                 if port.certificateSource == nil && certificate.selfSigned {
                     warnings.append("uses the server's self-signed default certificate; clients will not trust it")
                 }
@@ -88,5 +97,16 @@ final class CertificateInspector: Sendable {
             maxConnections: port.maxConnections, maxConnectionsPerClient: port.maxConnectionsPerClient,
             proxyProtocol: port.proxyProtocol,
             assignedTo: bindings.assignedTo(port.id), certificate: info, warnings: warnings)
+    }
+
+    /// Warns of a certificate that expired or expires within 30 days (time to renew it).
+    static func expiryWarnings(_ certificate: CertificateInfo, now: Date) -> [String] {
+        let days = Int(certificate.notAfter.timeIntervalSince(now) / 86400)
+        if certificate.notAfter < now {
+            return ["certificate expired on \(ISO8601DateFormatter().string(from: certificate.notAfter))"]
+        } else if days < 30 {
+            return ["certificate expires in \(days) days"]
+        }
+        return []
     }
 }

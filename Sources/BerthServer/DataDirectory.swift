@@ -36,14 +36,33 @@ enum DataDirectory {
         }
 
         let certificatePath = options.dataDirectory + "/certs/default.pem"
-        if !fm.fileExists(atPath: certificatePath) {
-            try CertificateLoader.generateSelfSigned(hostname: hostname, at: certificatePath)
-            logger.notice("generated a self-signed certificate for \(hostname) at \(certificatePath)")
-        }
+        try prepareDefaultCertificate(at: certificatePath, hostname: hostname, logger: logger)
 
         let passwordHash = try adminPasswordHash(options, store: store, firstStart: firstStart, logger: logger)
         if firstStart { try store.setSetting("initialized", ISO8601DateFormatter().string(from: Date())) }
         return (store, hostname, passwordHash, CertificateSource(certificatePath: certificatePath))
+    }
+
+    /// The default certificate, so that every TLS port works on a fresh machine. One Berth
+    /// generated follows the host name (a new `--hostname`) and is made anew 30 days before
+    /// it expires; one the admin put at the path is never touched.
+    static func prepareDefaultCertificate(at path: String, hostname: String, logger: Logger) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            try CertificateLoader.generateSelfSigned(hostname: hostname, at: path)
+            logger.notice("generated a self-signed certificate for \(hostname) at \(path)")
+            return
+        }
+        let current: LoadedCertificate
+        do {
+            current = try CertificateLoader.load(CertificateSource(certificatePath: path))
+        } catch {
+            // Not provably Berth's own: leave it; the listeners report what is wrong with it.
+            logger.warning("default certificate \(path) does not load (\(error)); left as it is (remove it and restart to have a new one generated)")
+            return
+        }
+        guard let reason = current.berthSelfSignedRenewalReason(hostname: hostname) else { return }
+        try CertificateLoader.generateSelfSigned(hostname: hostname, at: path)
+        logger.notice("generated a new self-signed certificate for \(hostname) at \(path): the previous one \(reason)")
     }
 
     private static func resolveHostname(_ options: ServeOptions, store: ConfigStore) throws -> String {

@@ -90,6 +90,20 @@ public final class ConfigStore: Sendable {
                     """,
                 arguments: [Port.defaultMaxConnections, Port.defaultMaxConnectionsPerClient])
         }
+        // BINDINGS.md, "Certificates (the library) and SNI". Ids come from their own
+        // AUTOINCREMENT sequence, like port ids: never reused, even after a delete.
+        migrator.registerMigration("v3-certificate-library") { db in
+            try db.create(table: "certificateSequence") { t in
+                t.autoIncrementedPrimaryKey("n")
+            }
+            try db.create(table: "certificate") { t in
+                t.primaryKey("id", .text)
+                t.column("certificatePath", .text).notNull().unique()
+                t.column("privateKeyPath", .text)
+                t.column("certificatePassword", .text)
+                t.column("createdAt", .double).notNull()
+            }
+        }
         return migrator
     }
 

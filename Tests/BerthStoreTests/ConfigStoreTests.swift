@@ -17,13 +17,16 @@ struct ConfigStoreTests {
     @Test("migrations create every table, and re-opening is idempotent")
     func migrations() throws {
         try Self.withStore { store, directory in
-            let tables = ["settings", "portSequence", "port", "ipAddress", "domain", "user", "message", "queue"]
+            let tables = [
+                "settings", "portSequence", "port", "ipAddress", "domain", "user", "message", "queue", "certificateSequence",
+                "certificate",
+            ]
             let (present, migrations) = try store.database.read { db in
                 (try tables.filter { try db.tableExists($0) },
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1", "v2-port-limits"])
+            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")
