@@ -44,6 +44,9 @@ public enum BerthApp {
             backend: StoreSMTPBackend(store: store, mailStore: mailStore), authGuard: authGuard,
             configuration: smtpConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
+        let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
+        await certificateLibrary.reload()
+        listenerConfiguration.certificateLibrary = certificateLibrary.library
         let settings = SettingsService(store: store, authGuard: authGuard, changes: store.changes.subscribe(), logger: logger)
         try settings.apply()
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
@@ -79,6 +82,7 @@ public enum BerthApp {
                 services: [
                     .init(service: MailStoreService(mailStore: mailStore)),
                     .init(service: settings),
+                    .init(service: certificateLibrary),
                     .init(service: listeners),
                     .init(service: NamedService(admin, failure: "cannot serve the admin API on http://\(adminAddress)")),
                 ],
