@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "BerthCore", swiftSettings: swiftSettings),
         // Linux calls Swift's Glibc module does not expose.
         .target(name: "CBerthSystem"),
+        // BoringSSL switches swift-nio-ssl does not expose (server cipher preference).
+        .target(name: "CBerthTLS", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // SQLite (GRDB) config store, Maildir message store, change feed.
         .target(
             name: "BerthStore",
@@ -49,7 +51,7 @@ let package = Package(
         .target(
             name: "BerthNet",
             dependencies: [
-                "BerthCore",
+                "BerthCore", "CBerthTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

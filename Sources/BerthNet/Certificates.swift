@@ -1,4 +1,5 @@
 import BerthCore
+import CBerthTLS
 import Crypto
 import Foundation
 import NIOConcurrencyHelpers
@@ -79,8 +80,23 @@ public enum CertificateLoader {
         } catch {
             throw CertificateError("cannot build a TLS context from \(source.certificatePath): \(error)")
         }
+        preferServerCiphers(context)
         return LoadedCertificate(
             source: source, info: info(of: parsed), context: context, chain: chain, key: key, fingerprint: fingerprint)
+    }
+
+    /// RFC 9325 §4.2: the server's order of TLS 1.2 suites wins (testssl.sh rates a
+    /// missing order HIGH). swift-nio-ssl has no setting for it, so the context's
+    /// SSL_CTX is reached by reflection; if a later swift-nio-ssl renames its field, this
+    /// returns false and a unit test says so.
+    @discardableResult
+    static func preferServerCiphers(_ context: NIOSSLContext) -> Bool {
+        for child in Mirror(reflecting: context).children where child.label == "sslContext" {
+            guard let pointer = child.value as? OpaquePointer else { return false }
+            cberth_tls_prefer_server_ciphers(UnsafeMutableRawPointer(pointer))
+            return true
+        }
+        return false
     }
 
     static func info(of certificate: Certificate) -> CertificateInfo {

@@ -157,4 +157,13 @@ struct CertificateLoaderTests {
             #expect(error.contains("cannot read the private key"), "\(error)")
         }
     }
+
+    @Test("every TLS context prefers the server's cipher order (reached through swift-nio-ssl's SSL_CTX)")
+    func serverCipherPreference() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-order-\(UUID()).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try CertificateLoader.generateSelfSigned(hostname: "mx.example.com", at: path)
+        let loaded = try CertificateLoader.load(CertificateSource(certificatePath: path))
+        #expect(CertificateLoader.preferServerCiphers(loaded.context), "swift-nio-ssl no longer has NIOSSLContext.sslContext")
+    }
 }

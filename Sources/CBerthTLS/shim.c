@@ -1,0 +1,12 @@
+#include <stdint.h>
+#include "CBerthTLS.h"
+
+/* The BoringSSL that swift-nio-ssl vendors carries a CNIOBoringSSL_ prefix on every
+   symbol; it is linked into every binary that uses NIOSSL. */
+extern uint32_t CNIOBoringSSL_SSL_CTX_set_options(void *ctx, uint32_t options);
+
+#define BERTH_SSL_OP_CIPHER_SERVER_PREFERENCE 0x00400000u
+
+void cberth_tls_prefer_server_ciphers(void *ssl_ctx) {
+    CNIOBoringSSL_SSL_CTX_set_options(ssl_ctx, BERTH_SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
