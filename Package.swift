@@ -116,6 +116,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers several test targets share (temporary directories, PEM files, tools).
+        .target(name: "BerthTestSupport", path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthStoreTests",
@@ -129,6 +131,7 @@ let package = Package(
         .testTarget(
             name: "BerthNetTests",
             dependencies: [
+                "BerthTestSupport",
                 "BerthNet", "BerthCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -142,6 +145,7 @@ let package = Package(
         .testTarget(
             name: "BerthAdminTests",
             dependencies: [
+                "BerthTestSupport",
                 "BerthAdmin", "BerthStore", "BerthNet", "BerthCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

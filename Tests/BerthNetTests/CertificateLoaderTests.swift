@@ -1,3 +1,4 @@
+import BerthTestSupport
 import BerthCore
 import Foundation
 import Testing

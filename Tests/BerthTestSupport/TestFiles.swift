@@ -4,27 +4,27 @@ import Glibc
 #endif
 
 /// A fresh directory under the system temporary directory.
-struct TempDirectory {
-    let path: String
+public struct TempDirectory: Sendable {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("berth-admin-tests-\(UUID().uuidString)", isDirectory: true).path
+            .appendingPathComponent("berth-tests-\(UUID().uuidString)", isDirectory: true).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    func file(_ name: String) -> String { path + "/" + name }
+    public func file(_ name: String) -> String { path + "/" + name }
 
-    func write(_ name: String, _ text: String) throws -> String {
+    public func write(_ name: String, _ text: String) throws -> String {
         try Data(text.utf8).write(to: URL(fileURLWithPath: file(name)))
         return file(name)
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// The PEM blocks of a file, by label ("CERTIFICATE", "PRIVATE KEY", "EC PRIVATE KEY").
-func pemBlocks(_ text: String) -> [(label: String, block: String)] {
+public func pemBlocks(_ text: String) -> [(label: String, block: String)] {
     var blocks: [(String, String)] = []
     var current: [Substring] = []
     var label: String?
@@ -44,7 +44,7 @@ func pemBlocks(_ text: String) -> [(label: String, block: String)] {
 }
 
 /// Path of an executable on PATH, or nil.
-func executable(_ name: String) -> String? {
+public func executable(_ name: String) -> String? {
     for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
         let path = "\(directory)/\(name)"
         if FileManager.default.isExecutableFile(atPath: path) { return path }
@@ -54,7 +54,7 @@ func executable(_ name: String) -> String? {
 
 /// Runs a tool; returns its exit status and standard error.
 @discardableResult
-func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+public func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: tool)
     process.arguments = arguments
@@ -66,3 +66,5 @@ func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stderr
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+// MARK: Plain sockets, to probe listeners without NIO
