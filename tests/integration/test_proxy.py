@@ -347,7 +347,9 @@ def test_untrusted_proxy_is_refused(proxy_env, haproxy):
     for _ in range(100):
         s = socket.create_connection((PROXY_HOST, h.front["v2"]), timeout=5, source_address=("127.0.0.9", 0))
         try:
-            closed, got, _ = closed_without_banner(s, 3)
+            # An untrusted proxy is closed at once; a banner means the change has not
+            # reached the listener yet, so try again rather than wait on that session.
+            closed, got, _ = closed_without_banner(s, 0.5)
         finally:
             s.close()
         if (closed and b"220" not in got) or time.monotonic() > end:
