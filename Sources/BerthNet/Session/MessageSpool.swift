@@ -35,7 +35,7 @@ public final class MessageSpool {
         self.eventLoop = eventLoop
         self.pool = pool
         buffer.reserveCapacity(4096)
-        appendConvertingLineEnds(prefix)
+        prefix.withUnsafeBytes { appendConvertingLineEnds($0) }
     }
 
     public var isBackedUp: Bool { writing != nil && buffer.count >= Self.memoryLimit }
@@ -47,14 +47,22 @@ public final class MessageSpool {
         if buffer.count >= Self.memoryLimit && writing == nil { writeChunk() }
     }
 
-    private func appendConvertingLineEnds(_ crlf: some Collection<UInt8>) {
-        var previousCR = false
-        for byte in crlf {
-            if previousCR && byte != 0x0A { buffer.append(0x0D) }
-            previousCR = byte == 0x0D
-            if !previousCR { buffer.append(byte) }
+    /// CRLF to LF a line at a time (memchr for the LF, one bulk append per line): this
+    /// runs over every byte of every body, so nothing is done per byte in Swift.
+    private func appendConvertingLineEnds(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        var start = 0
+        while start < bytes.count {
+            guard let found = memchr(base + start, 0x0A, bytes.count - start) else {
+                buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: bytes.count - start))
+                break
+            }
+            let lf = base.distance(to: UnsafeRawPointer(found))
+            let end = lf > start && bytes[lf - 1] == 0x0D ? lf - 1 : lf
+            buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: end - start))
+            buffer.append(0x0A)
+            start = lf + 1
         }
-        if previousCR { buffer.append(0x0D) }
         size = totalWritten + buffer.count
     }
 
