@@ -132,9 +132,9 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func handshakeCompleted(_ context: ChannelHandlerContext) {
-        let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
-        log.set("tls", version.map { "\($0)" } ?? "yes")
-        log.event("tls established")
+        let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+        log.set("tls", tls?.tlsVersion.map { "\($0)" } ?? "yes")
+        log.event("tls established", tls.flatMap(TLSDetails.cipher).map { ["cipher": .string($0)] } ?? [:])
         if handshakePending {
             handshakePending = false
         } else {
