@@ -237,8 +237,6 @@ public final class CertificateLibrary: Sendable {
         self.entries.withLockedValue { $0 = entries }
     }
 
-    public var isEmpty: Bool { entries.withLockedValue { $0.isEmpty } }
-
     /// RFC 6125 §6.4.3: `*.example.com` covers `mail.example.com`, not `example.com` nor
     /// `a.b.example.com`.
     public static func covers(_ pattern: String, _ name: String) -> Bool {

@@ -9,10 +9,6 @@ import NIOTLS
 import Glibc
 #endif
 
-extension Result {
-    var ok: Success? { try? get() }
-}
-
 /// Drives one SMTP session: frames bytes, asks the state machine, runs its actions. The
 /// machine decides when input is taken (`acceptsInput`); the handler holds the socket's
 /// reads whenever the session cannot take more (waiting for the server, replies the client
@@ -392,7 +388,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     case .failure(let error):
                         handler.log.event("delivery failed", ["queue": .string(queueID), "error": "\(error)"], level: .error)
                     }
-                    handler.run(handler.machine.deliveryFinished(queueID: stored.map { _ in queueID }.ok), context)
+                    handler.run(handler.machine.deliveryFinished(queueID: (try? stored.get()).map { _ in queueID }), context)
                     handler.process(context)
                 }
             }
@@ -461,7 +457,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         switch expired {
-        case .handshake, .proxyHeader:
+        case .handshake:
             log.event("timeout", ["during": "tls handshake"], level: .notice)
             deadline.disarm()
             context.close(promise: nil)

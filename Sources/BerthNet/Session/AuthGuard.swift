@@ -192,8 +192,4 @@ public final class AuthGuard: Sendable {
         }
         return .rejected(delay: delay)
     }
-
-    public func shutdown() {
-        pool.shutdownGracefully { _ in }
-    }
 }

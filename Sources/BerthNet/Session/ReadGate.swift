@@ -22,8 +22,6 @@ public struct ReadGate: Sendable, Hashable {
 
     public init() {}
 
-    public var isOpen: Bool { closedBy.isEmpty }
-
     /// NIO asks to read: true if the read may go to the socket now.
     public mutating func readRequested() -> Bool {
         if closedBy.isEmpty { return true }

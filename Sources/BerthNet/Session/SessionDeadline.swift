@@ -10,8 +10,6 @@ public struct SessionTimeouts: Sendable, Hashable {
     public var command: TimeAmount = .seconds(300)
     /// The whole message body after `354`.
     public var data: TimeAmount = .seconds(600)
-    /// A PROXY protocol header must arrive within this after connect.
-    public var proxyHeader: TimeAmount = .seconds(5)
 
     public init() {}
 
@@ -28,7 +26,7 @@ public struct SessionTimeouts: Sendable, Hashable {
 /// timer fires at the old time, finds the deadline moved, and schedules itself again.
 public struct SessionDeadline: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
-        case handshake, command, data, proxyHeader
+        case handshake, command, data
     }
 
     public private(set) var kind: Kind?
@@ -44,7 +42,6 @@ public struct SessionDeadline: Sendable, Hashable {
         case .handshake: amount = timeouts.handshake
         case .command: amount = timeouts.command
         case .data: amount = timeouts.data
-        case .proxyHeader: amount = timeouts.proxyHeader
         }
         deadline = now + amount
     }

@@ -38,15 +38,11 @@ struct ReadGateTests {
 }
 
 struct SessionDeadlineTests {
-    static let timeouts: SessionTimeouts = {
-        var t = SessionTimeouts(command: .seconds(300), handshake: .seconds(30))
-        t.proxyHeader = .seconds(5)
-        return t
-    }()
+    static let timeouts = SessionTimeouts(command: .seconds(300), handshake: .seconds(30))
 
     @Test func eachKindGetsItsOwnTimeout() {
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
-        for (kind, seconds) in [(SessionDeadline.Kind.handshake, 30), (.command, 300), (.data, 600), (.proxyHeader, 5)] {
+        for (kind, seconds) in [(SessionDeadline.Kind.handshake, 30), (.command, 300), (.data, 600)] {
             var deadline = SessionDeadline()
             deadline.arm(kind, now: start, timeouts: Self.timeouts)
             #expect(deadline.expired(at: start + .seconds(Int64(seconds)) - .nanoseconds(1)) == nil)
