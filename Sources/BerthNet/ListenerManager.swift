@@ -488,9 +488,10 @@ final class BoundListener: @unchecked Sendable {
         admission.refused(refusal, connection: connection)
         let message = server.refusal(refusal, connection: connection)
         channel.writeAndFlush(message).whenComplete { _ in channel.close(promise: nil) }
-        // A refused client gets no longer than a handshake would to take its answer.
-        let handshake = admission.refusalGrace
-        channel.eventLoop.scheduleTask(in: handshake) { channel.close(promise: nil) }
+        // A refused client gets no longer than a handshake would to take its answer; the
+        // timer goes with the channel, so a flood of refusals holds no closed channels.
+        let grace = channel.eventLoop.scheduleTask(in: admission.refusalGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in grace.cancel() }
     }
 }
 
