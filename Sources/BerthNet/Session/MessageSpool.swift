@@ -21,7 +21,8 @@ public final class MessageSpool {
     private let pool: NIOThreadPool
     private var buffer: [UInt8] = []
     private var fd: Int32 = -1
-    private var path: String?
+    /// The spool file; it exists once `fd` is open.
+    private var path: String { "\(directory)/\(name)" }
     private var writing: EventLoopFuture<Void>?
     private var failure: (any Error)?
     private var discarded = false
@@ -85,7 +86,6 @@ public final class MessageSpool {
         }
         writing = write.assumeIsolated().map { fd in
             self.fd = fd
-            self.path = "\(directory)/\(name)"
         }.flatMapErrorThrowing { error in
             self.failure = self.failure ?? error
         }.always { _ in
@@ -99,13 +99,12 @@ public final class MessageSpool {
     public func finish() -> EventLoopFuture<MessageBody> {
         if let writing { return writing.assumeIsolated().flatMap { self.finish() }.nonisolated() }
         if let failure { return eventLoop.makeFailedFuture(failure) }
-        guard fd >= 0, let path else {
+        guard fd >= 0 else {
             return eventLoop.makeSucceededFuture(.bytes(buffer))
         }
-        let rest = buffer, fd = self.fd, size = self.size
+        let rest = buffer, fd = self.fd, size = self.size, path = self.path
         buffer = []
         self.fd = -1
-        self.path = nil
         return pool.runIfActive(eventLoop: eventLoop) { () throws -> MessageBody in
             defer { close(fd) }
             do {
@@ -129,10 +128,9 @@ public final class MessageSpool {
         guard fd >= 0 else { return }
         let fd = self.fd, path = self.path
         self.fd = -1
-        self.path = nil
         pool.submit { _ in
             close(fd)
-            if let path { unlink(path) }
+            unlink(path)
         }
     }
 
