@@ -79,6 +79,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // DKIM signing of outgoing mail (RFC 6376, RFC 8463): keys, canonicalisation, signer.
+        .target(
+            name: "BerthDKIM",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Hummingbird admin API.
         .target(
             name: "BerthAdmin",
@@ -163,6 +172,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthDKIMTests",
+            dependencies: [
+                "BerthTestSupport",
+                "BerthDKIM",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
