@@ -89,11 +89,35 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // DKIM signing of outgoing mail (RFC 6376, RFC 8463): keys, canonicalisation, signer.
+        .target(
+            name: "BerthDKIM",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Outbound delivery: queue runner, SMTP client, MX resolution, DSNs.
+        .target(
+            name: "BerthDelivery",
+            dependencies: [
+                "BerthCore", "BerthStore", "BerthNet", "BerthDNS", "BerthDKIM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Hummingbird admin API.
         .target(
             name: "BerthAdmin",
             dependencies: [
-                "BerthCore", "BerthStore", "BerthNet",
+                "BerthCore", "BerthStore", "BerthNet", "BerthDKIM",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -106,7 +130,7 @@ let package = Package(
         .target(
             name: "BerthServer",
             dependencies: [
-                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthAdmin",
+                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthAdmin", "BerthDelivery", "BerthDNS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -177,12 +201,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BerthDeliveryTests",
+            dependencies: [
+                "BerthDelivery", "BerthCore", "BerthStore", "BerthDNS", "BerthDKIM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BerthDNSTests",
             dependencies: [
                 "BerthDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthDKIMTests",
+            dependencies: [
+                "BerthTestSupport",
+                "BerthDKIM",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
