@@ -16,6 +16,8 @@ public struct AdminAPI: Sendable {
     let metrics: PrometheusCollectorRegistry
     let passwordHash: String
     let authGuard: AuthGuard
+    /// Called after the admin changed the queue (retry, delete), so the queue runner reloads.
+    public var queueChanged: @Sendable () async -> Void = {}
 
     /// `allowPlaintextAuth`: the server runs with `--allow-plaintext-auth` (the port
     /// warnings say what that means instead of claiming AUTH is refused).
@@ -192,7 +194,9 @@ public struct AdminAPI: Sendable {
         api.get("domains") { _, _ -> Response in try JSONResponse.make(try store.domains()) }
         api.post("domains") { request, _ -> Response in
             let domain = normalized(try await JSONResponse.decode(Domain.self, from: request))
-            try mapErrors { try store.saveDomain(domain, creating: true, check: DomainRules.validate) }
+            try Self.mapErrors { try store.saveDomain(domain, creating: true, check: Self.checkDomain) }
+            // Its DKIM keys; if this fails, the first GET of its record makes them.
+            _ = try? DomainKeys.ensure(domain.name, in: store)
             return try JSONResponse.make(domain, status: .created)
         }
         api.get("domains/:name") { _, context -> Response in
@@ -228,7 +232,7 @@ public struct AdminAPI: Sendable {
             }
             if let outbound = body.outbound { domain.outbound = outbound }
             let updated = domain
-            try mapErrors { try store.saveDomain(updated, creating: false, check: DomainRules.validate) }
+            try Self.mapErrors { try store.saveDomain(updated, creating: false, check: Self.checkDomain) }
             return try JSONResponse.make(updated)
         }
         api.delete("domains/:name") { request, context -> Response in
@@ -240,12 +244,12 @@ public struct AdminAPI: Sendable {
             case let other?:
                 throw APIError(BindingsError.invalid("force", "force must be true or false, not '\(other)'"))
             }
-            try mapErrors { try store.deleteDomain(name, force: force) }
+            try Self.mapErrors { try store.deleteDomain(name, force: force) }
             return Response(status: .noContent)
         }
         api.get("domains/:name/users") { _, context -> Response in
             let name = try context.parameters.require("name")
-            let users = try mapErrors { try store.users(domain: name) }
+            let users = try Self.mapErrors { try store.users(domain: name) }
             return try JSONResponse.make(users.map(UserView.init))
         }
         api.post("domains/:name/users") { request, context -> Response in
@@ -265,7 +269,7 @@ public struct AdminAPI: Sendable {
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let user = User(domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "")
-            try mapErrors {
+            try Self.mapErrors {
                 try DomainRules.validateUserName(user.name)
                 try DomainRules.validatePassword(body.password)
                 try store.addUser(user, password: body.password)
@@ -275,7 +279,7 @@ public struct AdminAPI: Sendable {
         api.delete("domains/:name/users/:user") { _, context -> Response in
             let domain = try context.parameters.require("name")
             let user = try context.parameters.require("user")
-            try mapErrors { try store.deleteUser(domain: domain, name: user) }
+            try Self.mapErrors { try store.deleteUser(domain: domain, name: user) }
             return Response(status: .noContent)
         }
         api.get("users") { _, _ -> Response in try JSONResponse.make(try store.allUsers().map(UserView.init)) }
@@ -284,7 +288,7 @@ public struct AdminAPI: Sendable {
         api.get("settings") { _, _ -> Response in try JSONResponse.make(try store.serverSettings()) }
         api.put("settings") { request, _ -> Response in
             let patch = try await JSONResponse.decode(ServerSettingsPatch.self, from: request)
-            let settings = try mapErrors { try store.updateServerSettings { patch.apply(to: &$0) } }
+            let settings = try Self.mapErrors { try store.updateServerSettings { patch.apply(to: &$0) } }
             return try JSONResponse.make(settings)
         }
 
@@ -295,7 +299,7 @@ public struct AdminAPI: Sendable {
         }
         api.post("certificates") { request, context -> Response in
             let body = try await JSONResponse.decode(LibraryCertificateBody.self, from: request)
-            let certificate = try mapErrors {
+            let certificate = try Self.mapErrors {
                 // The rules of a port's certificate: the same path resolution, the same
                 // loader, the same 422 naming `certificatePath` and the reason.
                 let resolved = try body.resolvingPaths(against: workingDirectory)
@@ -316,11 +320,18 @@ public struct AdminAPI: Sendable {
         }
         api.delete("certificates/:id") { _, context -> Response in
             let id = try context.parameters.require("id")
-            let certificate = try mapErrors { try store.deleteLibraryCertificate(id: id) }
+            let certificate = try Self.mapErrors { try store.deleteLibraryCertificate(id: id) }
             context.logger.info("certificate library: deleted \(certificate.id) (\(certificate.certificatePath))")
             return Response(status: .noContent)
         }
+        addOutboundRoutes(to: api)
         return router
+    }
+
+    /// The domain rules, and (issue 6) outbound source addresses present on the host.
+    @Sendable static func checkDomain(_ domain: Domain, bindings: Bindings) throws {
+        try DomainRules.validate(domain, bindings: bindings)
+        try SourceAddress.requirePresent(domain.outbound)
     }
 
     /// Relative certificate paths in a request are taken from the server's working
@@ -362,11 +373,11 @@ public struct AdminAPI: Sendable {
     /// Runs a bindings change in one transaction and maps refusals to API errors.
     @discardableResult
     private func change<T>(_ body: (inout Bindings, () throws -> String) throws -> T) throws -> T {
-        try mapErrors { try store.updateBindings(body) }
+        try Self.mapErrors { try store.updateBindings(body) }
     }
 
     @discardableResult
-    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
+    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as BindingsError {

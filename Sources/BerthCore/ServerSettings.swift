@@ -11,7 +11,30 @@ public struct ServerSettings: Codable, Sendable, Hashable {
     /// How long a ban lasts.
     public var authBanSeconds: Int = 900
 
+    // Outbound queue (issue 6). A deferred recipient is retried after
+    // `queueRetryInitialSeconds`, then after twice as long each time, at most
+    // `queueRetryMaxSeconds` apart, until `queueLifetimeSeconds` after it was accepted
+    // (then it bounces). Postfix's defaults are the model: 5 min … 4 h, 5 days.
+    public var queueRetryInitialSeconds: Int = 300
+    public var queueRetryMaxSeconds: Int = 14_400
+    public var queueLifetimeSeconds: Int = 432_000
+    /// One "delayed" DSN (RFC 3464 Action: delayed) once a recipient has waited this long; 0 = never.
+    public var queueDelayWarningSeconds: Int = 14_400
+    /// Outbound SMTP connections at once, in all and to one destination (domain or route).
+    public var outboundMaxConnections: Int = 100
+    public var outboundMaxConnectionsPerDestination: Int = 20
+    public var outboundConnectTimeoutSeconds: Int = 30
+    /// How long `rotate` skips a source address that failed to connect.
+    public var outboundFailureMemorySeconds: Int = 600
+
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case proxyTrustedNetworks, authFailureDelayMs, authBanThreshold, authBanWindowSeconds, authBanSeconds
+        case queueRetryInitialSeconds, queueRetryMaxSeconds, queueLifetimeSeconds, queueDelayWarningSeconds
+        case outboundMaxConnections, outboundMaxConnectionsPerDestination, outboundConnectTimeoutSeconds
+        case outboundFailureMemorySeconds
+    }
 
     /// Keys missing from stored JSON (written by an older version) take their defaults.
     public init(from decoder: any Decoder) throws {
@@ -22,7 +45,27 @@ public struct ServerSettings: Codable, Sendable, Hashable {
         authBanThreshold = try container.decodeIfPresent(Int.self, forKey: .authBanThreshold) ?? defaults.authBanThreshold
         authBanWindowSeconds = try container.decodeIfPresent(Int.self, forKey: .authBanWindowSeconds) ?? defaults.authBanWindowSeconds
         authBanSeconds = try container.decodeIfPresent(Int.self, forKey: .authBanSeconds) ?? defaults.authBanSeconds
+        for (key, path) in Self.outboundIntegers {
+            self[keyPath: path] = try container.decodeIfPresent(Int.self, forKey: key) ?? defaults[keyPath: path]
+        }
     }
+
+    /// The outbound integers with their keys: decoded, patched and range-checked alike.
+    static var outboundIntegers: [(CodingKeys, WritableKeyPath<ServerSettings, Int>)] {[
+        (.queueRetryInitialSeconds, \.queueRetryInitialSeconds), (.queueRetryMaxSeconds, \.queueRetryMaxSeconds),
+        (.queueLifetimeSeconds, \.queueLifetimeSeconds), (.queueDelayWarningSeconds, \.queueDelayWarningSeconds),
+        (.outboundMaxConnections, \.outboundMaxConnections),
+        (.outboundMaxConnectionsPerDestination, \.outboundMaxConnectionsPerDestination),
+        (.outboundConnectTimeoutSeconds, \.outboundConnectTimeoutSeconds),
+        (.outboundFailureMemorySeconds, \.outboundFailureMemorySeconds),
+    ]}
+
+    static let outboundRanges: [String: ClosedRange<Int>] = [
+        "queueRetryInitialSeconds": 1...86_400, "queueRetryMaxSeconds": 1...604_800,
+        "queueLifetimeSeconds": 1...2_592_000, "queueDelayWarningSeconds": 0...2_592_000,
+        "outboundMaxConnections": 1...10_000, "outboundMaxConnectionsPerDestination": 1...1_000,
+        "outboundConnectTimeoutSeconds": 1...600, "outboundFailureMemorySeconds": 1...86_400,
+    ]
 
     /// `proxyTrustedNetworks` parsed; entries that do not parse (never stored: validation
     /// refuses them) are left out.
@@ -44,12 +87,14 @@ public struct ServerSettings: Codable, Sendable, Hashable {
 }
 
 /// A partial change to the server settings: absent keys stay as they are.
-public struct ServerSettingsPatch: Codable, Sendable, Hashable {
+public struct ServerSettingsPatch: Decodable, Sendable, Hashable {
     public var proxyTrustedNetworks: [String]?
     public var authFailureDelayMs: Int?
     public var authBanThreshold: Int?
     public var authBanWindowSeconds: Int?
     public var authBanSeconds: Int?
+    /// Outbound integers (`ServerSettings.outboundIntegers`) by key.
+    public var outbound: [String: Int] = [:]
 
     public init(
         proxyTrustedNetworks: [String]? = nil, authFailureDelayMs: Int? = nil, authBanThreshold: Int? = nil,
@@ -63,13 +108,16 @@ public struct ServerSettingsPatch: Codable, Sendable, Hashable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.refuseUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try decoder.refuseUnknownKeys(ServerSettings.CodingKeys.self)
+        let container = try decoder.container(keyedBy: ServerSettings.CodingKeys.self)
         proxyTrustedNetworks = try container.decodeIfPresent([String].self, forKey: .proxyTrustedNetworks)
         authFailureDelayMs = try container.decodeIfPresent(Int.self, forKey: .authFailureDelayMs)
         authBanThreshold = try container.decodeIfPresent(Int.self, forKey: .authBanThreshold)
         authBanWindowSeconds = try container.decodeIfPresent(Int.self, forKey: .authBanWindowSeconds)
         authBanSeconds = try container.decodeIfPresent(Int.self, forKey: .authBanSeconds)
+        for (key, _) in ServerSettings.outboundIntegers {
+            if let value = try container.decodeIfPresent(Int.self, forKey: key) { outbound[key.stringValue] = value }
+        }
     }
 
     public func apply(to settings: inout ServerSettings) {
@@ -78,6 +126,9 @@ public struct ServerSettingsPatch: Codable, Sendable, Hashable {
         if let value = authBanThreshold { settings.authBanThreshold = value }
         if let value = authBanWindowSeconds { settings.authBanWindowSeconds = value }
         if let value = authBanSeconds { settings.authBanSeconds = value }
+        for (key, path) in ServerSettings.outboundIntegers {
+            if let value = outbound[key.stringValue] { settings[keyPath: path] = value }
+        }
     }
 }
 
@@ -106,7 +157,10 @@ extension Validation {
             ("authBanWindowSeconds", settings.authBanWindowSeconds, ServerSettings.authBanSecondsRange, " s"),
             ("authBanSeconds", settings.authBanSeconds, ServerSettings.authBanSecondsRange, " s"),
         ]
-        for (field, value, range, unit) in ranges where !range.contains(value) {
+        let outbound = ServerSettings.outboundIntegers.map { key, path in
+            (key.stringValue, settings[keyPath: path], ServerSettings.outboundRanges[key.stringValue]!, " s")
+        }
+        for (field, value, range, unit) in ranges + outbound where !range.contains(value) {
             throw BindingsError.invalid(
                 field, "\(field) must be \(range.lowerBound)–\(range.upperBound)\(unit), got \(value)")
         }

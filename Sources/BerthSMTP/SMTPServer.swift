@@ -20,6 +20,8 @@ public struct SMTPServer: ProtocolServer {
         public var maxMessageSize = SMTPLimits.defaultMessageSize
         public var timeouts = SessionTimeouts()
         public var allowPlaintextAuth = false
+        /// An outbound queue runs: authenticated clients' remote recipients are queued.
+        public var relayAvailable = false
         /// Where message bodies are spooled while they arrive (same filesystem as the mail).
         public var spoolDirectory: String
         public var logger = Logger(label: "berth.smtp")
@@ -46,6 +48,7 @@ public struct SMTPServer: ProtocolServer {
         machine.tlsRequired = connection.spec.encryption == .tls && connection.spec.tlsRequired
         machine.authRequired = connection.spec.protocol == .submission
         machine.allowPlaintextAuth = configuration.allowPlaintextAuth
+        machine.relayAvailable = configuration.relayAvailable
         let handler = SMTPServerHandler(
             machine: SMTPStateMachine(configuration: machine, isTLS: connection.isImplicitTLS),
             connection: connection, server: self)

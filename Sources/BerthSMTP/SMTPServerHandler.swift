@@ -129,7 +129,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func handshakeCompleted(_ context: ChannelHandlerContext) {
         let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-        log.set("tls", tls?.tlsVersion.map { "\($0)" } ?? "yes")
+        log.set("tls", tls?.tlsVersion.map(TLSDetails.versionName) ?? "yes")
         log.event("tls established", tls.flatMap(TLSDetails.cipher).map { ["cipher": .string($0)] } ?? [:])
         if handshakePending {
             handshakePending = false

@@ -1,5 +1,7 @@
 import BerthAdmin
 import BerthCore
+import BerthDNS
+import BerthDelivery
 import BerthNet
 import BerthSMTP
 import BerthStore
@@ -40,6 +42,7 @@ public enum BerthApp {
         smtpConfiguration.timeouts = SessionTimeouts(
             command: .seconds(Int64(options.idleTimeoutSeconds)), handshake: .seconds(Int64(options.tlsHandshakeTimeoutSeconds)))
         smtpConfiguration.logger = logger
+        smtpConfiguration.relayAvailable = true
         let smtp = SMTPServer(
             backend: StoreSMTPBackend(store: store, mailStore: mailStore), authGuard: authGuard,
             configuration: smtpConfiguration)
@@ -52,6 +55,9 @@ public enum BerthApp {
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
         listenerConfiguration.admission.isTrustedProxy = { settings.current.isTrustedProxy($0) }
         listenerConfiguration.removedListenerDrainTimeout = .seconds(options.drainTimeoutSeconds)
+
+        let outbound = try makeOutboundQueue(
+            options, store: store, mailStore: mailStore, hostname: hostname, settings: settings, logger: logger)
 
         let registry = ListenerRegistry()
         let listeners = ListenerManager(
@@ -69,10 +75,11 @@ public enum BerthApp {
                 _ = try? store.updateBindings { bindings, _ in bindings.mergeDiscovered(found) }
             })
 
-        let admin = AdminAPI(
+        var adminAPI = AdminAPI(
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
-            passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth
-        ).application(host: options.adminHost, port: options.adminPort, logger: logger)
+            passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth)
+        adminAPI.queueChanged = { await outbound.queue.reload() }
+        let admin = adminAPI.application(host: options.adminHost, port: options.adminPort, logger: logger)
         let adminAddress = options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)"
 
         // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
@@ -82,6 +89,8 @@ public enum BerthApp {
                 services: [
                     .init(service: MailStoreService(mailStore: mailStore)),
                     .init(service: settings),
+                    .init(service: outbound.policy),
+                    .init(service: outbound.queue),
                     .init(service: certificateLibrary),
                     .init(service: listeners),
                     .init(service: NamedService(admin, failure: "cannot serve the admin API on http://\(adminAddress)")),
@@ -91,6 +100,42 @@ public enum BerthApp {
         try await group.run()
         logger.info("stopped")
     }
+}
+
+/// The outbound queue and the configuration snapshot it delivers by. DSNs go back
+/// through the Maildir writer like any message; the writer tells the queue what it queued.
+func makeOutboundQueue(
+    _ options: ServeOptions, store: ConfigStore, mailStore: MailStore, hostname: String, settings: SettingsService,
+    logger: Logger
+) throws -> (queue: OutboundQueue, policy: OutboundPolicyService) {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let servers: [SocketAddress]
+    if let dns = options.dnsServer {
+        do {
+            servers = [try DNSResolver.parseServer(dns)]
+        } catch {
+            throw ServeError("--dns \(dns): \(error)")
+        }
+    } else {
+        servers = DNSResolver.systemServers()
+    }
+    let policy = OutboundPolicyService(store: store, hostname: hostname, changes: store.changes.subscribe(), logger: logger)
+    policy.ensureKeys()
+    try policy.refresh()
+    let queue = OutboundQueue(.init(
+        store: store, resolver: MailExchangerResolver(resolver: DNSResolver(servers: servers, group: group), mxPort: options.mxPort),
+        group: group, settings: { settings.current }, policy: { policy.current },
+        submit: { message in
+            mailStore.deliver(message) { result in
+                if case .failure(let error) = result {
+                    logger.error("dsn: cannot store \(message.queueID): \(error)")
+                }
+            }
+        },
+        classify: { store.directory.classify($0) }, logger: logger))
+    mailStore.onQueued = { queue.enqueue($0) }
+    logger.info("outbound delivery: DNS \(servers.map { "\($0)" }.joined(separator: ", ")), MX port \(options.mxPort)")
+    return (queue, policy)
 }
 
 /// The Maildir writer thread as a service.

@@ -23,6 +23,10 @@ public struct ServeOptions: Sendable {
     public var drainTimeoutSeconds: Int = 120
     public var logLevel: String = "info"
     public var logFormat: LogFormat = .text
+    /// Recursive resolver for outbound delivery ("ADDR:PORT"); nil: /etc/resolv.conf's.
+    public var dnsServer: String?
+    /// The port MX hosts are reached on (RFC 5321: 25).
+    public var mxPort: Int = 25
 
     public init(
         dataDirectory: String, adminHost: String = "127.0.0.1", adminPort: Int = 8080, hostname: String? = nil,

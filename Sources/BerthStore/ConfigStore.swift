@@ -104,6 +104,41 @@ public final class ConfigStore: Sendable {
                 t.column("createdAt", .double).notNull()
             }
         }
+        // Issue 6, outbound delivery: each queued recipient has its own state (delivered
+        // or bounced exactly once), static routes, and the domains' DKIM keys.
+        migrator.registerMigration("v4-outbound") { db in
+            try db.alter(table: "queue") { t in
+                t.add(column: "queueID", .text)
+            }
+            try db.execute(sql: "UPDATE queue SET queueID = 'Q' || id")
+            try db.create(index: "queueByQueueID", on: "queue", columns: ["queueID"], unique: true)
+            try db.create(table: "queueRecipient") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("queue", .integer).notNull().indexed().references("queue", onDelete: .cascade)
+                t.column("address", .text).notNull()
+                t.column("state", .text).notNull().defaults(to: "pending")
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("nextAttemptAt", .double).notNull()
+                t.column("lastError", .text)
+                t.column("warned", .boolean).notNull().defaults(to: false)
+            }
+            try db.execute(sql: """
+                INSERT INTO queueRecipient(queue, address, nextAttemptAt)
+                SELECT queue.id, json_each.value, queue.receivedAt FROM queue, json_each(queue.recipients)
+                """)
+            try db.create(table: "route") { t in
+                t.primaryKey("domain", .text)
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(table: "dkimKey") { t in
+                t.column("domain", .text).notNull().references("domain", onDelete: .cascade)
+                t.column("selector", .text).notNull()
+                t.column("algorithm", .text).notNull()
+                t.column("privateKey", .text).notNull()
+                t.column("createdAt", .double).notNull()
+                t.primaryKey(["domain", "selector"])
+            }
+        }
         return migrator
     }
 

@@ -35,6 +35,8 @@ public final class MailStore: @unchecked Sendable {
     private var createdDirectories: Set<String> = []
     private var sequence: UInt64 = 0
     private let rootFD: Int32
+    /// Told (on the writer thread, after the commit) of messages just queued for other servers.
+    public var onQueued: (@Sendable ([QueueEntry]) -> Void)?
 
     public init(dataDirectory: String, store: ConfigStore, hostname: String, logger: Logger) throws {
         mailRoot = dataDirectory + "/mail"
@@ -262,21 +264,44 @@ public final class MailStore: @unchecked Sendable {
     }
 
     private func index(_ files: [Written], batch: [(InboundMessage, Completion)], at now: Date) throws {
-        try store.database.write { db in
-            for file in files {
-                if let domain = file.domain, let user = file.user {
-                    try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
-                        .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
-                } else {
-                    let message = batch[file.job].0
-                    let recipients = String(decoding: try JSONEncoder().encode(file.recipients), as: UTF8.self)
-                    try db.execute(
-                        sql: "INSERT INTO queue(path, sender, recipients, size, authUser, receivedAt) VALUES (?, ?, ?, ?, ?, ?)",
-                        arguments: [file.newPath, message.sender, recipients, file.size, message.authenticatedUser,
-                                    now.timeIntervalSince1970])
+        let queued = files.contains { $0.domain == nil }
+        var entries: [QueueEntry] = []
+        // Local mail can be re-indexed from the Maildir; a queued message's envelope lives
+        // only in its row, so a batch that queues waits for the WAL on disk (synchronous FULL).
+        try store.database.writeWithoutTransaction { db in
+            if queued { try db.execute(sql: "PRAGMA synchronous = FULL") }
+            defer { if queued { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
+            try db.inTransaction {
+                for file in files {
+                    if let domain = file.domain, let user = file.user {
+                        try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
+                            .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
+                    } else {
+                        entries.append(try Self.enqueue(file, message: batch[file.job].0, at: now, db))
+                    }
                 }
+                return .commit
             }
         }
+        if !entries.isEmpty { onQueued?(entries) }
+    }
+
+    private static func enqueue(_ file: Written, message: InboundMessage, at now: Date, _ db: Database) throws -> QueueEntry {
+        let recipients = String(decoding: try JSONEncoder().encode(file.recipients), as: UTF8.self)
+        try db.execute(
+            sql: "INSERT INTO queue(queueID, path, sender, recipients, size, authUser, receivedAt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [message.queueID, file.newPath, message.sender, recipients, file.size, message.authenticatedUser,
+                        now.timeIntervalSince1970])
+        let row = db.lastInsertedRowID
+        var entry = QueueEntry(
+            row: row, queueID: message.queueID, path: file.newPath, sender: message.sender, size: file.size,
+            receivedAt: now, recipients: [])
+        for address in file.recipients {
+            try db.cachedStatement(sql: "INSERT INTO queueRecipient(queue, address, nextAttemptAt) VALUES (?, ?, ?)")
+                .execute(arguments: [row, address, now.timeIntervalSince1970])
+            entry.recipients.append(QueueRecipient(row: db.lastInsertedRowID, address: address, nextAttemptAt: now))
+        }
+        return entry
     }
 
     private func ensureMaildir(_ box: String) throws {

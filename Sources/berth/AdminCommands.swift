@@ -168,7 +168,7 @@ let domainColumns = ["name", "ipAddress"]
 struct DomainsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "domains", abstract: "List, add, edit and delete mail domains.",
-        subcommands: [List.self, Add.self, Edit.self, Delete.self], defaultSubcommand: List.self)
+        subcommands: [List.self, Add.self, Edit.self, Delete.self, DKIMCommand.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
@@ -298,6 +298,9 @@ struct ListenersCommand: AsyncParsableCommand {
 
 let settingsColumns = [
     "proxyTrustedNetworks", "authFailureDelayMs", "authBanThreshold", "authBanWindowSeconds", "authBanSeconds",
+    "queueRetryInitialSeconds", "queueRetryMaxSeconds", "queueLifetimeSeconds", "queueDelayWarningSeconds",
+    "outboundMaxConnections", "outboundMaxConnectionsPerDestination", "outboundConnectTimeoutSeconds",
+    "outboundFailureMemorySeconds",
 ]
 
 struct SettingsCommand: AsyncParsableCommand {
@@ -327,6 +330,14 @@ struct SettingsCommand: AsyncParsableCommand {
         var proxyTrustedNetwork: [String] = []
         @Flag(help: "Trust no network with PROXY protocol headers.")
         var clearProxyTrustedNetworks = false
+        @Option(help: "First retry of a deferred recipient, in seconds (doubles each time).") var queueRetryInitialSeconds: Int?
+        @Option(help: "Longest wait between retries, in seconds.") var queueRetryMaxSeconds: Int?
+        @Option(help: "How long a message is retried before it bounces, in seconds (default 5 days).") var queueLifetimeSeconds: Int?
+        @Option(help: "Send one delay warning after this many seconds (0: never).") var queueDelayWarningSeconds: Int?
+        @Option(help: "Outbound SMTP connections at once.") var outboundMaxConnections: Int?
+        @Option(help: "Outbound SMTP connections at once to one destination.") var outboundMaxConnectionsPerDestination: Int?
+        @Option(help: "Seconds to wait for an outbound connection.") var outboundConnectTimeoutSeconds: Int?
+        @Option(help: "Seconds a rotate source address that failed goes last.") var outboundFailureMemorySeconds: Int?
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
@@ -342,6 +353,14 @@ struct SettingsCommand: AsyncParsableCommand {
                 body["authBanThreshold"] = authBanThreshold
                 body["authBanWindowSeconds"] = authBanWindowSeconds
                 body["authBanSeconds"] = authBanSeconds
+                body["queueRetryInitialSeconds"] = queueRetryInitialSeconds
+                body["queueRetryMaxSeconds"] = queueRetryMaxSeconds
+                body["queueLifetimeSeconds"] = queueLifetimeSeconds
+                body["queueDelayWarningSeconds"] = queueDelayWarningSeconds
+                body["outboundMaxConnections"] = outboundMaxConnections
+                body["outboundMaxConnectionsPerDestination"] = outboundMaxConnectionsPerDestination
+                body["outboundConnectTimeoutSeconds"] = outboundConnectTimeoutSeconds
+                body["outboundFailureMemorySeconds"] = outboundFailureMemorySeconds
                 if clearProxyTrustedNetworks || !proxyTrustedNetwork.isEmpty { body["proxyTrustedNetworks"] = proxyTrustedNetwork }
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/settings", body: body), columns: settingsColumns)

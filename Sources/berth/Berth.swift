@@ -10,7 +10,7 @@ struct Berth: AsyncParsableCommand {
         version: BerthVersion.string,
         subcommands: [
             Serve.self, PortsCommand.self, IPsCommand.self, DomainsCommand.self, UsersCommand.self,
-            ListenersCommand.self, SettingsCommand.self, CertificatesCommand.self,
+            ListenersCommand.self, SettingsCommand.self, CertificatesCommand.self, QueueCommand.self, RoutesCommand.self,
         ])
 
     /// As ArgumentParser's own `main`, except that with `--json` a usage error is printed

@@ -42,7 +42,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log format: text (key=value) or json (one object per line).")
     var logFormat = "text"
 
+    @Option(help: "DNS resolver for outbound delivery (ADDR:PORT or ADDR; default: /etc/resolv.conf's nameservers).")
+    var dns: String?
+
+    @Option(help: "TCP port outbound SMTP connects to on MX hosts (RFC 5321: 25; tests use another).")
+    var mxPort = 25
+
     func validate() throws {
+        guard (1...65535).contains(mxPort) else { throw ValidationError("--mx-port must be 1-65535") }
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be a positive number of bytes") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more seconds") }
@@ -73,6 +80,8 @@ struct Serve: AsyncParsableCommand {
         options.drainTimeoutSeconds = drainTimeout
         options.logLevel = logLevel
         options.logFormat = LogFormat(rawValue: logFormat) ?? .text
+        options.dnsServer = dns
+        options.mxPort = mxPort
         try await BerthApp.run(options)
     }
 }
