@@ -36,8 +36,9 @@ public enum DKIMError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// RFC 6376 §3.1 selectors and §3.5 `d=` are domain names: LDH labels of 1–63 octets,
-/// at most 253 octets in all. Anything else (spaces, ";", "=") would corrupt the tag list.
+/// RFC 6376 §3.1 selectors and §3.5 `d=` are domain names: labels of 1–63 letters, digits
+/// and hyphens (underscores tolerated, as DNS itself does), at most 253 octets in all.
+/// Anything else (spaces, ";", "=") would corrupt the tag list or the DNS query.
 func isDNSName(_ name: String) -> Bool {
     let bytes = Array(name.utf8)
     guard !bytes.isEmpty, bytes.count <= 253 else { return false }
