@@ -34,6 +34,8 @@ ALICE = "alice@example.com"
 ALICE_PW = "alice-pw-123"
 
 START_TIMEOUT = 30.0
+# A loopback port nothing listens on, for servers whose queued mail must stay queued.
+NO_DNS_PORT = 9
 STOP_TIMEOUT = 15.0
 # The contract says a change applies within 1 s; we poll with a little tolerance.
 APPLY_DEADLINE = 1.5
@@ -259,6 +261,10 @@ class Berth:
              "--hostname", self.hostname]
         if not self.default_ports:
             a.append("--no-default-ports")
+        if "--dns" not in self.extra_args:
+            # Tests never ask real DNS: a resolver that does not answer leaves queued mail
+            # deferred (tests of delivery start their own dnsmasq and pass --dns).
+            a.extend(["--dns", f"127.0.0.1:{NO_DNS_PORT}"])
         a.extend(self.extra_args)
         return a
 

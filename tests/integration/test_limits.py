@@ -178,25 +178,26 @@ def test_sender_login_mismatch_553(submit_env):
         assert code == 250, lines
 
 
-def test_remote_rcpt_after_auth_451_not_250(submit_env):
-    """Outbound delivery does not exist yet: an authenticated RCPT to another domain gets
-    451 4.3.2 (never a silent 250); local recipients in the same transaction are delivered."""
+def test_remote_rcpt_after_auth_is_queued(submit_env):
+    """Issue 6: an authenticated RCPT to another domain is accepted and queued for outbound
+    delivery; local recipients in the same transaction are delivered locally at once."""
     b = submit_env
     with authed(b) as c:
         assert c.cmd(f"MAIL FROM:<{ALICE}>")[0] == 250
-        for rcpt in ("someone@elsewhere.org", "x@example.net"):
+        for rcpt in ("someone@elsewhere.invalid", "x@example.net"):
             code, lines = c.cmd(f"RCPT TO:<{rcpt}>")
-            assert_reply(lines, 451, "4.3.2", f"authenticated RCPT TO:<{rcpt}>")
+            assert code == 250, (rcpt, lines)
         code, lines = c.cmd("RCPT TO:<carol@example.com>")
         assert code == 250, lines
         assert c.cmd("DATA")[0] == 354
-        c.send(b"Subject: mixed\r\n\r\nlocal only\r\n.\r\n")
+        c.send(b"Subject: mixed\r\n\r\nlocal and remote\r\n.\r\n")
         code, lines = c.reply()
         assert code == 250, lines
     assert len(wait_maildir_count(b, 1, user="carol")) == 1
-    queue = b.data / "queue"
-    queued = [p for p in queue.rglob("*") if p.is_file()] if queue.is_dir() else []
-    assert not any(b"local only" in p.read_bytes() for p in queued), f"queued for a remote recipient: {queued}"
+    queued = b.ok("GET", "/api/v1/queue")
+    assert len(queued) == 1, queued
+    assert sorted(r["address"] for r in queued[0]["recipients"]) == ["someone@elsewhere.invalid", "x@example.net"]
+    assert queued[0]["sender"] == ALICE
 
 
 # ------------------------------------------------------------------ removed port: 421 4.3.2

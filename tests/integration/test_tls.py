@@ -269,8 +269,8 @@ def test_submission_requires_tls_then_auth(tls_env):
         assert code == 235, msg
         assert s.mail(ALICE)[0] == 250
         assert s.rcpt(ALICE)[0] == 250
-        code, msg = s.rcpt("someone@elsewhere.org")
-        assert code == 451 and msg.startswith(b"4.3.2"), "no outbound delivery yet: 451, never a black hole"
+        code, msg = s.rcpt("someone@elsewhere.invalid")
+        assert code == 250, "authenticated relay is queued for outbound delivery"
         assert s.data("Subject: submitted\r\n\r\nhi\r\n")[0] == 250
     assert len(wait_maildir_count(tls_env, 1)) == 1
 
@@ -304,14 +304,12 @@ def test_swaks_auth_submission(tls_env):
                ALICE_PW, "--to", ALICE, "--from", ALICE])
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
     assert len(wait_maildir_count(b, 1)) == 1
-    # authenticated relay to a non-local address: 451 until outbound delivery exists
+    # authenticated relay to a non-local address: queued for outbound delivery
     p = swaks(["--server", f"{IP2}:{b.SUB}", "--tls", "--auth", "PLAIN", "--auth-user", ALICE, "--auth-password",
-               ALICE_PW, "--to", "someone@elsewhere.org", "--from", ALICE])
+               ALICE_PW, "--to", "someone@elsewhere.invalid", "--from", ALICE])
     out = p.stdout.decode()
-    assert p.returncode != 0, out
-    lines = out.splitlines()
-    i = next(i for i, l in enumerate(lines) if "RCPT TO:<someone@elsewhere.org>" in l)
-    assert "451 4.3.2" in lines[i + 1], lines[i:i + 2]
+    assert p.returncode == 0, out
+    assert any(m["sender"] == ALICE for m in b.ok("GET", "/api/v1/queue")), out
     # a forged sender after AUTH: 553 5.7.1 (sender/login mismatch)
     p = swaks(["--server", f"{IP2}:{b.SUB}", "--tls", "--auth", "PLAIN", "--auth-user", ALICE, "--auth-password",
                ALICE_PW, "--to", ALICE, "--from", "ceo@example.com"])
@@ -330,18 +328,20 @@ def test_swaks_auth_submission(tls_env):
     assert len(wait_maildir_count(b, 2)) == 2
 
 
-def test_relay_refused_until_outbound_exists(tls_env):
-    """Issue 5 §6.1: authenticated mail to other domains is refused with 451 4.3.2 (the
-    client keeps it and retries) instead of a 250 for mail nothing would ever send."""
+def test_relay_needs_auth(tls_env):
+    """No open relay: without AUTH, mail to another domain is refused (554 5.7.1) and nothing
+    is queued; after AUTH over TLS it is queued (issue 6)."""
     b = tls_env
+    with smtplib.SMTP(IP2, b.STLS, local_hostname=CLIENT_NAME, timeout=15) as s:
+        s.ehlo()
+        assert s.mail("bob@remote.test")[0] == 250
+        code, msg = s.rcpt("someone@elsewhere.invalid")
+        assert code == 554 and msg.startswith(b"5.7.1"), (code, msg)
+    assert b.ok("GET", "/api/v1/queue") == []
     with smtplib.SMTP_SSL(IP2, b.SSL, local_hostname=CLIENT_NAME, context=tls_client_context(), timeout=15) as s:
         s.login(ALICE, ALICE_PW)
-        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
-            s.sendmail(ALICE, ["someone@elsewhere.org"], "Subject: relay\r\n\r\nx\r\n")
-        code, msg = refused.value.recipients["someone@elsewhere.org"]
-        assert code == 451 and msg.startswith(b"4.3.2"), (code, msg)
-    queue = b.data / "queue"
-    assert not queue.is_dir() or not any(p.is_file() for p in queue.rglob("*")), "nothing was queued"
+        assert s.sendmail(ALICE, ["someone@elsewhere.invalid"], "Subject: relay\r\n\r\nx\r\n") == {}
+    assert [m["sender"] for m in b.ok("GET", "/api/v1/queue")] == [ALICE]
 
 
 # ------------------------------------------------------------------ certificates
