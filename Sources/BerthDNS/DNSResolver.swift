@@ -117,7 +117,7 @@ public final class DNSResolver: Sendable {
                     malformed = "\(subject): \(serverName) sent a malformed answer: \(error)"
                     continue
                 } catch {
-                    let reason = "\(serverName) \(error)"
+                    let reason = "\(serverName) \(DNSTransportFailure.describe(error))"
                     if !failures.contains(reason) { failures.append(reason) }
                     continue
                 }

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOPosix
 
@@ -9,9 +16,21 @@ enum DNSTransportFailure: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .timedOut(let timeout): "timed out after \(Double(timeout.nanoseconds) / 1e9) s"
+        case .timedOut(let timeout):
+            timeout.nanoseconds % 1_000_000_000 == 0
+                ? "timed out after \(timeout.nanoseconds / 1_000_000_000) s"
+                : "timed out after \(timeout.nanoseconds / 1_000_000) ms"
         case .closedEarly: "closed the TCP connection without an answer"
         case .malformed(let error): "sent a malformed answer (\(error))"
+        }
+    }
+
+    /// Why a server gave no answer, for the timeout message.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let failure as DNSTransportFailure: failure.description
+        case let error as IOError where error.errnoCode == ECONNREFUSED: "refused the query (nothing listening)"
+        default: "failed (\(error))"
         }
     }
 }
