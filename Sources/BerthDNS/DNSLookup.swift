@@ -12,14 +12,6 @@ public enum DNSLookup<Record: Sendable & Hashable>: Sendable, Hashable {
         if case .records(let records) = self { return records }
         return []
     }
-
-    func map<Other>(_ transform: (Record) -> Other) -> DNSLookup<Other> {
-        switch self {
-        case .records(let records): .records(records.map(transform))
-        case .noRecords: .noRecords
-        case .noSuchDomain: .noSuchDomain
-        }
-    }
 }
 
 /// An MX record (RFC 1035 §3.3.9). `exchange` is lower-case without the trailing dot, and ""
