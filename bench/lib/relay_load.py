@@ -296,11 +296,13 @@ def cmd_run(a):
     # barrier: every worker has its sessions connected (and authenticated)
     ready, ready_sessions, errors = 0, 0, []
     deadline = time.monotonic() + a.limit_secs
-    while ready < procs:
+    while ready < procs and time.monotonic() < deadline:
         try:
-            kind, wid, n_ok, errs = q.get(timeout=max(0.1, deadline - time.monotonic()))
+            kind, wid, n_ok, errs = q.get(timeout=0.5)
         except Exception:
-            break
+            if any(not p.is_alive() for p in ps):   # a worker died before it was ready
+                break
+            continue
         if kind == "ready":
             ready += 1
             ready_sessions += n_ok
