@@ -80,7 +80,7 @@ public struct DeliveryStatusNotification: Sendable {
         }
         text += "\n"
         for recipient in recipients {
-            text += "<\(recipient.address)>: \(recipient.diagnostic)\n"
+            text += "<\(recipient.address)>: \(Self.oneLine(recipient.diagnostic))\n"
         }
         text += """
 
@@ -117,7 +117,10 @@ public struct DeliveryStatusNotification: Sendable {
 
     /// RFC 3464 fields are single lines; replies can carry CR/LF.
     static func oneLine(_ text: String) -> String {
-        String(text.map { $0 == "\r" || $0 == "\n" ? " " : $0 }.prefix(900))
+        // Scalars, not Characters: "\r\n" is one Character.
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(900) { scalars.append(scalar == "\r" || scalar == "\n" ? " " : scalar) }
+        return String(scalars)
     }
 
     static func rfc5322(_ date: Date) -> String {

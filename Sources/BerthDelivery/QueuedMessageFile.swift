@@ -36,11 +36,18 @@ struct QueuedMessageFile: Sendable {
         let keep = size <= Self.keepInMemory
         if keep { kept.reserveCapacity(size) }
         var eightBit = false
-        try await Self.forEachChunk(of: path, from: 0, size: size, threadPool: threadPool) { chunk in
-            chunk.withUnsafeReadableBytes { raw in
-                if keep { kept.append(contentsOf: raw) }
-                if !eightBit { eightBit = raw.contains { $0 >= 0x80 } }
-                if let body = scanner.feed(raw), !keys.isEmpty { hasher.update(body) }
+        func consume(_ raw: UnsafeRawBufferPointer) {
+            if !eightBit { eightBit = raw.contains { $0 >= 0x80 } }
+            if let body = scanner.feed(raw), !keys.isEmpty { hasher.update(body) }
+        }
+        if keep {
+            // A small file the spool just wrote is in the page cache: read it here rather
+            // than pay two thread hops.
+            kept = try Self.readWhole(path, size: size)
+            kept.withUnsafeBytes { consume($0) }
+        } else {
+            try await Self.forEachChunk(of: path, from: 0, size: size, threadPool: threadPool) { chunk in
+                chunk.withUnsafeReadableBytes { consume($0) }
             }
         }
         scanner.finish()
@@ -92,6 +99,22 @@ struct QueuedMessageFile: Sendable {
 }
 
 extension QueuedMessageFile {
+    static func readWhole(_ path: String, size: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SMTPClientError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        if done < size { bytes.removeLast(size - done) }
+        return bytes
+    }
+
     /// Reads `path` from `offset` to `size` in chunks, one at a time, on the thread pool
     /// (a read of a cold file may block).
     static func forEachChunk(

@@ -12,11 +12,10 @@ public struct DeliveryError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Maildir delivery with group commit. Every message is written to `tmp/`, made durable,
-/// renamed into `new/`, the directory made durable, the index row committed — and only then
-/// is the SMTP client told `250`. Messages that arrive together share one `syncfs(2)` and
-/// one directory fsync, which is where the throughput comes from; nothing is acknowledged
-/// before it is on disk.
+/// Maildir delivery with group commit. Every message is written to `tmp/`, renamed into
+/// `new/` (a queue file into `queue/new/`), its index or queue rows committed, and then
+/// one `syncfs(2)` makes the whole batch durable — and only then is the SMTP client told
+/// `250`. A lone message costs one flush; messages that arrive together share it.
 public final class MailStore: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<String, any Error>) -> Void
 
@@ -109,21 +108,14 @@ public final class MailStore: @unchecked Sendable {
         var recipients: [String]
     }
 
-    /// One message's inode: every mailbox holds a hard link to it, so one flush covers all.
-    /// Kept open until the batch is durable, so a small batch can fdatasync it directly.
-    private struct Inode {
-        var fd: Int32
-        var path: String
-    }
-
     private func commit(_ batch: [(InboundMessage, Completion)]) {
         var written: [Written] = []
-        var inodes: [Inode] = []
         var failures: [Int: any Error] = [:]
         let now = Date()
         for (index, (message, _)) in batch.enumerated() {
             var mine: [Written] = []
-            var source: Inode?
+            // The message's one inode: every mailbox (and the queue) holds a hard link to it.
+            var source: String?
             do {
                 let name = "\(nextID(now)).\(hostname),S=\(message.body.size)"
                 for (address, recipientClass) in message.recipients {
@@ -145,28 +137,31 @@ public final class MailStore: @unchecked Sendable {
                     try ensureMaildir(box)
                     let tmpPath = "\(box)/tmp/\(name)"
                     if let source {
-                        try link(source.path, tmpPath)
+                        try link(source, tmpPath)
                     } else {
-                        source = try materialize(message.body, at: tmpPath)
+                        try materialize(message.body, at: tmpPath)
+                        source = tmpPath
                     }
                     mine.append(Written(
                         job: index, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
                         domain: domain, user: user, size: message.body.size, recipients: [address]))
                 }
-                if let source { inodes.append(source) }
                 written += mine
             } catch {
                 logger.error("delivery failed", metadata: ["queue": .string(message.queueID), "error": "\(error)"])
-                if let source { close(source.fd) }
                 for file in mine { unlink(file.tmpPath) }
                 failures[index] = error
             }
             if case .file(let spool, _) = message.body { unlink(spool) }
         }
         if !written.isEmpty {
+            var queued: [QueueEntry] = []
             do {
-                try makeDurable(written, inodes: inodes)
-                try index(written, batch: batch, at: now)
+                for file in written where rename(file.tmpPath, file.newPath) != 0 {
+                    throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
+                }
+                queued = try index(written, batch: batch, at: now)
+                flush()
             } catch {
                 logger.error("maildir commit failed: \(error)")
                 for file in written {
@@ -174,9 +169,9 @@ public final class MailStore: @unchecked Sendable {
                     unlink(file.newPath)
                     failures[file.job] = error
                 }
+                queued = []
             }
-        } else {
-            for inode in inodes { close(inode.fd) }
+            if !queued.isEmpty { onQueued?(queued) }
         }
         for (index, (message, completion)) in batch.enumerated() {
             if let failure = failures[index] {
@@ -192,16 +187,10 @@ public final class MailStore: @unchecked Sendable {
     }
 
     /// The message's first file: the spool file linked in, or the in-memory body written.
-    private func materialize(_ body: MessageBody, at tmpPath: String) throws -> Inode {
+    private func materialize(_ body: MessageBody, at tmpPath: String) throws {
         switch body {
         case .file(let spool, _):
             try link(spool, tmpPath)
-            let fd = open(tmpPath, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                unlink(tmpPath)
-                throw DeliveryError(description: "cannot open \(tmpPath): \(errnoText())")
-            }
-            return Inode(fd: fd, path: tmpPath)
         case .bytes(let bytes):
             let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
@@ -222,7 +211,7 @@ public final class MailStore: @unchecked Sendable {
                 unlink(tmpPath)
                 throw DeliveryError(description: "cannot write \(tmpPath): \(failure)")
             }
-            return Inode(fd: fd, path: tmpPath)
+            close(fd)
         }
     }
 
@@ -234,56 +223,34 @@ public final class MailStore: @unchecked Sendable {
         return "\(seconds).M\(micros)P\(getpid())Q\(sequence)"
     }
 
-    /// Files up to which one fdatasync each beats one syncfs of the whole filesystem.
-    static let syncfsThreshold = 4
-
-    /// The Maildir protocol: data durable in `tmp/`, then the rename, then the rename durable.
-    /// A lone message is flushed on its own (fdatasync); a batch with one syncfs(2).
-    private func makeDurable(_ files: [Written], inodes: [Inode]) throws {
-        defer { for inode in inodes { close(inode.fd) } }
-        if inodes.count > Self.syncfsThreshold && cberth_syncfs(rootFD) == 0 {
-            // every file of the batch is on disk
-        } else {
-            for inode in inodes where fdatasync(inode.fd) != 0 {
-                throw DeliveryError(description: "fdatasync \(inode.path): \(errnoText())")
-            }
-        }
-        for file in files where rename(file.tmpPath, file.newPath) != 0 {
-            throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
-        }
-        for directory in Set(files.map(\.newDirectory)) {
-            try fsyncDirectory(directory)
+    /// One flush for the whole batch (syncfs(2)): the files' data, their renames into
+    /// `new/` and the index rows in SQLite's WAL (written with synchronous=NORMAL) reach the
+    /// disk together, so a lone message costs one journal commit, not one per file,
+    /// directory and database. Nothing is acknowledged before this returns. A crash before
+    /// it leaves at worst a renamed file whose data never arrived: its size is short of the
+    /// `S=` in its name, and recovery removes it (it was never acknowledged).
+    private func flush() {
+        if cberth_syncfs(rootFD) != 0 {
+            logger.warning("syncfs failed (\(errnoText())); flushing every filesystem")
+            sync()
         }
     }
 
-    private func fsyncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
-        guard fd >= 0 else { throw DeliveryError(description: "cannot open \(path): \(errnoText())") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw DeliveryError(description: "fsync \(path): \(errnoText())") }
-    }
-
-    private func index(_ files: [Written], batch: [(InboundMessage, Completion)], at now: Date) throws {
-        let queued = files.contains { $0.domain == nil }
-        var entries: [QueueEntry] = []
-        // Local mail can be re-indexed from the Maildir; a queued message's envelope lives
-        // only in its row, so a batch that queues waits for the WAL on disk (synchronous FULL).
-        try store.database.writeWithoutTransaction { db in
-            if queued { try db.execute(sql: "PRAGMA synchronous = FULL") }
-            defer { if queued { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
-            try db.inTransaction {
-                for file in files {
-                    if let domain = file.domain, let user = file.user {
-                        try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
-                            .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
-                    } else {
-                        entries.append(try Self.enqueue(file, message: batch[file.job].0, at: now, db))
-                    }
+    /// Index rows for local mail, queue rows for the rest, in one transaction; returns
+    /// what was queued, for the queue runner once it is durable.
+    private func index(_ files: [Written], batch: [(InboundMessage, Completion)], at now: Date) throws -> [QueueEntry] {
+        try store.database.write { db in
+            var entries: [QueueEntry] = []
+            for file in files {
+                if let domain = file.domain, let user = file.user {
+                    try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
+                        .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
+                } else {
+                    entries.append(try Self.enqueue(file, message: batch[file.job].0, at: now, db))
                 }
-                return .commit
             }
+            return entries
         }
-        if !entries.isEmpty { onQueued?(entries) }
     }
 
     private static func enqueue(_ file: Written, message: InboundMessage, at now: Date, _ db: Database) throws -> QueueEntry {
@@ -332,11 +299,15 @@ public struct RecoveryReport: Sendable, Hashable {
     /// Queue files with no queue row: their envelope was never committed, so they cannot
     /// be sent; left in place for the admin.
     public var orphanedQueueFiles: [String] = []
+    /// Files in `new/`/`cur/` shorter than the `S=` of their name: renamed, but the crash
+    /// came before the batch's flush, so their data never arrived (never acknowledged).
+    public var removedTruncated: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         removedTemporary.isEmpty && indexed.isEmpty && droppedRows.isEmpty && orphanedQueueFiles.isEmpty
+            && removedTruncated.isEmpty
     }
 }
 
@@ -392,6 +363,11 @@ extension MailStore {
         }
         for box in mailboxes { removeLeftovers(in: box.path) }
         removeLeftovers(in: queueRoot)
+        for directory in mailboxes.flatMap({ [$0.path + "/new", $0.path + "/cur"] }) + [queueRoot + "/new"] {
+            for path in files(in: directory) where isTruncated(path) {
+                if unlink(path) == 0 { report.removedTruncated.append(path) }
+            }
+        }
 
         try store.database.write { db in
             let indexedPaths = Set(try String.fetchAll(db, sql: "SELECT path FROM message"))
@@ -435,14 +411,29 @@ extension MailStore {
         for path in report.droppedRows {
             logger.notice("maildir recovery: dropped the index row of \(path), whose file is gone")
         }
+        for path in report.removedTruncated {
+            logger.notice("maildir recovery: removed \(path), shorter than its S= size (its flush never happened; never acknowledged)")
+        }
         for path in report.orphanedQueueFiles {
             logger.warning("maildir recovery: queue file \(path) has no queue entry (its envelope was never committed); left in place")
         }
         if !report.isEmpty {
             logger.notice(
-                "maildir recovery: removed \(report.removedTemporary.count) unfinished file(s) from tmp/, indexed \(report.indexed.count) message(s), dropped \(report.droppedRows.count) stale index row(s), \(report.orphanedQueueFiles.count) orphaned queue file(s)")
+                "maildir recovery: removed \(report.removedTemporary.count) unfinished file(s) from tmp/, indexed \(report.indexed.count) message(s), dropped \(report.droppedRows.count) stale index row(s), \(report.orphanedQueueFiles.count) orphaned queue file(s), removed \(report.removedTruncated.count) truncated file(s)")
         }
         return report
+    }
+
+    /// Whether a file is shorter than the `S=` size in its Maildir name (`…,S=1234` or
+    /// `…,S=1234:2,FLAGS`). Names without `S=` are never called truncated.
+    static func isTruncated(_ path: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        guard let range = name.range(of: ",S=") else { return false }
+        let digits = name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }
+        guard let expected = Int(digits),
+              let actual = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+        else { return false }
+        return actual < expected
     }
 
     /// Whether a `tmp/` file was left by a writer that is gone (see `recover`).

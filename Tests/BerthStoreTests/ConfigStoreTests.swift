@@ -19,14 +19,14 @@ struct ConfigStoreTests {
         try Self.withStore { store, directory in
             let tables = [
                 "settings", "portSequence", "port", "ipAddress", "domain", "user", "message", "queue", "certificateSequence",
-                "certificate",
+                "certificate", "queueRecipient", "route", "dkimKey",
             ]
             let (present, migrations) = try store.database.read { db in
                 (try tables.filter { try db.tableExists($0) },
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library"])
+            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library", "v4-outbound"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")
