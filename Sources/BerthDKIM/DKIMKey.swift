@@ -3,8 +3,9 @@ import _CryptoExtras
 import Foundation
 
 /// A domain's DKIM signing key as the config store keeps it: text that round-trips through
-/// JSON and SQLite. The parsed key is not kept, so the value stays `Hashable`; it is parsed
-/// again when signing (cheap next to the RSA signature itself).
+/// JSON and SQLite, with the parsed key kept beside it. Parsing an RSA key (PEM, DER, the
+/// key check, BoringSSL's Montgomery set-up) costs as much as a signature, so it is done
+/// once per key, not once per message. Equality and hashing look at the text only.
 public struct DKIMKey: Sendable, Hashable {
     /// RFC 8301 §3.2: signers SHOULD use at least 2048 bits; verifiers need only handle up
     /// to 4096, so a larger key could make mail unverifiable.
@@ -17,12 +18,23 @@ public struct DKIMKey: Sendable, Hashable {
     /// What the store keeps: PEM (PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY") for RSA,
     /// the base64 raw 32-byte seed for ed25519 (RFC 8463 §3).
     public private(set) var privateKey: String
+    private let parsed: ParsedKey
+
+    public static func == (a: DKIMKey, b: DKIMKey) -> Bool {
+        a.algorithm == b.algorithm && a.selector == b.selector && a.privateKey == b.privateKey
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(algorithm)
+        hasher.combine(selector)
+        hasher.combine(privateKey)
+    }
 
     /// Throws `DKIMError.invalidPrivateKey` when `privateKey` does not parse for `algorithm`,
     /// and `DKIMError.invalidSelector` when the selector is not a DNS name.
     public init(algorithm: DKIMAlgorithm, selector: String, privateKey: String) throws {
         guard isDNSName(selector) else { throw DKIMError.invalidSelector(selector) }
-        _ = try SigningKey(algorithm: algorithm, text: privateKey)
+        parsed = ParsedKey(try SigningKey(algorithm: algorithm, text: privateKey))
         self.algorithm = algorithm
         self.selector = selector
         self.privateKey = privateKey
@@ -31,21 +43,23 @@ public struct DKIMKey: Sendable, Hashable {
     /// A fresh key: 2048-bit RSA (stored as PKCS#8 PEM) or an ed25519 seed.
     /// The selector is not checked here; signing throws if it is not a DNS name.
     public static func generate(_ algorithm: DKIMAlgorithm, selector: String) -> DKIMKey {
-        let text: String
         switch algorithm {
         case .rsaSHA256:
             // Only a key size below 2048 makes this throw.
-            text = try! _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation
+            let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+            return DKIMKey(checked: algorithm, selector: selector, privateKey: key.pkcs8PEMRepresentation, parsed: .rsa(key))
         case .ed25519SHA256:
-            text = Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString()
+            let key = Curve25519.Signing.PrivateKey()
+            return DKIMKey(
+                checked: algorithm, selector: selector, privateKey: key.rawRepresentation.base64EncodedString(), parsed: .ed25519(key))
         }
-        return DKIMKey(checked: algorithm, selector: selector, privateKey: text)
     }
 
-    private init(checked algorithm: DKIMAlgorithm, selector: String, privateKey: String) {
+    private init(checked algorithm: DKIMAlgorithm, selector: String, privateKey: String, parsed: SigningKey) {
         self.algorithm = algorithm
         self.selector = selector
         self.privateKey = privateKey
+        self.parsed = ParsedKey(parsed)
     }
 
     /// The TXT record value to publish at "<selector>._domainkey.<domain>" (RFC 6376 §3.6.1):
@@ -59,20 +73,27 @@ public struct DKIMKey: Sendable, Hashable {
 
     /// The `p=` bytes: SubjectPublicKeyInfo DER for RSA, the raw key for ed25519.
     var publicKeyBytes: Data {
-        // `init` and `generate` only make keys that parse, and neither field can be set apart.
-        switch try! SigningKey(algorithm: algorithm, text: privateKey) {
+        switch parsed.key {
         case .rsa(let key): key.publicKey.derRepresentation
         case .ed25519(let key): key.publicKey.rawRepresentation
         }
     }
 
     func signingKey() throws -> SigningKey {
-        try SigningKey(algorithm: algorithm, text: privateKey)
+        parsed.key
     }
 }
 
+/// The parsed key, shared by copies of a `DKIMKey` (immutable, so safe to share).
+final class ParsedKey: Sendable {
+    let key: SigningKey
+    init(_ key: SigningKey) { self.key = key }
+}
+
 /// A parsed private key, ready to sign.
-enum SigningKey {
+// BoringSSL signs with one RSA key from several threads safely (its lazily built
+// Montgomery contexts are set up under a lock); swift-crypto just does not say Sendable.
+enum SigningKey: @unchecked Sendable {
     case rsa(_RSA.Signing.PrivateKey)
     case ed25519(Curve25519.Signing.PrivateKey)
 

@@ -98,6 +98,7 @@ public actor OutboundQueue: Service {
         do {
             let pending = try dependencies.store.pendingQueue()
             for entry in pending { entries[entry.row] = entry }
+            pendingRecipients = entries.values.reduce(0) { $0 + $1.recipients.count }
             if !pending.isEmpty {
                 dependencies.logger.info("outbound queue: \(pending.count) message(s) waiting")
             }
@@ -160,7 +161,10 @@ public actor OutboundQueue: Service {
     }
 
     private func add(_ new: [QueueEntry]) {
-        for entry in new { entries[entry.row] = entry }
+        for entry in new {
+            entries[entry.row] = entry
+            pendingRecipients += entry.recipients.count
+        }
         dispatch(new.map(\.row), now: Date())
         updateDepth()
     }
@@ -182,6 +186,7 @@ public actor OutboundQueue: Service {
                 fresh[row] = updated
             }
             entries = fresh
+            pendingRecipients = entries.values.reduce(0) { $0 + $1.recipients.count }
         } catch {
             dependencies.logger.error("outbound queue: cannot read the queue: \(error)")
         }
@@ -561,6 +566,7 @@ public actor OutboundQueue: Service {
         var updates: [RecipientUpdate] = []
         var failed: [DeliveryStatusNotification.Recipient] = []
         var delayed: [DeliveryStatusNotification.Recipient] = []
+        var rearm = false
         let row = job.entry.row
         for outcome in outcomes {
             var recipient = outcome.recipient
@@ -597,7 +603,13 @@ public actor OutboundQueue: Service {
                     row: recipient.row, outcome: .deferred(until: recipient.nextAttemptAt), attempts: recipient.attempts,
                     lastError: text, warned: recipient.warned))
                 replaceRecipient(recipient, in: row)
-                if recipient.nextAttemptAt < nextDue { nextDue = recipient.nextAttemptAt }
+                if recipient.nextAttemptAt < nextDue {
+                    // The loop sleeps until the earliest retry it knows of: wake it to
+                    // sleep less. Otherwise there is nothing for it to do now, and a full
+                    // scan after every message would cost O(queue) each time.
+                    nextDue = recipient.nextAttemptAt
+                    rearm = true
+                }
             }
             let statusWord = kind == .delivered ? "sent" : kind == .bounced ? "bounced" : "deferred"
             let source = session?.source ?? "system"
@@ -614,12 +626,13 @@ public actor OutboundQueue: Service {
         }
         record(updates)
         updateDepth()
-        wake()
+        if rearm { wake() }
     }
 
     private func removeRecipient(_ recipientRow: Int64, from row: Int64) {
-        guard var entry = entries[row] else { return }
-        entry.recipients.removeAll { $0.row == recipientRow }
+        guard var entry = entries[row], let index = entry.recipients.firstIndex(where: { $0.row == recipientRow }) else { return }
+        entry.recipients.remove(at: index)
+        pendingRecipients -= 1
         entries[row] = entry.recipients.isEmpty ? nil : entry
     }
 
@@ -629,9 +642,13 @@ public actor OutboundQueue: Service {
         entries[row] = entry
     }
 
+    /// Pending recipients in `entries`, kept as they come and go (a sum over the queue
+    /// after every message would cost O(queue) each time).
+    private var pendingRecipients = 0
+
     private func updateDepth() {
         depthMessages.record(entries.count)
-        depthRecipients.record(entries.values.reduce(0) { $0 + $1.recipients.count })
+        depthRecipients.record(pendingRecipients)
     }
 
     /// RFC 3464 report to the sender; none for the null sender (RFC 5321 §4.5.5: no
