@@ -17,7 +17,9 @@ public enum DomainKeys {
     /// New keys under new selectors; the old ones stop signing at once. Publish the new
     /// records before rotating where receivers must verify every message.
     public static func rotate(_ domain: String, in store: ConfigStore, now: Date = Date()) throws -> [StoredDKIMKey] {
-        let stamp = selectorStamp(now)
+        // Time plus a random tag: two rotations in one second still get new selectors, and
+        // a selector once published is never reused for another key.
+        let stamp = selectorStamp(now) + "-" + String(UInt16.random(in: .min ... .max), radix: 16)
         let keys = [(DKIMAlgorithm.rsaSHA256, "rsa"), (.ed25519SHA256, "ed")].map { algorithm, tag in
             let key = DKIMKey.generate(algorithm, selector: "\(tag)-\(stamp)")
             return StoredDKIMKey(

@@ -47,15 +47,33 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     var bufferedBytes: Int { assembler.bufferedBytes }
 
+    /// STARTTLS was sent: from its reply until TLS is in the pipeline, the server must send
+    /// nothing more (RFC 3207 §5; the CVE-2011-0411 class of injection).
+    private var awaitingUpgrade = false
+
+    func beginUpgrade() { awaitingUpgrade = true }
+
+    /// TLS is about to be added: true when nothing came after the reply to STARTTLS.
+    func finishUpgrade() -> Bool {
+        awaitingUpgrade = false
+        return failure == nil && assembler.bufferedBytes == 0
+    }
+
+    static let injection = SMTPClientError("server sent bytes after its 220 to STARTTLS; refusing the connection")
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         assembler.append(unwrapInboundIn(data))
         do {
             while let reply = try assembler.next() {
                 guard let promise = waiting.popFirst() else {
-                    fail(SMTPClientError("unexpected reply from server: \(reply)"), context: context)
+                    fail(awaitingUpgrade ? Self.injection : SMTPClientError("unexpected reply from server: \(reply)"), context: context)
                     return
                 }
                 promise.succeed(reply)
+                if awaitingUpgrade {
+                    if assembler.bufferedBytes > 0 { fail(Self.injection, context: context) }
+                    return
+                }
             }
         } catch {
             fail(SMTPClientError("\(error)"), context: context)
@@ -166,20 +184,23 @@ public final class SMTPClientConnection: Sendable {
     /// first in the pipeline and waits for the handshake. Returns the reply when it was
     /// not `220` (the caller decides whether to go on in plaintext).
     public func startTLS(context: NIOSSLContext, serverHostname: String?) async throws -> SMTPClientReply? {
-        let reply = try await command("STARTTLS")
-        guard reply.code == 220 else { return reply }
         let channel = self.channel
         let handler = self.handler
+        try await channel.eventLoop.submit { handler.value.beginUpgrade() }.get()
+        let reply = try await command("STARTTLS")
+        guard reply.code == 220 else {
+            try await channel.eventLoop.submit { _ = handler.value.finishUpgrade() }.get()
+            return reply
+        }
         let timeout = replyTimeout
         try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-            guard handler.value.bufferedBytes == 0 else {
+            guard handler.value.finishUpgrade() else {
                 channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(
-                    SMTPClientError("server sent bytes after its 220 to STARTTLS; refusing the connection"))
+                return channel.eventLoop.makeFailedFuture(SMTPClientHandler.injection)
             }
+            let done = channel.eventLoop.makePromise(of: Void.self)
             do {
                 let tls = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
-                let done = channel.eventLoop.makePromise(of: Void.self)
                 try channel.pipeline.syncOperations.addHandler(tls, position: .first)
                 try channel.pipeline.syncOperations.addHandler(
                     HandshakeWatcher(promise: done), position: .after(tls))
@@ -190,7 +211,8 @@ public final class SMTPClientConnection: Sendable {
                 done.futureResult.whenComplete { _ in timer.cancel() }
                 return done.futureResult
             } catch {
-                return channel.eventLoop.makeFailedFuture(error)
+                done.fail(error)
+                return done.futureResult
             }
         }.get()
         return nil
