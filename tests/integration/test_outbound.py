@@ -1,0 +1,919 @@
+"""Outbound delivery (issue 6; interface in the spec the implementation follows):
+authenticated submission to remote recipients is queued and delivered by MX (through a local
+dnsmasq given with `--dns`) to aiosmtpd receivers on 127.0.0.x / ::1, all on the port given
+with `--mx-port`; the source address and EHLO name follow the sender domain's `outbound`
+setting; 4xx is retried, 5xx / null MX / NXDOMAIN bounce with an RFC 3464 DSN in the
+sender's Maildir; DKIM (rsa-sha256 + ed25519-sha256) verifies with dkimpy against the
+records served by dnsmasq; the queue API/CLI, static routes, metrics and the `delivery` log
+line; nothing acknowledged is lost across `kill -9`.
+"""
+from __future__ import annotations
+
+import email
+import email.utils
+import email.policy
+import json
+import os
+import re
+import signal
+import smtplib
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import (ADMIN_PASSWORD, ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, IP3, SERVER_HOSTNAME, add_ip,
+                      add_ips, create_port, error_of, log_events, log_size, maildir_new, make_cert, run,
+                      set_settings, setup_domain, tls_client_context, wait_connect_state, wait_log_event)
+from outbound import (DNSServer, LoAddress, Receiver, can_bind, dkim_signatures, dkim_verify_all, free_port_on,
+                      ipv6_loopback_usable, require_ipv6)
+
+BOB = "bob@example.org"
+BOB_PW = "bob-pw-456"
+
+OUT1, OUT1_NAME = "127.0.0.5", "out1.example.com"
+OUT2, OUT2_NAME = "127.0.0.6", "out2.example.org"
+DOMAIN_IP = "127.0.0.7"          # example.org's ipAddress in `domain` mode; no hostname in the IP list
+ROTATE_GONE = "198.18.0.6"       # added to lo, saved, removed: binding it fails
+
+MX1 = "127.0.0.11"   # example.net's MX (STARTTLS offered)
+MX2 = "127.0.0.12"
+MX3 = "127.0.0.13"
+AHOST = "127.0.0.14"  # amx.test: no MX, an A record
+DUAL4 = "127.0.0.15"  # dual.test MX host's A; its AAAA is ::1
+DEAD = "127.0.0.21"   # nothing listens here: connections refused
+ROUTE = "127.0.0.17"  # static route target, on its own port
+
+DELIVER_TIMEOUT = 20.0
+
+
+# --------------------------------------------------------------------------- the world: DNS + receivers
+
+
+class Policy:
+    """Replies the receivers give, chosen by the recipient's local part:
+    `defer-*` → 450 on RCPT until released; `datadefer-*` → 451 after DATA until released;
+    `reject-*` → 550 on RCPT; anything else accepted."""
+
+    def __init__(self):
+        self.released: set[str] = set()
+
+    def reset(self):
+        self.released.clear()
+
+    def rcpt(self, address: str):
+        local = address.split("@", 1)[0].lower()
+        if local.startswith("defer-") and address.lower() not in self.released:
+            return "450 4.2.0 Mailbox busy, try later"
+        if local.startswith("reject-"):
+            return "550 5.1.1 No such user here"
+        return None
+
+    def data(self, envelope):
+        for r in envelope.rcpt_tos:
+            if r.split("@", 1)[0].lower().startswith("datadefer-") and r.lower() not in self.released:
+                return "451 4.3.0 Temporary local problem"
+        return None
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("outbound-world")
+    v6 = ipv6_loopback_usable()
+    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD] + (["::1"] if v6 else []))
+    dns = DNSServer(tmp / "dns")
+    dns.mx("example.net", "mx1.example.net", 10).host("mx1.example.net", MX1)
+    # pref.test: the lowest preference refuses connections, the next one takes the mail
+    dns.mx("pref.test", "mx3.pref.test", 30).mx("pref.test", "dead.pref.test", 5).mx("pref.test", "mx2.pref.test", 20)
+    dns.host("dead.pref.test", DEAD).host("mx2.pref.test", MX2).host("mx3.pref.test", MX3)
+    # order.test: listed highest first; the lowest preference must be used
+    dns.mx("order.test", "mx3.order.test", 50).mx("order.test", "mx2.order.test", 10)
+    dns.host("mx3.order.test", MX3).host("mx2.order.test", MX2)
+    dns.host("amx.test", AHOST)                                   # no MX: A fallback
+    dns.null_mx("nullmx.test")                                   # RFC 7505
+    dns.mx("dual.test", "mx.dual.test", 10).host("mx.dual.test", DUAL4, "::1")
+    dns.mx("v6only.test", "mx.v6only.test", 10).host("mx.v6only.test", None, "::1")
+    dns.mx("routed.test", "mx1.example.net", 10)
+    dns.start()
+    cert, key = make_cert(tmp, "mx1.example.net")
+    rx = {
+        "mx1": Receiver(MX1, mx_port, tls=(cert, key), hostname="mx1.example.net"),
+        "mx2": Receiver(MX2, mx_port, hostname="mx2.test"),
+        "mx3": Receiver(MX3, mx_port, hostname="mx3.test"),
+        "a": Receiver(AHOST, mx_port, hostname="amx.test"),
+        "dual4": Receiver(DUAL4, mx_port, hostname="mx.dual.test"),
+        "route": Receiver(ROUTE, free_port_on([ROUTE]), hostname="route.test"),
+    }
+    if v6:
+        rx["v6"] = Receiver("::1", mx_port, hostname="mx6.test")
+    policy = Policy()
+    started = []
+    try:
+        for r in rx.values():
+            r.rcpt_reply = policy.rcpt
+            r.data_reply = policy.data
+            r.start()
+            started.append(r)
+        w = type("World", (), {})()
+        w.dns, w.rx, w.mx_port, w.policy, w.v6, w.tmp = dns, rx, mx_port, policy, v6, tmp
+        yield w
+    finally:
+        for r in started:
+            r.stop()
+        dns.stop()
+
+
+@pytest.fixture
+def ob(world, make_server):
+    """A Berth using the world's DNS and MX port, with: 127.0.0.2/.3; out1 (127.0.0.5,
+    out1.example.com), out2 (127.0.0.6, out2.example.org) and 127.0.0.7 in the IP list;
+    example.com/alice and example.org/bob; a submission port (implicit TLS + AUTH) on
+    127.0.0.2 and an MX port (no TLS) on 127.0.0.3; retries after 1 s, at most 2 s apart."""
+    world.policy.reset()
+    b = make_server(extra_args=["--dns", world.dns.address, "--mx-port", str(world.mx_port)])
+    add_ips(b)
+    add_ip(b, OUT1, hostname=OUT1_NAME)
+    add_ip(b, OUT2, hostname=OUT2_NAME)
+    add_ip(b, DOMAIN_IP)
+    setup_domain(b, "example.com", "alice", ALICE_PW)
+    setup_domain(b, "example.org", "bob", BOB_PW)
+    b.SUB = create_port(b, "Submission", "smtp", "ssl", assigned=[IP2])["port"]
+    b.MX = create_port(b, "MX", "smtp", "none", assigned=[IP3])["port"]
+    assert wait_connect_state(IP2, b.SUB, "ok", deadline=5) == "ok"
+    assert wait_connect_state(IP3, b.MX, "ok", deadline=5) == "ok"
+    set_settings(b, queueRetryInitialSeconds=1, queueRetryMaxSeconds=2)
+    b.world = world
+    return b
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def set_outbound(b, domain: str, ipv4=("system", []), ipv6=("system", [])) -> dict:
+    body = {"outbound": {"ipv4": {"mode": ipv4[0], "addresses": list(ipv4[1])},
+                         "ipv6": {"mode": ipv6[0], "addresses": list(ipv6[1])}}}
+    return b.ok("PUT", f"/api/v1/domains/{domain}", body)
+
+
+def token() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def message(frm: str, to: list[str], tok: str, subject: str | None = None, body: str | None = None) -> bytes:
+    subject = subject or f"outbound {tok}"
+    body = body if body is not None else f"hello from the outbound test\r\ntoken {tok}\r\n"
+    return (f"From: <{frm}>\r\nTo: {', '.join('<%s>' % t for t in to)}\r\nSubject: {subject}\r\n"
+            f"Date: {email.utils.formatdate()}\r\nMessage-ID: <{tok}@test.local>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+
+
+def connect_submission(b, user: str = ALICE, pw: str = ALICE_PW) -> smtplib.SMTP_SSL:
+    s = smtplib.SMTP_SSL(IP2, b.SUB, local_hostname=CLIENT_NAME, timeout=30, context=tls_client_context())
+    s.login(user, pw)
+    return s
+
+
+def send_on(s: smtplib.SMTP, frm: str, to: list[str], data: bytes) -> str:
+    """One transaction; returns the queue id from `250 ... queued as ID`."""
+    code, msg = s.mail(frm)
+    assert code == 250, (code, msg)
+    for r in to:
+        code, msg = s.rcpt(r)
+        assert code == 250, (r, code, msg)
+    code, msg = s.data(data)
+    assert code == 250, (code, msg)
+    m = re.search(rb"queued as (\S+)", msg)
+    assert m, msg
+    return m.group(1).decode()
+
+
+def submit(b, to: list[str], tok: str | None = None, user: str = ALICE, pw: str = ALICE_PW,
+           frm: str | None = None, data: bytes | None = None) -> tuple[str, str]:
+    tok = tok or token()
+    frm = user if frm is None else frm
+    with connect_submission(b, user, pw) as s:
+        qid = send_on(s, frm, to, data or message(frm or "mailer-daemon@example.com", to, tok))
+    return qid, tok
+
+
+def wait_for(pred, timeout: float, step: float = 0.1, what: str = ""):
+    """Poll pred() until truthy (returned) or the deadline (returns the last value)."""
+    end = time.monotonic() + timeout
+    v = None
+    for _ in range(100000):
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+    return v
+
+
+def queue(b) -> list[dict]:
+    js = b.ok("GET", "/api/v1/queue")
+    assert isinstance(js, list), f"GET /api/v1/queue should be a JSON array: {js!r}"
+    return js
+
+
+def queued(b, qid: str) -> dict | None:
+    for m in queue(b):
+        if m.get("id") == qid:
+            return m
+    return None
+
+
+def wait_dequeued(b, qid: str, timeout: float = DELIVER_TIMEOUT) -> bool:
+    return bool(wait_for(lambda: queued(b, qid) is None, timeout, step=0.2))
+
+
+def received(rx: Receiver, tok: str, n: int = 1, timeout: float = DELIVER_TIMEOUT):
+    return rx.wait_messages(n, timeout=timeout, pred=lambda m: tok.encode() in m.content)
+
+
+def dsns(b, user: str = "alice", domain: str = "example.com") -> list[email.message.Message]:
+    out = []
+    for p in maildir_new(b, domain=domain, user=user):
+        msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.compat32)
+        if msg.get_content_type() == "multipart/report":
+            msg.path = p
+            out.append(msg)
+    return out
+
+
+def wait_dsns(b, n: int, timeout: float = DELIVER_TIMEOUT, **kw) -> list:
+    got = []
+    end = time.monotonic() + timeout
+    for _ in range(10000):
+        got = dsns(b, **kw)
+        if len(got) >= n or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    return got
+
+
+def check_dsn(msg, rcpt: str, action: str = "failed", status_class: str = "5") -> str:
+    """Assert an RFC 3464 DSN for `rcpt`; return its whole text."""
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert (msg.get_param("report-type") or "").lower() == "delivery-status", msg.get("Content-Type")
+    parts = [p.get_content_type() for p in msg.walk()]
+    assert "message/delivery-status" in parts, parts
+    text = msg.as_string()
+    assert re.search(rf"(?im)^Final-Recipient:\s*rfc822;\s*<?{re.escape(rcpt)}>?\s*$", text), text[:3000]
+    assert re.search(rf"(?im)^Action:\s*{action}\s*$", text), text[:3000]
+    assert re.search(rf"(?im)^Status:\s*{status_class}\.\d{{1,3}}\.\d{{1,3}}", text), text[:3000]
+    return text
+
+
+def delivery_events(b, qid: str | None = None, since: int | None = None) -> list[dict]:
+    return [e for e in log_events(b, since) if e.get("event") == "delivery" and (qid is None or e.get("queue") == qid)]
+
+
+def metrics(b) -> str:
+    st, text = b.api("GET", "/metrics")
+    assert st == 200, st
+    return text
+
+
+def metric_value(text: str, name: str, **labels) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
+def cli(b, *args, timeout: float = 60):
+    env = dict(os.environ)
+    env["BERTH_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    p = run([str(BERTH_BIN), *args, "--server", b.admin_url], timeout=timeout, env=env)
+    p.out = p.stdout.decode("utf-8", "replace")
+    p.err = p.stderr.decode("utf-8", "replace")
+    return p
+
+
+def cli_ok(b, *args):
+    p = cli(b, *args)
+    assert p.returncode == 0, f"berth {' '.join(args)}: rc={p.returncode}\nstdout:\n{p.out}\nstderr:\n{p.err}"
+    return p
+
+
+# --------------------------------------------------------------------------- source address per domain
+
+
+def test_address_mode_two_domains_two_source_ips(ob):
+    """Each sender domain's mail leaves from its own `address`, with that IP's hostname as EHLO."""
+    b, mx1 = ob, ob.world.rx["mx1"]
+    set_outbound(b, "example.com", ipv4=("address", [OUT1]))
+    set_outbound(b, "example.org", ipv4=("address", [OUT2]))
+    q1, t1 = submit(b, ["carol@example.net"])
+    q2, t2 = submit(b, ["dave@example.net"], user=BOB, pw=BOB_PW)
+    m1, m2 = received(mx1, t1), received(mx1, t2)
+    assert m1 and m2, f"not delivered: {t1}:{bool(m1)} {t2}:{bool(m2)}\n{b.log_tail(30)}"
+    m1, m2 = m1[0], m2[0]
+    assert (m1.peer, m1.helo) == (OUT1, OUT1_NAME), f"example.com mail came from {m1.peer} EHLO {m1.helo}"
+    assert (m2.peer, m2.helo) == (OUT2, OUT2_NAME), f"example.org mail came from {m2.peer} EHLO {m2.helo}"
+    assert m1.mail_from == ALICE and m1.rcpt_tos == ["carol@example.net"], (m1.mail_from, m1.rcpt_tos)
+    assert m2.mail_from == BOB and m2.rcpt_tos == ["dave@example.net"], (m2.mail_from, m2.rcpt_tos)
+    assert m1.esmtp, "EHLO expected, not HELO"
+    assert m1.tls, "mx1 offers STARTTLS: opportunistic TLS expected"
+    assert wait_dequeued(b, q1) and wait_dequeued(b, q2), queue(b)
+
+
+def test_system_mode_lets_the_os_choose(ob):
+    """`system`: no bind; from loopback the kernel picks 127.0.0.1, which has no hostname in the
+    IP list and belongs to no domain: EHLO is the server hostname."""
+    b, mx1 = ob, ob.world.rx["mx1"]
+    set_outbound(b, "example.com", ipv4=("system", []))
+    _, t = submit(b, ["erin@example.net"])
+    m = received(mx1, t)
+    assert m, b.log_tail(30)
+    assert m[0].peer == "127.0.0.1", m[0].peer
+    assert m[0].helo == SERVER_HOSTNAME, m[0].helo
+
+
+def test_domain_mode_uses_the_domains_ip_address(ob):
+    """`domain`: the source is the domain's ipAddress; that IP has no hostname in the IP list, so
+    the EHLO name is the domain whose ipAddress it is."""
+    b, mx1 = ob, ob.world.rx["mx1"]
+    b.ok("PUT", "/api/v1/domains/example.org", {"ipAddress": DOMAIN_IP})
+    set_outbound(b, "example.org", ipv4=("domain", []))
+    _, t = submit(b, ["frank@example.net"], user=BOB, pw=BOB_PW)
+    m = received(mx1, t)
+    assert m, b.log_tail(30)
+    assert (m[0].peer, m[0].helo) == (DOMAIN_IP, "example.org"), (m[0].peer, m[0].helo)
+
+
+def test_rotate_falls_over_to_the_next_address(ob):
+    """`rotate` [gone, 127.0.0.6]: the first address is on lo when saved, then removed so
+    binding it fails; the mail leaves from the second, with its EHLO name."""
+    b, mx1 = ob, ob.world.rx["mx1"]
+    lo = LoAddress(ROTATE_GONE)
+    try:
+        set_outbound(b, "example.com", ipv4=("rotate", [ROTATE_GONE, OUT2]))
+        lo.remove()
+        assert not can_bind(ROTATE_GONE)
+        since = log_size(b)
+        q1, t1 = submit(b, ["gina@example.net"])
+        q2, t2 = submit(b, ["hank@example.net"])
+        for q, t in ((q1, t1), (q2, t2)):
+            m = received(mx1, t)
+            assert m, f"{q} not delivered via the second address:\n{b.log_tail(30)}"
+            assert (m[0].peer, m[0].helo) == (OUT2, OUT2_NAME), (m[0].peer, m[0].helo)
+        sent = [e for e in delivery_events(b, since=since) if e.get("status") == "sent"]
+        assert {e.get("source") for e in sent} == {OUT2}, [e["_raw"] for e in sent]
+    finally:
+        lo.cleanup()
+
+
+def test_outbound_address_not_present_is_refused_at_save(ob):
+    b = ob
+    for family, addr in (("ipv4", "192.0.2.55"), ("ipv6", "2001:db8::55")):
+        for mode in ("address", "rotate"):
+            addrs = [addr] if mode == "address" else ([OUT1, addr] if family == "ipv4" else [addr])
+            body = {"outbound": {family: {"mode": mode, "addresses": addrs}}}
+            st, js = b.api("PUT", "/api/v1/domains/example.com", body)
+            assert st == 400, f"{body} -> {st} {js}"
+            assert error_of(js).get("field") == f"outbound.{family}", js
+    st, js = b.api("POST", "/api/v1/domains",
+                   {"name": "new.test", "outbound": {"ipv4": {"mode": "address", "addresses": ["192.0.2.56"]}}})
+    assert st == 400 and error_of(js).get("field") == "outbound.ipv4", (st, js)
+    # a present address is accepted
+    set_outbound(b, "example.com", ipv4=("address", [OUT1]))
+
+
+# --------------------------------------------------------------------------- MX selection
+
+
+def test_mx_lowest_preference_first(ob):
+    b, rx = ob, ob.world.rx
+    _, t = submit(b, ["ivan@order.test"])
+    m = received(rx["mx2"], t)
+    assert m, f"order.test: not delivered to its preference-10 MX {MX2}:\n{b.log_tail(30)}"
+    assert not rx["mx3"].with_token(t), "delivered to the preference-50 MX as well"
+
+
+def test_mx_falls_to_the_next_when_the_first_refuses(ob):
+    b, rx = ob, ob.world.rx
+    since = log_size(b)
+    q, t = submit(b, ["judy@pref.test"])
+    m = received(rx["mx2"], t)
+    assert m, f"pref.test: not delivered to the second MX after the first refused:\n{b.log_tail(30)}"
+    assert not rx["mx3"].with_token(t), "the third MX was used although the second accepted"
+    sent = [e for e in delivery_events(b, q, since) if e.get("status") == "sent"]
+    assert sent and sent[-1].get("ip") == MX2 and sent[-1].get("mx") in ("mx2.pref.test", "mx2.pref.test."), \
+        [e["_raw"] for e in delivery_events(b, q, since)]
+
+
+def test_a_fallback_when_no_mx(ob):
+    b, rx = ob, ob.world.rx
+    _, t = submit(b, ["kim@amx.test"])
+    assert received(rx["a"], t), f"amx.test has no MX: its A record {AHOST} should be used\n{b.log_tail(30)}"
+
+
+@pytest.mark.parametrize("rcpt", ["leo@nullmx.test", "mia@nxdomain.test"], ids=["null-mx", "nxdomain"])
+def test_null_mx_and_nxdomain_bounce_with_dsn(ob, rcpt):
+    b = ob
+    since = log_size(b)
+    q, t = submit(b, [rcpt])
+    got = wait_dsns(b, 1)
+    assert got, f"no DSN in alice's Maildir for {rcpt}:\n{b.log_tail(30)}"
+    text = check_dsn(got[0], rcpt)
+    assert t in text or q in text, "the DSN should carry the original message (or its headers)"
+    assert wait_dequeued(b, q), queued(b, q)
+    ev = [e for e in delivery_events(b, q, since)]
+    assert ev and ev[-1].get("status") == "bounced", [e["_raw"] for e in ev]
+    assert wait_log_event(b, lambda e: e.get("event") == "dsn", since=since, timeout=5), "no `dsn` log line"
+
+
+# --------------------------------------------------------------------------- disabled families
+
+
+def test_disabled_ipv6_never_connects_over_ipv6(ob):
+    require_ipv6()
+    b, rx = ob, ob.world.rx
+    v6_before = len(rx["v6"].connections)
+    set_outbound(b, "example.com", ipv4=("system", []), ipv6=("disabled", []))
+    toks = [submit(b, [f"nick{i}@dual.test"])[1] for i in range(3)]
+    for t in toks:
+        assert received(rx["dual4"], t), f"dual.test over IPv4 ({DUAL4}) expected:\n{b.log_tail(30)}"
+    assert len(rx["v6"].connections) == v6_before, f"ipv6 disabled, yet {rx['v6'].connections[v6_before:]} connected"
+    # the counterpart: ipv4 disabled → the AAAA (::1) is used; so the check above is not vacuous
+    set_outbound(b, "example.org", ipv4=("disabled", []), ipv6=("system", []))
+    _, t = submit(b, ["olga@dual.test"], user=BOB, pw=BOB_PW)
+    m = received(rx["v6"], t)
+    assert m and m[0].peer == "::1", f"ipv4 disabled: mail for dual.test should go over ::1\n{b.log_tail(30)}"
+    assert not rx["dual4"].with_token(t)
+
+
+def test_mx_reachable_only_over_a_disabled_family_defers(ob):
+    require_ipv6()
+    b, rx = ob, ob.world.rx
+    v6_before = len(rx["v6"].connections)
+    set_outbound(b, "example.com", ipv4=("system", []), ipv6=("disabled", []))
+    q, t = submit(b, ["paul@v6only.test"])
+
+    def deferred():
+        m = queued(b, q)
+        if not m:
+            return None
+        r = m["recipients"][0]
+        return m if r.get("attempts", 0) >= 1 and r.get("lastError") else None
+
+    m = wait_for(deferred, DELIVER_TIMEOUT, step=0.2)
+    assert m, f"no deferred attempt recorded: {queued(b, q)}\n{b.log_tail(30)}"
+    r = m["recipients"][0]
+    assert r["state"] == "pending" and r["address"] == "paul@v6only.test", r
+    time.sleep(2.5)  # a retry or two (1 s, 2 s) happen meanwhile
+    m = queued(b, q)
+    assert m and m["recipients"][0]["state"] == "pending", f"must stay queued, not bounce: {m}"
+    assert not dsns(b), "a disabled family is a deferral, not a bounce"
+    assert len(rx["v6"].connections) == v6_before, rx["v6"].connections[v6_before:]
+    assert not rx["v6"].with_token(t)
+
+
+# --------------------------------------------------------------------------- retries and bounces
+
+
+@pytest.mark.parametrize("step", ["rcpt", "data"])
+def test_4xx_is_retried_then_delivered(ob, step):
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    rcpt = f"{'defer' if step == 'rcpt' else 'datadefer'}-{token()}@example.net"
+    since = log_size(b)
+    before = len(mx1.refused)
+    q, t = submit(b, [rcpt])
+    refused = mx1.wait_refused(before + 2, timeout=DELIVER_TIMEOUT)
+    mine = [a for a in refused[before:] if rcpt in a.arg]
+    assert len(mine) >= 2, f"want the 4xx retried (2+ attempts), saw {len(mine)}:\n{b.log_tail(30)}"
+    assert all(a.step == step for a in mine), mine
+    m = queued(b, q)
+    assert m is not None, "a deferred message stays in the queue"
+    r = m["recipients"][0]
+    assert r["state"] == "pending" and r["attempts"] >= 1 and r["lastError"], r
+    assert ("450" if step == "rcpt" else "451") in r["lastError"], r["lastError"]
+    w.policy.released.add(rcpt.lower())
+    got = received(mx1, t)
+    assert got, f"not delivered once the receiver accepts:\n{b.log_tail(30)}"
+    assert wait_dequeued(b, q), queued(b, q)
+    assert not dsns(b), "a 4xx followed by success must not produce a DSN"
+    evs = delivery_events(b, q, since)
+    statuses = [e.get("status") for e in evs]
+    assert statuses.count("deferred") >= 2 and statuses[-1] == "sent", [e["_raw"] for e in evs]
+    assert statuses.count("sent") == 1, [e["_raw"] for e in evs]
+
+
+def test_5xx_bounces_with_dsn_and_leaves_the_queue(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    rcpt = f"reject-{token()}@example.net"
+    ok_rcpt = "quinn@example.net"
+    since = log_size(b)
+    q, t = submit(b, [rcpt, ok_rcpt])
+    got = wait_dsns(b, 1)
+    assert got, f"no DSN after 550:\n{b.log_tail(30)}"
+    text = check_dsn(got[0], rcpt)
+    assert "550" in text, "the DSN should quote the remote reply (Diagnostic-Code)"
+    assert ok_rcpt not in re.findall(r"(?im)^Final-Recipient:\s*rfc822;\s*<?([^>\s]+)", text), \
+        "the accepted recipient must not be reported as failed"
+    assert received(mx1, t), "the other recipient is still delivered"
+    assert wait_dequeued(b, q), queued(b, q)
+    assert len([a for a in mx1.refused if a.arg == rcpt]) == 1, "a 5xx is not retried"
+    evs = delivery_events(b, q, since)
+    by = {(e.get("to"), e.get("status")) for e in evs}
+    assert (rcpt, "bounced") in by and (ok_rcpt, "sent") in by, [e["_raw"] for e in evs]
+    time.sleep(1.5)
+    assert len(dsns(b)) == 1, "exactly one DSN"
+
+
+def test_null_sender_gets_no_dsn(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    rcpt = f"reject-{token()}@example.net"
+    tok = token()
+    q, _ = submit(b, [rcpt], tok=tok, frm="", data=message("mailer-daemon@example.com", [rcpt], tok))
+    refused = wait_for(lambda: [a for a in mx1.refused if a.arg == rcpt], DELIVER_TIMEOUT)
+    assert refused, f"never attempted:\n{b.log_tail(30)}"
+    assert wait_dequeued(b, q), queued(b, q)
+    time.sleep(2)
+    assert not dsns(b), "no DSN for a null sender"
+    assert not maildir_new(b), maildir_new(b)
+
+
+# --------------------------------------------------------------------------- content on the wire
+
+
+def test_local_and_remote_in_one_transaction_and_content_intact(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    t = token()
+    body = f"token {t}\r\n.leading dot line\r\n..two dots\r\n.\r\nutf-8 body: caf\u00e9 \u2603\r\n"
+    data = message(ALICE, [ALICE, "rita@example.net"], t, body=body)
+    with connect_submission(b) as s:
+        q = send_on(s, ALICE, [ALICE, "rita@example.net"], data)
+    m = received(mx1, t)
+    assert m, b.log_tail(30)
+    assert m[0].rcpt_tos == ["rita@example.net"], m[0].rcpt_tos
+    assert body.encode() in m[0].content, "dot-stuffing or 8-bit content damaged on the way"
+    local = wait_for(lambda: [p for p in maildir_new(b) if t.encode() in p.read_bytes()], 5)
+    assert local and len(local) == 1, "the local recipient is delivered locally"
+    assert wait_dequeued(b, q)
+
+
+def test_connection_reused_for_several_messages(ob):
+    """Several messages to one destination sent at once: fewer connections than messages."""
+    b, mx2 = ob, ob.world.rx["mx2"]
+    set_settings(b, outboundMaxConnectionsPerDestination=1)
+    before = len(mx2.connections)
+    toks = []
+    with connect_submission(b) as s:
+        for i in range(6):
+            t = token()
+            toks.append(t)
+            send_on(s, ALICE, [f"sam{i}@order.test"], message(ALICE, [f"sam{i}@order.test"], t))
+    for t in toks:
+        assert received(mx2, t), b.log_tail(30)
+    conns = len(mx2.connections) - before
+    assert conns < len(toks), f"{conns} connections for {len(toks)} messages to one MX: no reuse"
+
+
+# --------------------------------------------------------------------------- DKIM
+
+
+def publish_dkim(b, dns: DNSServer, domain: str = "example.com") -> dict:
+    js = b.ok("GET", f"/api/v1/domains/{domain}/dkim")
+    assert js.get("domain") == domain, js
+    keys = js["keys"]
+    assert sorted(k["algorithm"] for k in keys) == ["ed25519-sha256", "rsa-sha256"], keys
+    for k in keys:
+        assert k["name"] == f"{k['selector']}._domainkey.{domain}", k
+        assert k["record"].startswith("v=DKIM1;"), k
+        dns.txt(k["name"], k["record"])
+    dns.restart()
+    for k in keys:
+        assert dns.dkim_dnsfunc()(k["name"].encode()) == k["record"].encode(), k["name"]
+    return js
+
+
+def check_signed(raw: bytes, dns: DNSServer, selectors: set[str], domain: str = "example.com"):
+    sigs = dkim_signatures(raw)
+    assert len(sigs) == 2, f"want two DKIM-Signature headers, got {len(sigs)}"
+    assert sorted(s.get("a") for s in sigs) == ["ed25519-sha256", "rsa-sha256"], sigs
+    for s in sigs:
+        assert s.get("d") == domain, s
+        assert s.get("c") == "relaxed/relaxed", s
+        h = [x.strip().lower() for x in s.get("h", "").split(":")]
+        for need in ("from", "to", "subject", "date", "message-id"):
+            assert need in h, f"h= misses {need}: {s.get('h')}"
+    assert {s.get("s") for s in sigs} == selectors, (sigs, selectors)
+    results = dkim_verify_all(raw, dns.dkim_dnsfunc())
+    bad = [(t.get("a"), t.get("s")) for t, ok in results if not ok]
+    assert not bad, f"DKIM signatures that do not verify with dkimpy: {bad}"
+
+
+def test_dkim_both_signatures_verify_and_rotate(ob):
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    try:
+        js = publish_dkim(b, w.dns)
+        sel1 = {k["selector"] for k in js["keys"]}
+        _, t = submit(b, ["tom@example.net"])
+        m = received(mx1, t)
+        assert m, b.log_tail(30)
+        check_signed(m[0].content, w.dns, sel1)
+
+        # the CLI prints the zone lines to publish, strings of at most 255 characters
+        p = cli_ok(b, "domains", "dkim", "example.com")
+        for k in js["keys"]:
+            line = [l for l in p.out.splitlines() if l.startswith(k["name"] + ".")]
+            assert line, f"no zone line for {k['name']}:\n{p.out}"
+            assert re.search(r"\bIN\s+TXT\b", line[0]), line[0]
+            strings = re.findall(r'"([^"]*)"', line[0])
+            assert strings and all(len(s) <= 255 for s in strings), line[0]
+            assert "".join(strings) == k["record"], line[0]
+
+        # rotate: new selectors; mail signed with the new keys verifies against their records
+        rot = b.ok("POST", "/api/v1/domains/example.com/dkim/rotate")
+        sel2 = {k["selector"] for k in rot["keys"]}
+        assert sel2.isdisjoint(sel1), (sel1, sel2)
+        js2 = publish_dkim(b, w.dns)  # old records stay published too
+        assert {k["selector"] for k in js2["keys"]} == sel2, js2
+        _, t2 = submit(b, ["uma@example.net"])
+        m2 = received(mx1, t2)
+        assert m2, b.log_tail(30)
+        check_signed(m2[0].content, w.dns, sel2)
+    finally:
+        w.dns.txts.clear()
+        w.dns.restart()
+
+
+def test_mail_from_a_domain_without_published_keys_is_still_signed_with_its_keys(ob):
+    """Each sender domain signs with its own keys (d= the sender's domain)."""
+    b, w = ob, ob.world
+    js = b.ok("GET", "/api/v1/domains/example.org/dkim")
+    sels = {k["selector"] for k in js["keys"]}
+    _, t = submit(b, ["vera@example.net"], user=BOB, pw=BOB_PW)
+    m = received(w.rx["mx1"], t)
+    assert m, b.log_tail(30)
+    sigs = dkim_signatures(m[0].content)
+    assert {s.get("d") for s in sigs} == {"example.org"} and {s.get("s") for s in sigs} == sels, sigs
+
+
+# --------------------------------------------------------------------------- queue API and CLI, routes
+
+
+def test_queue_api_and_cli(ob):
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    set_settings(b, queueRetryInitialSeconds=3600, queueRetryMaxSeconds=3600)
+    r1 = f"defer-{token()}@example.net"
+    r2 = f"defer-{token()}@example.net"
+    q1, t1 = submit(b, [r1])
+    q2, _ = submit(b, [r2])
+    assert wait_for(lambda: len([a for a in mx1.refused if a.arg in (r1, r2)]) >= 2, DELIVER_TIMEOUT), \
+        f"first attempts not made:\n{b.log_tail(30)}"
+
+    m = wait_for(lambda: (lambda x: x if x and x["recipients"][0]["attempts"] >= 1 else None)(queued(b, q1)), 5)
+    assert m, queue(b)
+    assert m["sender"] == ALICE and isinstance(m["size"], int) and m["size"] > 0, m
+    assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", m["receivedAt"]), m
+    r = m["recipients"][0]
+    assert r["address"] == r1 and r["state"] == "pending" and r["attempts"] == 1, r
+    assert r["nextAttemptAt"] and r["lastError"] and "450" in r["lastError"], r
+    st, one = b.api("GET", f"/api/v1/queue/{q1}")
+    assert st == 200 and one["id"] == q1 and one["recipients"][0]["address"] == r1, (st, one)
+    assert b.api("GET", "/api/v1/queue/no-such-id")[0] == 404
+
+    p = cli_ok(b, "queue", "list")
+    assert q1 in p.out and q2 in p.out, p.out
+    p = cli_ok(b, "queue", "show", q1)
+    assert q1 in p.out and r1 in p.out, p.out
+
+    # retry now (API): a second attempt right away, although the schedule says an hour
+    n = len([a for a in mx1.refused if a.arg == r1])
+    st, js = b.api("POST", f"/api/v1/queue/{q1}/retry")
+    assert st == 200 and js["id"] == q1, (st, js)
+    assert wait_for(lambda: len([a for a in mx1.refused if a.arg == r1]) > n, 10), "retry made no attempt"
+    assert wait_for(lambda: (queued(b, q1) or {"recipients": [{}]})["recipients"][0].get("attempts", 0) >= 2, 5)
+    # retry via the CLI; once the receiver accepts, the message goes
+    w.policy.released.add(r1.lower())
+    cli_ok(b, "queue", "retry", q1)
+    assert received(mx1, t1, timeout=10), "not delivered after `berth queue retry`"
+    assert wait_dequeued(b, q1, timeout=10)
+    assert b.api("POST", "/api/v1/queue/no-such-id/retry")[0] == 404
+
+    # delete: 204, gone, no DSN, no further attempt
+    st, _ = b.api("DELETE", f"/api/v1/queue/{q2}")
+    assert st == 204, st
+    assert queued(b, q2) is None and b.api("GET", f"/api/v1/queue/{q2}")[0] == 404
+    assert b.api("DELETE", f"/api/v1/queue/{q2}")[0] == 404
+    q3, _ = submit(b, [f"defer-{token()}@example.net"])
+    assert wait_for(lambda: queued(b, q3), 5)
+    cli_ok(b, "queue", "delete", q3)
+    assert queued(b, q3) is None
+    time.sleep(1)
+    assert not dsns(b), "deleting from the queue sends no DSN"
+
+
+def test_queue_retry_all_cli(ob):
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    set_settings(b, queueRetryInitialSeconds=3600, queueRetryMaxSeconds=3600)
+    rcpts = [f"defer-{token()}@example.net" for _ in range(2)]
+    qs = [submit(b, [r]) for r in rcpts]
+    assert wait_for(lambda: all(any(a.arg == r for a in mx1.refused) for r in rcpts), DELIVER_TIMEOUT)
+    for r in rcpts:
+        w.policy.released.add(r.lower())
+    cli_ok(b, "queue", "retry", "--all")
+    for q, t in qs:
+        assert received(mx1, t, timeout=10), "`berth queue retry --all` did not retry every message"
+
+
+def test_static_route_overrides_mx(ob):
+    b, w = ob, ob.world
+    rroute, mx1 = w.rx["route"], w.rx["mx1"]
+    st, js = b.api("PUT", "/api/v1/routes/routed.test", {"host": ROUTE, "port": rroute.port})
+    assert st == 200, (st, js)
+    assert js == {"domain": "routed.test", "host": ROUTE, "port": rroute.port, "requireTLS": False,
+                  "verifyCertificate": False}, js
+    assert js in b.ok("GET", "/api/v1/routes"), b.ok("GET", "/api/v1/routes")
+    _, t = submit(b, ["walt@routed.test"])
+    m = received(rroute, t)
+    assert m, f"the static route was not used:\n{b.log_tail(30)}"
+    assert not mx1.with_token(t), "delivered to the MX despite the route"
+    assert b.api("DELETE", "/api/v1/routes/routed.test")[0] == 204
+    assert b.api("DELETE", "/api/v1/routes/routed.test")[0] == 404
+    _, t2 = submit(b, ["xena@routed.test"])
+    assert received(mx1, t2), "after deleting the route, MX lookup again"
+
+    # CLI
+    cli_ok(b, "routes", "set", "routed.test", f"{ROUTE}:{rroute.port}")
+    p = cli_ok(b, "routes", "list")
+    assert "routed.test" in p.out and ROUTE in p.out and str(rroute.port) in p.out, p.out
+    _, t3 = submit(b, ["yuri@routed.test"])
+    assert received(rroute, t3), "route set by the CLI not used"
+    cli_ok(b, "routes", "delete", "routed.test")
+    assert b.ok("GET", "/api/v1/routes") == []
+
+
+def test_route_requiring_tls_defers_without_starttls(ob):
+    """requireTLS on a route to a receiver without STARTTLS: never sent in clear, stays queued."""
+    b, w = ob, ob.world
+    rroute = w.rx["route"]
+    b.ok("PUT", "/api/v1/routes/routed.test", {"host": ROUTE, "port": rroute.port, "requireTLS": True})
+    q, t = submit(b, ["zack@routed.test"])
+    m = wait_for(lambda: (lambda x: x if x and x["recipients"][0]["attempts"] >= 1 else None)(queued(b, q)),
+                 DELIVER_TIMEOUT)
+    assert m and m["recipients"][0]["state"] == "pending" and m["recipients"][0]["lastError"], queued(b, q)
+    assert not rroute.with_token(t), "sent in clear although the route requires TLS"
+
+
+# --------------------------------------------------------------------------- metrics and the mail log
+
+
+def test_metrics_and_delivery_log_line(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    set_outbound(b, "example.com", ipv4=("address", [OUT1]))
+    since = log_size(b)
+    q, t = submit(b, ["amy@example.net"])
+    assert received(mx1, t), b.log_tail(30)
+    ev = wait_log_event(b, lambda e: e.get("event") == "delivery" and e.get("queue") == q, since=since, timeout=5)
+    assert ev, f"no `delivery` log line for {q}:\n{b.log_tail(30)}"
+    assert ev.get("to") == "amy@example.net", ev["_raw"]
+    assert (ev.get("mx") or "").rstrip(".") == "mx1.example.net", ev["_raw"]
+    assert ev.get("ip") == MX1 and ev.get("source") == OUT1, ev["_raw"]
+    assert re.fullmatch(r"TLSv1\.[23]", ev.get("tls") or ""), ev["_raw"]
+    assert ev.get("status") == "sent" and (ev.get("reply") or "").startswith("250"), ev["_raw"]
+    assert len(delivery_events(b, q, since)) == 1, "one line per attempt per recipient"
+
+    text = metrics(b)
+    for name in ("berth_queue_messages", "berth_queue_recipients"):
+        assert metric_value(text, name) is not None, f"{name} missing"
+    v = metric_value(text, "berth_outbound_deliveries_total", outcome="delivered", source=OUT1)
+    assert v is not None and v >= 1, [l for l in text.splitlines() if "outbound" in l]
+
+    # deferred and bounced outcomes are counted too
+    set_outbound(b, "example.com", ipv4=("system", []))
+    r = f"reject-{token()}@example.net"
+    submit(b, [r])
+    assert wait_dsns(b, 1)
+    r2 = f"defer-{token()}@example.net"
+    q2, _ = submit(b, [r2])
+    assert wait_for(lambda: [a for a in mx1.refused if a.arg == r2], DELIVER_TIMEOUT)
+    text = wait_for(lambda: (lambda t: t if metric_value(t, "berth_queue_recipients") else None)(metrics(b)), 5)
+    assert text, "berth_queue_recipients should count the deferred recipient"
+    assert metric_value(text, "berth_queue_messages") >= 1
+    assert (metric_value(text, "berth_outbound_deliveries_total", outcome="bounced", source="system") or 0) >= 1, \
+        [l for l in text.splitlines() if "outbound" in l]
+    assert (metric_value(text, "berth_outbound_deliveries_total", outcome="deferred", source="system") or 0) >= 1, \
+        [l for l in text.splitlines() if "outbound" in l]
+    d = wait_log_event(b, lambda e: e.get("event") == "delivery" and e.get("queue") == q2, since=since)
+    assert d and d.get("status") == "deferred" and "450" in (d.get("reply") or ""), d and d["_raw"]
+    assert d.get("tls") in ("TLSv1.2", "TLSv1.3"), d["_raw"]
+
+
+# --------------------------------------------------------------------------- no open relay
+
+
+def test_unauthenticated_relay_still_refused(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    t = token()
+    with smtplib.SMTP(IP3, b.MX, local_hostname=CLIENT_NAME, timeout=15) as s:
+        s.ehlo()
+        assert s.mail("spammer@elsewhere.test")[0] == 250
+        code, msg = s.rcpt("victim@example.net")
+        assert code == 554 and msg.startswith(b"5.7.1"), (code, msg)
+        # a local sender without AUTH is no key either
+        s.rset()
+        assert s.mail(ALICE)[0] == 250
+        code, msg = s.rcpt("victim@example.net")
+        assert code == 554 and msg.startswith(b"5.7.1"), (code, msg)
+    # AUTH required on submission: MAIL as alice without login, to a remote recipient
+    with smtplib.SMTP_SSL(IP2, b.SUB, local_hostname=CLIENT_NAME, timeout=15, context=tls_client_context()) as s:
+        s.ehlo()
+        assert s.mail(ALICE)[0] == 250
+        code, msg = s.rcpt("victim@example.net")
+        assert code >= 500, (code, msg)
+    time.sleep(1)
+    assert queue(b) == [], queue(b)
+    assert not mx1.with_token(t)
+
+
+# --------------------------------------------------------------------------- kill -9 under load
+
+
+LOAD_MESSAGES = 1000
+LOAD_CONNECTIONS = 8
+
+
+def test_kill_9_during_load_loses_no_acknowledged_message(ob):
+    b, mx1 = ob, ob.world.rx["mx1"]
+    set_settings(b, queueRetryInitialSeconds=1, queueRetryMaxSeconds=1)
+    acked: dict[str, str] = {}          # token -> queue id, for every 250 received
+    lock = threading.Lock()
+    stop = threading.Event()
+    counter = iter(range(LOAD_MESSAGES))
+    errors: list[str] = []
+
+    def worker(n: int):
+        s = None
+        for _ in range(LOAD_MESSAGES):
+            if stop.is_set():
+                break
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            t = f"load{i:04d}x{token()}"
+            rcpt = f"load{i % 17}@example.net"
+            try:
+                if s is None:
+                    s = connect_submission(b)
+                qid = send_on(s, ALICE, [rcpt], message(ALICE, [rcpt], t))
+            except (OSError, smtplib.SMTPException, AssertionError) as e:
+                errors.append(f"{n}: {type(e).__name__}: {e}")
+                s = None
+                if stop.is_set():
+                    break
+                time.sleep(0.05)
+                continue
+            with lock:
+                acked[t] = qid
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(LOAD_CONNECTIONS)]
+    for th in threads:
+        th.start()
+    # kill -9 once a good part of the load is acknowledged (and some already delivered)
+    assert wait_for(lambda: len(acked) >= LOAD_MESSAGES * 0.4, 120, step=0.02), \
+        f"only {len(acked)} acknowledged in 120 s; errors: {errors[:5]}"
+    os.kill(b.pid, signal.SIGKILL)
+    b.proc.wait(timeout=10)
+    stop.set()
+    for th in threads:
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads), "load threads did not stop"
+    with lock:
+        want = dict(acked)
+    b.kill()  # closes the log handle
+    b.start()
+
+    def missing():
+        got = set()
+        for m in mx1.snapshot():
+            found = re.search(rb"load\d{4}x[0-9a-f]{16}", m.content)
+            if found:
+                got.add(found.group(0).decode())
+        return [t for t in want if t not in got]
+
+    left = wait_for(lambda: not missing(), 180, step=0.5)
+    miss = missing()
+    assert left and not miss, (f"{len(miss)} of {len(want)} acknowledged messages never arrived after kill -9 "
+                               f"and restart, e.g. {[(t, want[t]) for t in miss[:5]]}; queue: {queue(b)[:3]}")
+    assert wait_for(lambda: queue(b) == [], 30, step=0.5), f"queue not empty: {queue(b)[:3]}"
+    assert not dsns(b), "nothing should have bounced"
