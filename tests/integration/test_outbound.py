@@ -562,20 +562,31 @@ def test_local_and_remote_in_one_transaction_and_content_intact(ob):
 
 
 def test_connection_reused_for_several_messages(ob):
-    """Several messages to one destination sent at once: fewer connections than messages."""
-    b, mx2 = ob, ob.world.rx["mx2"]
-    set_settings(b, outboundMaxConnectionsPerDestination=1)
-    before = len(mx2.connections)
-    toks = []
-    with connect_submission(b) as s:
-        for i in range(6):
-            t = token()
-            toks.append(t)
-            send_on(s, ALICE, [f"sam{i}@order.test"], message(ALICE, [f"sam{i}@order.test"], t))
-    for t in toks:
-        assert received(mx2, t), b.log_tail(30)
-    conns = len(mx2.connections) - before
-    assert conns < len(toks), f"{conns} connections for {len(toks)} messages to one MX: no reuse"
+    """Several messages due at once for one destination, one connection allowed to it: they
+    share connections (fewer connections than messages). The receiver is down while they are
+    submitted, so they are all pending together when retried."""
+    b, ra = ob, ob.world.rx["a"]
+    set_settings(b, outboundMaxConnectionsPerDestination=1, queueRetryInitialSeconds=3600,
+                 queueRetryMaxSeconds=3600)
+    ra.stop()
+    try:
+        sent = []
+        with connect_submission(b) as s:
+            for i in range(6):
+                t = token()
+                rcpt = f"sam{i}@amx.test"
+                sent.append((send_on(s, ALICE, [rcpt], message(ALICE, [rcpt], t)), t))
+        tried = lambda: all((queued(b, q) or {"recipients": [{}]})["recipients"][0].get("attempts", 0) >= 1
+                            for q, _ in sent)
+        assert wait_for(tried, DELIVER_TIMEOUT, step=0.2), f"first attempts not all made: {queue(b)}"
+    finally:
+        ra.start()
+    before = len(ra.connections)
+    cli_ok(b, "queue", "retry", "--all")
+    for q, t in sent:
+        assert received(ra, t), f"{q} not delivered after retry --all:\n{b.log_tail(30)}"
+    conns = len(ra.connections) - before
+    assert conns < len(sent), f"{conns} connections for {len(sent)} messages to one host: no reuse"
 
 
 # --------------------------------------------------------------------------- DKIM
