@@ -501,6 +501,10 @@ def test_4xx_is_retried_then_delivered(ob, step):
     got = received(mx1, t)
     assert got, f"not delivered once the receiver accepts:\n{b.log_tail(30)}"
     assert wait_dequeued(b, q), queued(b, q)
+    time.sleep(2.5)  # longer than the retry interval: a copy the queue did not count would come again
+    copies = mx1.with_token(t)
+    assert len(copies) == 1, (f"the receiver accepted the message {len(copies)} times (no crash in between): "
+                              + "; ".join(e["_raw"] for e in delivery_events(b, q, since)))
     assert not dsns(b), "a 4xx followed by success must not produce a DSN"
     evs = delivery_events(b, q, since)
     statuses = [e.get("status") for e in evs]
