@@ -44,6 +44,8 @@ AHOST = "127.0.0.14"  # amx.test: no MX, an A record
 DUAL4 = "127.0.0.15"  # dual.test MX host's A; its AAAA is ::1
 DEAD = "127.0.0.21"   # nothing listens here: connections refused
 ROUTE = "127.0.0.17"  # static route target, on its own port
+SMALL = "127.0.0.18"  # small.test's MX: advertises SIZE 4000
+SMALL_LIMIT = 4000
 
 DELIVER_TIMEOUT = 20.0
 
@@ -81,7 +83,7 @@ class Policy:
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("outbound-world")
     v6 = ipv6_loopback_usable()
-    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD] + (["::1"] if v6 else []))
+    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD, SMALL] + (["::1"] if v6 else []))
     dns = DNSServer(tmp / "dns")
     dns.mx("example.net", "mx1.example.net", 10).host("mx1.example.net", MX1)
     # pref.test: the lowest preference refuses connections, the next one takes the mail
@@ -95,6 +97,7 @@ def world(tmp_path_factory):
     dns.mx("dual.test", "mx.dual.test", 10).host("mx.dual.test", DUAL4, "::1")
     dns.mx("v6only.test", "mx.v6only.test", 10).host("mx.v6only.test", None, "::1")
     dns.mx("routed.test", "mx1.example.net", 10)
+    dns.mx("small.test", "mx.small.test", 10).host("mx.small.test", SMALL)
     dns.start()
     cert, key = make_cert(tmp, "mx1.example.net")
     rx = {
@@ -104,6 +107,7 @@ def world(tmp_path_factory):
         "a": Receiver(AHOST, mx_port, hostname="amx.test"),
         "dual4": Receiver(DUAL4, mx_port, hostname="mx.dual.test"),
         "route": Receiver(ROUTE, free_port_on([ROUTE]), hostname="route.test"),
+        "small": Receiver(SMALL, mx_port, hostname="mx.small.test", data_size_limit=SMALL_LIMIT),
     }
     if v6:
         rx["v6"] = Receiver("::1", mx_port, hostname="mx6.test")
@@ -545,6 +549,46 @@ def test_null_sender_gets_no_dsn(ob):
     time.sleep(2)
     assert not dsns(b), "no DSN for a null sender"
     assert not maildir_new(b), maildir_new(b)
+
+
+def test_delay_warning_once_then_expiry_bounce(ob):
+    """queueDelayWarningSeconds: one "delayed" DSN while the recipient still waits;
+    queueLifetimeSeconds: then a "failed" DSN and the message leaves the queue."""
+    b = ob
+    set_settings(b, queueDelayWarningSeconds=2, queueLifetimeSeconds=6)
+    rcpt = f"defer-{token()}@example.net"
+    q, _ = submit(b, [rcpt])
+    got = wait_dsns(b, 1, timeout=15)
+    assert got, f"no delay warning after 2 s of deferrals:\n{b.log_tail(30)}"
+    check_dsn(got[0], rcpt, action="delayed", status_class="4")
+    m = queued(b, q)
+    assert m and m["recipients"][0]["state"] == "pending", "a delay warning does not end delivery"
+    got = wait_dsns(b, 2, timeout=20)
+    assert len(got) == 2, f"no expiry DSN after queueLifetimeSeconds:\n{b.log_tail(30)}"
+    failed = [g for g in got if re.search(r"(?im)^Action:\s*failed", g.as_string())]
+    assert len(failed) == 1, [g.as_string()[:500] for g in got]
+    check_dsn(failed[0], rcpt, action="failed", status_class="[45]")
+    assert wait_dequeued(b, q, timeout=5), queued(b, q)
+    delayed = [g for g in dsns(b) if re.search(r"(?im)^Action:\s*delayed", g.as_string())]
+    assert len(delayed) == 1, "exactly one delay warning"
+
+
+def test_size_limit_of_the_receiver_is_respected(ob):
+    """The receiver advertises SIZE 4000: a larger message is not sent to it (no DATA) and
+    bounces back to the sender; a small one goes through."""
+    b, rs = ob, ob.world.rx["small"]
+    t_big = token()
+    big = message(ALICE, ["uma@small.test"], t_big, body=f"token {t_big}\r\n" + ("x" * 76 + "\r\n") * 100)
+    q, _ = submit(b, ["uma@small.test"], data=big)
+    got = wait_dsns(b, 1)
+    assert got, f"no DSN for a message over the receiver's SIZE:\n{b.log_tail(30)}"
+    check_dsn(got[0], "uma@small.test")
+    assert not rs.with_token(t_big)
+    assert wait_dequeued(b, q)
+    _, t = submit(b, ["vic@small.test"])
+    assert received(rs, t), b.log_tail(30)
+    assert any(o.upper().startswith("SIZE=") for o in received(rs, t)[0].mail_options), \
+        "MAIL FROM should declare SIZE= to a server that offers SIZE"
 
 
 # --------------------------------------------------------------------------- content on the wire
