@@ -591,3 +591,135 @@ def dkim_verify_all(raw: bytes, dnsfunc) -> list[tuple[dict[str, str], bool]]:
             ok = False
         res.append((tags, ok))
     return res
+
+
+# --------------------------------------------------------------------------- a scripted (misbehaving) SMTP server
+
+
+@dataclass
+class ScriptedConnection:
+    peer: str
+    commands: list[str] = field(default_factory=list)
+    injected: bool = False          # STARTTLS answered with extra bytes after the 220
+    after_starttls: bytes = b""     # what the client sent next (b"" = it closed)
+    messages: list[bytes] = field(default_factory=list)
+
+
+class ScriptedSMTP:
+    """A plain-socket SMTP server for client misbehaviour tests. It offers STARTTLS and answers
+    it with `220` followed by `inject` in the same write (RFC 3207 §5's command injection
+    seen from the client side), then waits `wait` s for what the client does: a correct client
+    closes; one that goes on sends a TLS ClientHello (0x16...). Without STARTTLS (a client that
+    retries in plaintext) it accepts mail. Every connection is recorded."""
+
+    def __init__(self, host: str, port: int, inject: bytes = b"250 2.0.0 injected\r\n", wait: float = 3.0):
+        self.host, self.port, self.inject, self.wait = host, port, inject, wait
+        self.connections: list[ScriptedConnection] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sock = None
+        self._thread = None
+
+    def start(self) -> "ScriptedSMTP":
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, self.port))
+        s.listen(16)
+        s.settimeout(0.2)
+        self._sock = s
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+
+    def snapshot(self) -> list[ScriptedConnection]:
+        with self._lock:
+            return list(self.connections)
+
+    def _accept_loop(self):
+        for _ in range(10 ** 9):
+            if self._stop.is_set():
+                return
+            try:
+                c, addr = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn = ScriptedConnection(peer=_norm(addr[0]))
+            with self._lock:
+                self.connections.append(conn)
+            threading.Thread(target=self._serve, args=(c, conn), daemon=True).start()
+
+    def _serve(self, c: socket.socket, conn: ScriptedConnection):
+        c.settimeout(15)
+        buf = b""
+
+        def line():
+            nonlocal buf
+            for _ in range(10000):
+                i = buf.find(b"\r\n")
+                if i >= 0:
+                    out, buf = buf[:i], buf[i + 2:]
+                    return out
+                chunk = c.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+            return None
+
+        try:
+            c.sendall(b"220 scripted.test ESMTP\r\n")
+            for _ in range(100000):
+                ln = line()
+                if ln is None:
+                    return
+                cmd = ln.decode("utf-8", "replace")
+                conn.commands.append(cmd)
+                verb = cmd.split(" ", 1)[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    c.sendall(b"250-scripted.test\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SIZE 10000000\r\n")
+                elif verb == "STARTTLS":
+                    conn.injected = True
+                    c.sendall(b"220 2.0.0 Ready to start TLS\r\n" + self.inject)
+                    c.settimeout(self.wait)
+                    try:
+                        conn.after_starttls = buf + c.recv(65536)
+                    except socket.timeout:
+                        conn.after_starttls = buf + b"<timeout>"
+                    except OSError:
+                        conn.after_starttls = buf
+                    return
+                elif verb == "DATA":
+                    c.sendall(b"354 go ahead\r\n")
+                    data = []
+                    for _ in range(10 ** 7):
+                        l2 = line()
+                        if l2 is None:
+                            return
+                        if l2 == b".":
+                            break
+                        data.append(l2[1:] if l2.startswith(b"..") else l2)
+                    conn.messages.append(b"\r\n".join(data) + b"\r\n")
+                    c.sendall(b"250 2.0.0 accepted\r\n")
+                elif verb == "QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                elif verb == "RSET" or verb == "NOOP" or verb in ("MAIL", "RCPT"):
+                    c.sendall(b"250 2.0.0 ok\r\n")
+                else:
+                    c.sendall(b"502 5.5.1 unknown\r\n")
+        except OSError:
+            return
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass

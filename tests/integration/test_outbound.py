@@ -26,7 +26,7 @@ import pytest
 from conftest import (ADMIN_PASSWORD, ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, IP3, SERVER_HOSTNAME, add_ip,
                       add_ips, create_port, error_of, log_events, log_size, maildir_new, make_cert, run,
                       set_settings, setup_domain, tls_client_context, wait_connect_state, wait_log_event)
-from outbound import (DNSServer, LoAddress, Receiver, can_bind, dkim_signatures, dkim_verify_all, free_port_on,
+from outbound import (DNSServer, LoAddress, Receiver, ScriptedSMTP, can_bind, dkim_signatures, dkim_verify_all, free_port_on,
                       ipv6_loopback_usable, require_ipv6)
 
 BOB = "bob@example.org"
@@ -46,6 +46,7 @@ DEAD = "127.0.0.21"   # nothing listens here: connections refused
 ROUTE = "127.0.0.17"  # static route target, on its own port
 SMALL = "127.0.0.18"  # small.test's MX: advertises SIZE 4000
 SMALL_LIMIT = 4000
+INJECT = "127.0.0.19"  # inject.test's MX: a scripted server that injects bytes after STARTTLS's 220
 
 DELIVER_TIMEOUT = 20.0
 
@@ -83,7 +84,7 @@ class Policy:
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("outbound-world")
     v6 = ipv6_loopback_usable()
-    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD, SMALL] + (["::1"] if v6 else []))
+    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD, SMALL, INJECT] + (["::1"] if v6 else []))
     dns = DNSServer(tmp / "dns")
     dns.mx("example.net", "mx1.example.net", 10).host("mx1.example.net", MX1)
     # pref.test: the lowest preference refuses connections, the next one takes the mail
@@ -98,6 +99,7 @@ def world(tmp_path_factory):
     dns.mx("v6only.test", "mx.v6only.test", 10).host("mx.v6only.test", None, "::1")
     dns.mx("routed.test", "mx1.example.net", 10)
     dns.mx("small.test", "mx.small.test", 10).host("mx.small.test", SMALL)
+    dns.mx("inject.test", "mx.inject.test", 10).host("mx.inject.test", INJECT)
     dns.start()
     cert, key = make_cert(tmp, "mx1.example.net")
     rx = {
@@ -113,6 +115,7 @@ def world(tmp_path_factory):
         rx["v6"] = Receiver("::1", mx_port, hostname="mx6.test")
     policy = Policy()
     started = []
+    scripted = ScriptedSMTP(INJECT, mx_port).start()
     try:
         for r in rx.values():
             r.rcpt_reply = policy.rcpt
@@ -121,8 +124,10 @@ def world(tmp_path_factory):
             started.append(r)
         w = type("World", (), {})()
         w.dns, w.rx, w.mx_port, w.policy, w.v6, w.tmp = dns, rx, mx_port, policy, v6, tmp
+        w.scripted = scripted
         yield w
     finally:
+        scripted.stop()
         for r in started:
             r.stop()
         dns.stop()
@@ -648,6 +653,28 @@ def test_connection_reused_for_several_messages(ob):
         assert received(ra, t), f"{q} not delivered after retry --all:\n{b.log_tail(30)}"
     conns = len(ra.connections) - before
     assert conns < len(sent), f"{conns} connections for {len(sent)} messages to one host: no reuse"
+
+
+def test_bytes_after_starttls_220_end_the_connection(ob):
+    """The receiving server answers STARTTLS with `220` plus an injected line in one write:
+    the client must not go on with that connection (no TLS handshake, no command) and the
+    attempt ends (a `delivery` line: deferred, or a plaintext retry on a new connection)."""
+    b, sc = ob, ob.world.scripted
+    before = len(sc.snapshot())
+    q, t = submit(b, ["ann@inject.test"])
+    injected = wait_for(lambda: [c for c in sc.snapshot()[before:] if c.injected], DELIVER_TIMEOUT)
+    assert injected, f"the client never sent STARTTLS to a server offering it:\n{b.log_tail(30)}"
+    time.sleep(sc.wait + 0.5)
+    for c in sc.snapshot()[before:]:
+        if c.injected:
+            assert c.after_starttls == b"", (f"after `220` + injected bytes the client went on with "
+                                             f"{c.after_starttls[:40]!r} instead of closing")
+    assert b.running(), f"berth died after the injected STARTTLS reply:\n{b.log_tail(40)}"
+    ev = wait_log_event(b, lambda e: e.get("event") == "delivery" and e.get("queue") == q, timeout=10)
+    assert ev, f"no `delivery` line for the attempt that met the injection (stuck?):\n{b.log_tail(20)}"
+    assert ev.get("status") in ("deferred", "sent"), ev["_raw"]
+    if ev.get("status") == "sent":
+        assert any(c.messages and not c.injected for c in sc.snapshot()[before:]), "sent, but not in plaintext?"
 
 
 # --------------------------------------------------------------------------- DKIM
