@@ -759,6 +759,44 @@ def test_each_sender_domain_signs_with_its_own_keys(ob):
     assert {s.get("d") for s in sigs} == {"example.org"} and {s.get("s") for s in sigs} == sels, sigs
 
 
+def test_dkim_cli_json_and_rotate(ob):
+    """`berth domains dkim NAME --json` is the API's JSON; `--rotate` makes new keys (new
+    selectors, one per algorithm) and the API then shows those; unknown domain → 404."""
+    b = ob
+    api = b.ok("GET", "/api/v1/domains/example.org/dkim")
+    p = cli_ok(b, "domains", "dkim", "example.org", "--json")
+    assert json.loads(p.out) == api, p.out
+    for k in api["keys"]:
+        assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", k["createdAt"]), k
+        assert ("k=rsa;" if k["algorithm"] == "rsa-sha256" else "k=ed25519;") in k["record"].replace(" ", ""), k
+    time.sleep(1.1)  # rotations within one second: test_dkim_rotations_never_reuse_a_selector
+    p = cli_ok(b, "domains", "dkim", "example.org", "--rotate")
+    after = b.ok("GET", "/api/v1/domains/example.org/dkim")
+    assert sorted(k["algorithm"] for k in after["keys"]) == ["ed25519-sha256", "rsa-sha256"], after
+    assert {k["selector"] for k in after["keys"]}.isdisjoint({k["selector"] for k in api["keys"]}), (api, after)
+    for k in after["keys"]:
+        assert k["name"] + "." in p.out, f"--rotate should print the new zone lines:\n{p.out}"
+    assert b.api("GET", "/api/v1/domains/nope.test/dkim")[0] == 404
+    assert b.api("POST", "/api/v1/domains/nope.test/dkim/rotate")[0] == 404
+
+
+def test_dkim_rotations_never_reuse_a_selector(ob):
+    """A selector names one published key: two rotations in a row (same second) must not give
+    a new key under a selector already handed out, or receivers would check mail signed with
+    the new key against the record published for the old one."""
+    b = ob
+    seen: dict[str, str] = {}
+    for k in b.ok("GET", "/api/v1/domains/example.com/dkim")["keys"]:
+        seen[k["selector"]] = k["record"]
+    for _ in range(2):
+        js = b.ok("POST", "/api/v1/domains/example.com/dkim/rotate")
+        for k in js["keys"]:
+            assert k["selector"] not in seen, (f"rotation reused selector {k['selector']} with a different key"
+                                               if seen[k["selector"]] != k["record"] else
+                                               f"rotation kept selector {k['selector']}")
+            seen[k["selector"]] = k["record"]
+
+
 # --------------------------------------------------------------------------- queue API and CLI, routes
 
 
