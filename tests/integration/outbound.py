@@ -389,6 +389,8 @@ class Receiver:
         self.refused: list[Attempt] = []
         self.connections: list[str] = []  # peer address of each TCP connection
         self._seen: set[tuple[str, int]] = set()
+        self._active: set[tuple[str, int]] = set()
+        self.max_active = 0  # most TCP connections open at once
         self._lock = threading.Lock()
         self.controller = None
         self._probing = False
@@ -469,7 +471,17 @@ class Receiver:
                         if key not in receiver._seen:
                             receiver._seen.add(key)
                             receiver.connections.append(key[0])
+                            receiver._active.add(key)
+                            receiver.max_active = max(receiver.max_active, len(receiver._active))
+                        self._berth_key = key
                 super().connection_made(transport)
+
+            def connection_lost(self, exc):
+                key = getattr(self, "_berth_key", None)
+                if key is not None:
+                    with receiver._lock:
+                        receiver._active.discard(key)
+                super().connection_lost(exc)
 
         kw = dict(data_size_limit=self.data_size_limit, decode_data=False,
                   enable_SMTPUTF8=True, ident="Berth test receiver")
@@ -612,8 +624,10 @@ class ScriptedSMTP:
     closes; one that goes on sends a TLS ClientHello (0x16...). Without STARTTLS (a client that
     retries in plaintext) it accepts mail. Every connection is recorded."""
 
-    def __init__(self, host: str, port: int, inject: bytes = b"250 2.0.0 injected\r\n", wait: float = 3.0):
+    def __init__(self, host: str, port: int, inject: bytes = b"250 2.0.0 injected\r\n", wait: float = 3.0,
+                 ehlo: bool = True):
         self.host, self.port, self.inject, self.wait = host, port, inject, wait
+        self.ehlo = ehlo  # False: an RFC 821 server, EHLO is 502 and HELO works (no extensions)
         self.connections: list[ScriptedConnection] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -684,7 +698,11 @@ class ScriptedSMTP:
                 cmd = ln.decode("utf-8", "replace")
                 conn.commands.append(cmd)
                 verb = cmd.split(" ", 1)[0].upper()
-                if verb in ("EHLO", "HELO"):
+                if verb == "EHLO" and not self.ehlo:
+                    c.sendall(b"502 5.5.1 EHLO not implemented\r\n")
+                elif verb == "HELO":
+                    c.sendall(b"250 scripted.test\r\n")
+                elif verb == "EHLO":
                     c.sendall(b"250-scripted.test\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SIZE 10000000\r\n")
                 elif verb == "STARTTLS":
                     conn.injected = True

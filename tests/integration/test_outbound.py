@@ -47,6 +47,7 @@ ROUTE = "127.0.0.17"  # static route target, on its own port
 SMALL = "127.0.0.18"  # small.test's MX: advertises SIZE 4000
 SMALL_LIMIT = 4000
 INJECT = "127.0.0.19"  # inject.test's MX: a scripted server that injects bytes after STARTTLS's 220
+OLDSMTP = "127.0.0.20"  # helo.test's MX: a scripted server without EHLO
 
 DELIVER_TIMEOUT = 20.0
 
@@ -84,7 +85,7 @@ class Policy:
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("outbound-world")
     v6 = ipv6_loopback_usable()
-    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD, SMALL, INJECT] + (["::1"] if v6 else []))
+    mx_port = free_port_on([MX1, MX2, MX3, AHOST, DUAL4, DEAD, SMALL, INJECT, OLDSMTP] + (["::1"] if v6 else []))
     dns = DNSServer(tmp / "dns")
     dns.mx("example.net", "mx1.example.net", 10).host("mx1.example.net", MX1)
     # pref.test: the lowest preference refuses connections, the next one takes the mail
@@ -100,6 +101,7 @@ def world(tmp_path_factory):
     dns.mx("routed.test", "mx1.example.net", 10)
     dns.mx("small.test", "mx.small.test", 10).host("mx.small.test", SMALL)
     dns.mx("inject.test", "mx.inject.test", 10).host("mx.inject.test", INJECT)
+    dns.mx("helo.test", "mx.helo.test", 10).host("mx.helo.test", OLDSMTP)
     dns.start()
     cert, key = make_cert(tmp, "mx1.example.net")
     rx = {
@@ -116,6 +118,7 @@ def world(tmp_path_factory):
     policy = Policy()
     started = []
     scripted = ScriptedSMTP(INJECT, mx_port).start()
+    old = ScriptedSMTP(OLDSMTP, mx_port, ehlo=False).start()
     try:
         for r in rx.values():
             r.rcpt_reply = policy.rcpt
@@ -124,10 +127,11 @@ def world(tmp_path_factory):
             started.append(r)
         w = type("World", (), {})()
         w.dns, w.rx, w.mx_port, w.policy, w.v6, w.tmp = dns, rx, mx_port, policy, v6, tmp
-        w.scripted = scripted
+        w.scripted, w.old = scripted, old
         yield w
     finally:
         scripted.stop()
+        old.stop()
         for r in started:
             r.stop()
         dns.stop()
@@ -675,6 +679,46 @@ def test_bytes_after_starttls_220_end_the_connection(ob):
     assert ev.get("status") in ("deferred", "sent"), ev["_raw"]
     if ev.get("status") == "sent":
         assert any(c.messages and not c.injected for c in sc.snapshot()[before:]), "sent, but not in plaintext?"
+
+
+def test_helo_fallback_when_ehlo_is_refused(ob):
+    b, old = ob, ob.world.old
+    before = len(old.snapshot())
+    _, t = submit(b, ["bea@helo.test"])
+    got = wait_for(lambda: [c for c in old.snapshot()[before:] if any(t.encode() in m for m in c.messages)],
+                   DELIVER_TIMEOUT)
+    assert got, f"not delivered to a server that answers EHLO with 502:\n{b.log_tail(20)}"
+    cmds = [x.split(" ", 1)[0].upper() for x in got[0].commands]
+    assert cmds[:2] == ["EHLO", "HELO"], got[0].commands
+    assert got[0].commands[1] == f"HELO {SERVER_HOSTNAME}", got[0].commands
+    mail = [x for x in got[0].commands if x.upper().startswith("MAIL FROM")]
+    assert mail and mail[0].upper() == f"MAIL FROM:<{ALICE}>".upper(), f"no ESMTP parameters after HELO: {mail}"
+
+
+def test_per_destination_connection_limit(ob):
+    """outboundMaxConnectionsPerDestination=2: with 12 messages due at once for one host, the
+    receiver never has more than 2 connections from Berth open together."""
+    b, ra = ob, ob.world.rx["a"]
+    set_settings(b, outboundMaxConnectionsPerDestination=2, queueRetryInitialSeconds=3600,
+                 queueRetryMaxSeconds=3600)
+    ra.stop()
+    try:
+        sent = []
+        with connect_submission(b) as s:
+            for i in range(12):
+                t = token()
+                rcpt = f"lim{i}@amx.test"
+                sent.append((send_on(s, ALICE, [rcpt], message(ALICE, [rcpt], t)), t))
+        tried = lambda: all((queued(b, q) or {"recipients": [{}]})["recipients"][0].get("attempts", 0) >= 1
+                            for q, _ in sent)
+        assert wait_for(tried, DELIVER_TIMEOUT, step=0.2), f"first attempts not all made: {queue(b)}"
+    finally:
+        ra.max_active = 0
+        ra.start()
+    assert b.api("POST", "/api/v1/queue/retry")[0] in (200, 202, 204)
+    for q, t in sent:
+        assert received(ra, t), f"{q} not delivered:\n{b.log_tail(20)}"
+    assert 1 <= ra.max_active <= 2, f"{ra.max_active} connections at once to one destination (limit 2)"
 
 
 # --------------------------------------------------------------------------- DKIM
