@@ -610,6 +610,48 @@ def test_size_limit_of_the_receiver_is_respected(ob):
         "MAIL FROM should declare SIZE= to a server that offers SIZE"
 
 
+def test_deferred_message_survives_a_restart(ob):
+    """A deferred recipient is still queued after a clean restart, with its attempts, and is
+    delivered once the receiver accepts."""
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    set_settings(b, queueRetryInitialSeconds=2, queueRetryMaxSeconds=2)
+    rcpt = f"defer-{token()}@example.net"
+    q, t = submit(b, [rcpt])
+    m = wait_for(lambda: (lambda x: x if x and x["recipients"][0]["attempts"] >= 1 else None)(queued(b, q)),
+                 DELIVER_TIMEOUT)
+    assert m, queue(b)
+    b.restart()
+    m2 = queued(b, q)
+    assert m2 is not None, f"{q} lost across a restart: {queue(b)}"
+    assert m2["sender"] == ALICE and m2["size"] == m["size"] and m2["receivedAt"] == m["receivedAt"], (m, m2)
+    r = m2["recipients"][0]
+    assert r["address"] == rcpt and r["state"] == "pending" and r["attempts"] >= m["recipients"][0]["attempts"], r
+    w.policy.released.add(rcpt.lower())
+    assert received(mx1, t), f"not delivered after the restart:\n{b.log_tail(20)}"
+    assert wait_dequeued(b, q)
+
+
+def test_one_message_to_several_domains(ob):
+    """Recipients in three domains: each destination gets one copy with only its recipients;
+    one rejected recipient bounces alone."""
+    b, rx = ob, ob.world.rx
+    bad = f"reject-{token()}@example.net"
+    rcpts = ["cy@example.net", "di@example.net", bad, "ed@order.test", "fi@amx.test"]
+    q, t = submit(b, rcpts)
+    m1, m2, ma = received(rx["mx1"], t), received(rx["mx2"], t), received(rx["a"], t)
+    assert m1 and m2 and ma, (bool(m1), bool(m2), bool(ma), b.log_tail(20))
+    assert sorted(m1[0].rcpt_tos) == ["cy@example.net", "di@example.net"], m1[0].rcpt_tos
+    assert m2[0].rcpt_tos == ["ed@order.test"] and ma[0].rcpt_tos == ["fi@amx.test"], (m2[0].rcpt_tos, ma[0].rcpt_tos)
+    assert len(m1) == 1, "one copy for the two example.net recipients"
+    got = wait_dsns(b, 1)
+    assert got, b.log_tail(20)
+    text = check_dsn(got[0], bad, status=r"5\.1\.1")
+    finals = re.findall(r"(?im)^Final-Recipient:\s*rfc822;\s*<?([^>\s]+)", text)
+    assert finals == [bad], finals
+    assert wait_dequeued(b, q)
+
+
 # --------------------------------------------------------------------------- content on the wire
 
 
