@@ -453,6 +453,26 @@ def test_null_mx_and_nxdomain_bounce_with_dsn(ob, rcpt, status):
     assert wait_log_event(b, lambda e: e.get("event") == "dsn", since=since, timeout=5), "no `dsn` log line"
 
 
+def test_dns_failure_defers_then_delivers(ob):
+    """DNS server down: a deferral (pending, lastError), never a bounce; back up: delivered."""
+    b, w = ob, ob.world
+    mx1 = w.rx["mx1"]
+    set_settings(b, queueRetryInitialSeconds=3600, queueRetryMaxSeconds=3600)
+    w.dns.stop()
+    try:
+        q, t = submit(b, ["gus@example.net"])
+        m = wait_for(lambda: (lambda x: x if x and x["recipients"][0]["attempts"] >= 1 else None)(queued(b, q)),
+                     60, step=0.25)
+        assert m, f"no attempt recorded with DNS down: {queued(b, q)}\n{b.log_tail(20)}"
+        r = m["recipients"][0]
+        assert r["state"] == "pending" and r["lastError"], r
+        assert not dsns(b), "a DNS failure is temporary: no DSN"
+    finally:
+        w.dns.start()
+    assert b.api("POST", f"/api/v1/queue/{q}/retry")[0] == 200
+    assert received(mx1, t), f"not delivered once DNS answers again:\n{b.log_tail(20)}"
+
+
 # --------------------------------------------------------------------------- disabled families
 
 
