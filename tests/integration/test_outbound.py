@@ -282,6 +282,14 @@ def check_dsn(msg, rcpt: str, action: str = "failed", status: str = r"5\.\d{1,3}
     return text
 
 
+def wait_delivery_events(b, pred, qid: str | None = None, since: int | None = None,
+                         timeout: float = 5.0) -> list[dict]:
+    """Poll the `delivery` lines (of `qid`) until pred(lines) holds; return the last lines read.
+    The receiver records a message before Berth has read its 250 and logged it."""
+    evs = wait_for(lambda: (lambda e: e if pred(e) else None)(delivery_events(b, qid, since)), timeout)
+    return evs or delivery_events(b, qid, since)
+
+
 def delivery_events(b, qid: str | None = None, since: int | None = None) -> list[dict]:
     return [e for e in log_events(b, since) if e.get("event") == "delivery" and (qid is None or e.get("queue") == qid)]
 
@@ -383,7 +391,9 @@ def test_rotate_falls_over_to_the_next_address(ob):
             m = received(mx1, t)
             assert m, f"{q} not delivered via the second address:\n{b.log_tail(30)}"
             assert (m[0].peer, m[0].helo) == (OUT2, OUT2_NAME), (m[0].peer, m[0].helo)
-        sent = [e for e in delivery_events(b, since=since) if e.get("status") == "sent"]
+        evs = wait_delivery_events(b, lambda e: {q1, q2} <= {x.get("queue") for x in e if x.get("status") == "sent"},
+                                   since=since)
+        sent = [e for e in evs if e.get("status") == "sent"]
         assert {e.get("source") for e in sent} == {OUT2}, [e["_raw"] for e in sent]
     finally:
         lo.cleanup()
@@ -426,7 +436,8 @@ def test_mx_falls_to_the_next_when_the_first_refuses(ob):
     m = received(rx["mx2"], t)
     assert m, f"pref.test: not delivered to the second MX after the first refused:\n{b.log_tail(30)}"
     assert not rx["mx3"].with_token(t), "the third MX was used although the second accepted"
-    sent = [e for e in delivery_events(b, q, since) if e.get("status") == "sent"]
+    evs = wait_delivery_events(b, lambda e: any(x.get("status") == "sent" for x in e), q, since)
+    sent = [e for e in evs if e.get("status") == "sent"]
     assert sent and sent[-1].get("ip") == MX2 and sent[-1].get("mx") in ("mx2.pref.test", "mx2.pref.test."), \
         [e["_raw"] for e in delivery_events(b, q, since)]
 
@@ -448,7 +459,7 @@ def test_null_mx_and_nxdomain_bounce_with_dsn(ob, rcpt, status):
     text = check_dsn(got[0], rcpt, status=status)
     assert t in text, "the DSN's text/rfc822-headers should carry the original headers"
     assert wait_dequeued(b, q), queued(b, q)
-    ev = [e for e in delivery_events(b, q, since)]
+    ev = wait_delivery_events(b, lambda e: any(x.get("status") == "bounced" for x in e), q, since)
     assert ev and ev[-1].get("status") == "bounced", [e["_raw"] for e in ev]
     assert wait_log_event(b, lambda e: e.get("event") == "dsn", since=since, timeout=5), "no `dsn` log line"
 
@@ -570,7 +581,8 @@ def test_5xx_bounces_with_dsn_and_leaves_the_queue(ob):
     assert received(mx1, t), "the other recipient is still delivered"
     assert wait_dequeued(b, q), queued(b, q)
     assert len([a for a in mx1.refused if a.arg == rcpt]) == 1, "a 5xx is not retried"
-    evs = delivery_events(b, q, since)
+    evs = wait_delivery_events(b, lambda e: {(rcpt, "bounced"), (ok_rcpt, "sent")}
+                               <= {(x.get("to"), x.get("status")) for x in e}, q, since)
     by = {(e.get("to"), e.get("status")) for e in evs}
     assert (rcpt, "bounced") in by and (ok_rcpt, "sent") in by, [e["_raw"] for e in evs]
     time.sleep(1.5)
