@@ -74,7 +74,7 @@ public struct DeliveryStatusNotification: Sendable {
             """
         switch action {
         case .failed:
-            text += "Your message could not be delivered to one or more recipients. It is attached below.\n"
+            text += "Your message could not be delivered to one or more recipients. Its headers are attached below.\n"
         case .delayed:
             text += "Your message could not be delivered yet to one or more recipients. The mail system will keep trying;\nyou do not need to send it again.\n"
         }

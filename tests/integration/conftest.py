@@ -34,8 +34,6 @@ ALICE = "alice@example.com"
 ALICE_PW = "alice-pw-123"
 
 START_TIMEOUT = 30.0
-# A loopback port nothing listens on, for servers whose queued mail must stay queued.
-NO_DNS_PORT = 9
 STOP_TIMEOUT = 15.0
 # The contract says a change applies within 1 s; we poll with a little tolerance.
 APPLY_DEADLINE = 1.5
@@ -228,6 +226,24 @@ def banner_of(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
 
 # --------------------------------------------------------------------------- server
 
+# A DNS server address nothing answers on (discard port, loopback).
+NO_DNS = "127.0.0.1:9"
+_serve_help: str | None = None
+
+
+def serve_supports(option: str) -> bool:
+    """True if `berth serve --help` lists `option` (read once per run)."""
+    global _serve_help
+    if _serve_help is None:
+        try:
+            p = subprocess.run([str(BERTH_BIN), "serve", "--help"], capture_output=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            _serve_help = (p.stdout + p.stderr).decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired):
+            _serve_help = ""
+    return option in _serve_help
+
+
 
 class Berth:
     """One berth server process with its data directory and admin endpoint."""
@@ -261,11 +277,11 @@ class Berth:
              "--hostname", self.hostname]
         if not self.default_ports:
             a.append("--no-default-ports")
-        if "--dns" not in self.extra_args:
-            # Tests never ask real DNS: a resolver that does not answer leaves queued mail
-            # deferred (tests of delivery start their own dnsmasq and pass --dns).
-            a.extend(["--dns", f"127.0.0.1:{NO_DNS_PORT}"])
         a.extend(self.extra_args)
+        if "--dns" not in self.extra_args and serve_supports("--dns"):
+            # Outbound delivery (issue 6) resolves recipient domains: point it at a closed
+            # loopback port so no test ever looks up, or sends mail to, a real host.
+            a.extend(["--dns", NO_DNS])
         return a
 
     def start(self, timeout: float = START_TIMEOUT, env_password: str | None = "__same__") -> None:

@@ -9,7 +9,12 @@ import pytest
 from conftest import ADMIN_PASSWORD, BERTH_BIN, error_of, run
 
 DEFAULTS = {"proxyTrustedNetworks": [], "authFailureDelayMs": 1000, "authBanThreshold": 10,
-            "authBanWindowSeconds": 600, "authBanSeconds": 900}
+            "authBanWindowSeconds": 600, "authBanSeconds": 900,
+            # issue 6: the outbound queue
+            "queueRetryInitialSeconds": 300, "queueRetryMaxSeconds": 14400, "queueLifetimeSeconds": 432000,
+            "queueDelayWarningSeconds": 14400, "outboundMaxConnections": 100,
+            "outboundMaxConnectionsPerDestination": 20, "outboundConnectTimeoutSeconds": 30,
+            "outboundFailureMemorySeconds": 600}
 
 
 def cli(b, *args):
@@ -43,6 +48,15 @@ def test_partial_put_keeps_the_rest_and_survives_restart(server):
     ({"proxyTrustedNetworks": "10.0.0.0/8"}, "proxyTrustedNetworks"),
     ({"authBanSeconds": 1.5}, "authBanSeconds"),
     ({"authBanSecs": 10}, "authBanSecs"),
+    ({"queueRetryInitialSeconds": 0}, "queueRetryInitialSeconds"),
+    ({"queueRetryMaxSeconds": 0}, "queueRetryMaxSeconds"),
+    ({"queueLifetimeSeconds": 0}, "queueLifetimeSeconds"),
+    ({"queueDelayWarningSeconds": -1}, "queueDelayWarningSeconds"),
+    ({"outboundMaxConnections": 0}, "outboundMaxConnections"),
+    ({"outboundMaxConnectionsPerDestination": 0}, "outboundMaxConnectionsPerDestination"),
+    ({"outboundConnectTimeoutSeconds": 0}, "outboundConnectTimeoutSeconds"),
+    ({"outboundFailureMemorySeconds": 0}, "outboundFailureMemorySeconds"),
+    ({"queueRetryInitialSeconds": "300"}, "queueRetryInitialSeconds"),
 ])
 def test_bad_values_are_422_naming_the_field_and_change_nothing(server, body, field):
     server.ok("PUT", "/api/v1/settings", {"authBanThreshold": 4})
@@ -64,8 +78,8 @@ def test_cli_show_set_and_clear(server):
             "--proxy-trusted-network", "192.0.2.0/24", "--proxy-trusted-network", "2001:db8::/32")
     assert p.returncode == 0, p.err
     assert server.ok("GET", "/api/v1/settings") == {
-        "proxyTrustedNetworks": ["192.0.2.0/24", "2001:db8::/32"], "authFailureDelayMs": 250, "authBanThreshold": 3,
-        "authBanWindowSeconds": 60, "authBanSeconds": 120}
+        **DEFAULTS, "proxyTrustedNetworks": ["192.0.2.0/24", "2001:db8::/32"], "authFailureDelayMs": 250,
+        "authBanThreshold": 3, "authBanWindowSeconds": 60, "authBanSeconds": 120}
     p = cli(server, "settings", "show")
     assert p.returncode == 0 and "192.0.2.0/24" in p.out and "250" in p.out, p.out
     p = cli(server, "settings", "--json")
@@ -76,3 +90,22 @@ def test_cli_show_set_and_clear(server):
     assert server.ok("GET", "/api/v1/settings")["authBanThreshold"] == 3
     p = cli(server, "settings", "set", "--auth-ban-threshold", "0")
     assert p.returncode != 0 and "authBanThreshold" in p.err, p.err
+
+
+def test_queue_settings_minimums_and_cli(server):
+    """Issue 6: every queue/outbound setting's minimum is 1, except queueDelayWarningSeconds
+    (0 = never warn); `berth settings set` takes them all."""
+    ones = {k: 1 for k in DEFAULTS if k.startswith(("queue", "outbound"))}
+    ones["queueDelayWarningSeconds"] = 0
+    js = server.ok("PUT", "/api/v1/settings", ones)
+    assert {k: js[k] for k in ones} == ones, js
+    p = cli(server, "settings", "set", "--queue-retry-initial-seconds", "60", "--queue-retry-max-seconds", "600",
+            "--queue-lifetime-seconds", "86400", "--queue-delay-warning-seconds", "3600",
+            "--outbound-max-connections", "50", "--outbound-max-connections-per-destination", "5",
+            "--outbound-connect-timeout-seconds", "10", "--outbound-failure-memory-seconds", "120")
+    assert p.returncode == 0, p.err
+    got = server.ok("GET", "/api/v1/settings")
+    assert {k: got[k] for k in ones} == {
+        "queueRetryInitialSeconds": 60, "queueRetryMaxSeconds": 600, "queueLifetimeSeconds": 86400,
+        "queueDelayWarningSeconds": 3600, "outboundMaxConnections": 50, "outboundMaxConnectionsPerDestination": 5,
+        "outboundConnectTimeoutSeconds": 10, "outboundFailureMemorySeconds": 120}, got
