@@ -82,6 +82,8 @@ public actor OutboundQueue: Service {
     /// `rotate`: source addresses that failed to connect, until when they go last.
     private var failedSources: [String: Date] = [:]
     private var dsnSequence = 0
+    /// The highest queue row read from the table (see `add`).
+    private var loadedThrough: Int64 = 0
 
     private let depthMessages = Gauge(label: "berth_queue_messages")
     private let depthRecipients = Gauge(label: "berth_queue_recipients")
@@ -98,6 +100,7 @@ public actor OutboundQueue: Service {
         do {
             let pending = try dependencies.store.pendingQueue()
             for entry in pending { entries[entry.row] = entry }
+            loadedThrough = pending.map(\.row).max() ?? 0
             pendingRecipients = entries.values.reduce(0) { $0 + $1.recipients.count }
             if !pending.isEmpty {
                 dependencies.logger.info("outbound queue: \(pending.count) message(s) waiting")
@@ -105,9 +108,10 @@ public actor OutboundQueue: Service {
         } catch {
             dependencies.logger.error("outbound queue: cannot read the queue: \(error)")
         }
-        await withGracefulShutdownHandler {
+        // Graceful shutdown, or cancellation when another service of the group failed.
+        await withTaskCancellationOrGracefulShutdownHandler {
             await self.loop()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             Task { await self.beginStopping() }
         }
         // Let connections finish the message they are sending, for a while.
@@ -137,7 +141,7 @@ public actor OutboundQueue: Service {
             return
         }
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            guard (try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))) != nil else { return }
             await self?.wake()
         }
         await withCheckedContinuation { sleeper = $0 }
@@ -161,20 +165,27 @@ public actor OutboundQueue: Service {
     }
 
     private func add(_ new: [QueueEntry]) {
-        for entry in new {
+        // A row the table was read through (at start, or by reload) is known already, or
+        // finished since: adding it again would send it again.
+        let fresh = new.filter { $0.row > loadedThrough && entries[$0.row] == nil }
+        for entry in fresh {
             entries[entry.row] = entry
             pendingRecipients += entry.recipients.count
         }
-        dispatch(new.map(\.row), now: Date())
+        dispatch(fresh.map(\.row), now: Date())
         updateDepth()
     }
 
     /// The admin changed the queue (retry, delete): the table is the truth again for
     /// every recipient not being sent right now.
     public func reload() async {
-        await flushJournal()
+        // Every result must be in the table before it is read back: results that finish
+        // while a flush runs start another, so wait until none is left. No suspension
+        // between that check and the read below.
+        repeat { await flushJournal() } while flushing || !journal.isEmpty
         do {
             let pending = try dependencies.store.pendingQueue()
+            loadedThrough = max(loadedThrough, pending.map(\.row).max() ?? 0)
             var fresh: [Int64: QueueEntry] = [:]
             for entry in pending { fresh[entry.row] = entry }
             for (row, entry) in entries where fresh[row] != nil || entry.recipients.contains(where: { inFlight.contains($0.row) }) {
@@ -300,13 +311,16 @@ public actor OutboundQueue: Service {
             }
             var next: Job? = current
             var messages = 0
+            var healthy = true
             while let sending = next {
-                let healthy = await transact(sending, over: session, policy: policy)
+                healthy = await transact(sending, over: session, policy: policy)
                 messages += 1
                 next = takeJob(key)
                 if !healthy || messages >= Self.maxMessagesPerConnection { break }
             }
-            if next == nil { await session.connection.quit() } else { await session.connection.close() }
+            // QUIT only on a connection in step with the server (one left in DATA mode
+            // would take it as message text).
+            if healthy && next == nil { await session.connection.quit() } else { await session.connection.close() }
             job = next
         }
     }
@@ -403,7 +417,8 @@ public actor OutboundQueue: Service {
                 let verify = route?.verifyCertificate ?? false
                 do {
                     if let refused = try await connection.startTLS(
-                        context: try Self.tlsContext(verify: verify), serverHostname: verify ? exchanger.host : nil)
+                        context: try Self.tlsContext(verify: verify),
+                        serverHostname: verify && IPLiteral.canonical(exchanger.host) == nil ? exchanger.host : nil)
                     {
                         if requireTLS { throw SMTPClientError("STARTTLS refused: \(refused)") }
                     } else {
@@ -466,7 +481,8 @@ public actor OutboundQueue: Service {
         var remoteMTA: String? = nil
 
         static func from(_ reply: SMTPClientReply, recipient: QueueRecipient, remote: String) -> Outcome {
-            let kind: Kind = reply.isPositive ? .delivered : reply.isPermanent ? .bounced : .deferred
+            // Only 2xx accepts a recipient or a message; a 3xx there is out of step: retry.
+            let kind: Kind = (200..<300).contains(reply.code) ? .delivered : reply.isPermanent ? .bounced : .deferred
             let enhanced = reply.lines.first.flatMap { line -> String? in
                 let first = line.split(separator: " ").first.map(String.init) ?? ""
                 let parts = first.split(separator: ".")
@@ -519,7 +535,7 @@ public actor OutboundQueue: Service {
             }
             var accepted: [QueueRecipient] = []
             for (recipient, reply) in zip(entry.recipients, replies.dropFirst()) {
-                if reply.isPositive {
+                if (200..<300).contains(reply.code) {
                     accepted.append(recipient)
                 } else {
                     outcomes.append(.from(reply, recipient: recipient, remote: remote))
@@ -534,10 +550,17 @@ public actor OutboundQueue: Service {
             }
             if dataReply == nil { dataReply = try await connection.command("DATA") }
             guard let data = dataReply, data.code == 354 else {
-                outcomes += accepted.map { Outcome.from(dataReply!, recipient: $0, remote: remote) }
-                _ = try await connection.command("RSET")
+                // Anything but 354 to DATA: a 4xx/5xx is the server's verdict; a 2xx would
+                // mean it took nothing, so it is an error to retry, never a delivery.
+                let reply = dataReply!
+                outcomes += accepted.map {
+                    reply.code >= 400 ? Outcome.from(reply, recipient: $0, remote: remote)
+                        : Outcome(recipient: $0, kind: .deferred, status: "4.5.0", text: "\(remote): unexpected reply to DATA: \(reply)", remoteMTA: remote)
+                }
+                healthy = reply.code >= 400
+                if healthy { _ = try await connection.command("RSET") }
                 await finish(job, outcomes: outcomes, attempt: session)
-                return true
+                return healthy
             }
             let pool = threadPool
             let end = try await connection.data { try await file.send(over: connection, threadPool: pool) }
@@ -669,7 +692,8 @@ public actor OutboundQueue: Service {
         }
         dsnSequence += 1
         let hostname = dependencies.policy().serverHostname
-        let id = "\(entry.queueID).dsn\(dsnSequence)"
+        // Unique across restarts too (queue ids are a unique key).
+        let id = "\(entry.queueID).dsn\(dsnSequence)\(String(UInt32.random(in: .min ... .max), radix: 36))"
         let report = DeliveryStatusNotification(
             reportingMTA: hostname, queueID: entry.queueID, sender: entry.sender, action: action, recipients: recipients,
             arrivalDate: entry.receivedAt, originalHeaders: Self.headers(of: entry.path))
@@ -714,7 +738,11 @@ public actor OutboundQueue: Service {
                     for path in finished { unlink(path) }
                 }
             } catch {
-                logger.error("outbound queue: cannot record delivery results: \(error)")
+                // Memory has forgotten these recipients; the table must learn of them, or
+                // they would be sent again after a restart. Keep them and try again.
+                logger.error("outbound queue: cannot record delivery results (retrying in 1 s): \(error)")
+                journal = batch + journal
+                try? await Task.sleep(for: .seconds(1))
             }
         }
         flushing = false

@@ -129,10 +129,13 @@ extension QueuedMessageFile {
             let length = min(chunkSize, size - position)
             let chunk = try await threadPool.runIfActive { () throws -> ByteBuffer in
                 var buffer = ByteBufferAllocator().buffer(capacity: length)
-                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-                    pread(fd, raw.baseAddress, length, off_t(start))
+                var failure: Int32 = 0
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                    let n = pread(fd, raw.baseAddress, length, off_t(start))
+                    if n < 0 { failure = errno }
+                    return max(n, 0)
                 }
-                guard n >= 0 else { throw SMTPClientError("cannot read \(path): \(String(cString: strerror(errno)))") }
+                guard failure == 0 else { throw SMTPClientError("cannot read \(path): \(String(cString: strerror(failure)))") }
                 return buffer
             }
             guard chunk.readableBytes > 0 else { break }

@@ -239,6 +239,12 @@ public final class SMTPClientConnection: Sendable {
         let channel = self.channel
         let handler = self.handler
         let reply = try await channel.eventLoop.submit { handler.value.expectReply(on: channel.eventLoop) }.get()
+        // One deadline for sending the data and reading the reply: a server that stops
+        // reading must not hold the worker (and its connection slot) forever.
+        let timer = channel.eventLoop.scheduleTask(in: .minutes(10)) {
+            channel.pipeline.fireErrorCaught(SMTPClientError("message data not taken and answered within 10 minutes"))
+        }
+        defer { timer.cancel() }
         do {
             try await write()
         } catch {
@@ -246,10 +252,6 @@ public final class SMTPClientConnection: Sendable {
             _ = try? await reply.get()
             throw error
         }
-        let timer = channel.eventLoop.scheduleTask(in: .minutes(10)) {
-            channel.pipeline.fireErrorCaught(SMTPClientError("no reply to the end of data within 10 minutes"))
-        }
-        defer { timer.cancel() }
         return try await reply.get()
     }
 

@@ -156,14 +156,17 @@ public final class MailStore: @unchecked Sendable {
         }
         if !written.isEmpty {
             var queued: [QueueEntry] = []
+            var indexed = false
             do {
                 for file in written where rename(file.tmpPath, file.newPath) != 0 {
                     throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
                 }
                 queued = try index(written, batch: batch, at: now)
-                flush()
+                indexed = true
+                try flush()
             } catch {
                 logger.error("maildir commit failed: \(error)")
+                if indexed { unindex(written) }
                 for file in written {
                     unlink(file.tmpPath)
                     unlink(file.newPath)
@@ -229,10 +232,25 @@ public final class MailStore: @unchecked Sendable {
     /// directory and database. Nothing is acknowledged before this returns. A crash before
     /// it leaves at worst a renamed file whose data never arrived: its size is short of the
     /// `S=` in its name, and recovery removes it (it was never acknowledged).
-    private func flush() {
-        if cberth_syncfs(rootFD) != 0 {
-            logger.warning("syncfs failed (\(errnoText())); flushing every filesystem")
-            sync()
+    private func flush() throws {
+        guard cberth_syncfs(rootFD) == 0 else {
+            // Linux reports writeback errors (EIO) here: nothing of the batch is known to
+            // be on disk, so none of it is acknowledged.
+            throw DeliveryError(description: "cannot flush the data directory: \(errnoText())")
+        }
+    }
+
+    /// Takes back the rows of a batch whose flush failed (the clients get 4xx).
+    private func unindex(_ files: [Written]) {
+        do {
+            try store.database.write { db in
+                for file in files {
+                    try db.execute(sql: "DELETE FROM message WHERE path = ?", arguments: [file.newPath])
+                    try db.execute(sql: "DELETE FROM queue WHERE path = ?", arguments: [file.newPath])
+                }
+            }
+        } catch {
+            logger.error("cannot remove the rows of a failed batch (recovery drops them at the next start): \(error)")
         }
     }
 
