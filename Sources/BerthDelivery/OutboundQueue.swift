@@ -28,15 +28,16 @@ public actor OutboundQueue: Service {
         public var group: any EventLoopGroup
         public var settings: @Sendable () -> ServerSettings
         public var policy: @Sendable () -> OutboundPolicy
-        /// Hands a DSN to local delivery (or back to this queue for a remote sender).
-        public var submit: @Sendable (InboundMessage) -> Void
+        /// Hands a DSN to local delivery (or back to this queue for a remote sender); the
+        /// callback says whether it was stored.
+        public var submit: @Sendable (InboundMessage, @escaping @Sendable (Bool) -> Void) -> Void
         public var classify: @Sendable (String) -> RecipientClass
         public var logger: Logger
 
         public init(
             store: ConfigStore, resolver: MailExchangerResolver, group: any EventLoopGroup,
             settings: @escaping @Sendable () -> ServerSettings, policy: @escaping @Sendable () -> OutboundPolicy,
-            submit: @escaping @Sendable (InboundMessage) -> Void, classify: @escaping @Sendable (String) -> RecipientClass,
+            submit: @escaping @Sendable (InboundMessage, @escaping @Sendable (Bool) -> Void) -> Void, classify: @escaping @Sendable (String) -> RecipientClass,
             logger: Logger
         ) {
             self.store = store
@@ -589,6 +590,8 @@ public actor OutboundQueue: Service {
         var updates: [RecipientUpdate] = []
         var failed: [DeliveryStatusNotification.Recipient] = []
         var delayed: [DeliveryStatusNotification.Recipient] = []
+        var bounces: [RecipientUpdate] = []
+        var bounced: [QueueRecipient] = []
         var rearm = false
         let row = job.entry.row
         for outcome in outcomes {
@@ -611,7 +614,8 @@ public actor OutboundQueue: Service {
                 updates.append(RecipientUpdate(row: recipient.row, outcome: .delivered, attempts: recipient.attempts, lastError: nil, warned: recipient.warned))
                 removeRecipient(recipient.row, from: row)
             case .bounced:
-                updates.append(RecipientUpdate(row: recipient.row, outcome: .bounced, attempts: recipient.attempts, lastError: text, warned: recipient.warned))
+                bounces.append(RecipientUpdate(row: recipient.row, outcome: .bounced, attempts: recipient.attempts, lastError: text, warned: recipient.warned))
+                bounced.append(recipient)
                 removeRecipient(recipient.row, from: row)
                 failed.append(dsnRecipient)
             case .deferred:
@@ -644,12 +648,46 @@ public actor OutboundQueue: Service {
                 "reply": .string(text),
             ])
         }
-        for (action, list) in [(DeliveryStatusNotification.Action.failed, failed), (.delayed, delayed)] where !list.isEmpty {
-            sendDSN(action, for: job.entry, recipients: list, now: now)
+        if !delayed.isEmpty { _ = sendDSN(.delayed, for: job.entry, recipients: delayed, now: now) }
+        // A bounce is recorded once its DSN is stored: a sender is never left untold. (A
+        // crash between the two retries the recipient, which may bounce again: a second
+        // DSN, never none.)
+        let entry = job.entry
+        let (bounceUpdates, bouncedRecipients) = (bounces, bounced)
+        let notified = !failed.isEmpty && sendDSN(.failed, for: entry, recipients: failed, now: now) { stored in
+            Task { await self.bounceNoticeDone(stored, bounces: bounceUpdates, recipients: bouncedRecipients, entry: entry) }
         }
+        if !notified { updates += bounces }
         record(updates)
         updateDepth()
         if rearm { wake() }
+    }
+
+    /// The DSN for `bounces` is stored (record them) or could not be (retry them later).
+    private func bounceNoticeDone(_ stored: Bool, bounces: [RecipientUpdate], recipients: [QueueRecipient], entry: QueueEntry) {
+        guard !stored else {
+            record(bounces)
+            return
+        }
+        let delay = RetrySchedule(dependencies.settings()).delay(afterAttempts: 1)
+        var retry: [RecipientUpdate] = []
+        var readded = entries[entry.row] ?? QueueEntry(
+            row: entry.row, queueID: entry.queueID, path: entry.path, sender: entry.sender, size: entry.size,
+            receivedAt: entry.receivedAt, recipients: [])
+        for (update, var recipient) in zip(bounces, recipients) {
+            recipient.nextAttemptAt = Date().addingTimeInterval(delay)
+            recipient.lastError = "\(update.lastError ?? "bounced"); the DSN to the sender could not be stored, so it is tried again"
+            retry.append(RecipientUpdate(
+                row: recipient.row, outcome: .deferred(until: recipient.nextAttemptAt), attempts: recipient.attempts,
+                lastError: recipient.lastError, warned: recipient.warned))
+            readded.recipients.append(recipient)
+            pendingRecipients += 1
+            if recipient.nextAttemptAt < nextDue { nextDue = recipient.nextAttemptAt }
+        }
+        entries[entry.row] = readded
+        record(retry)
+        updateDepth()
+        wake()
     }
 
     private func removeRecipient(_ recipientRow: Int64, from row: Int64) {
@@ -676,19 +714,20 @@ public actor OutboundQueue: Service {
 
     /// RFC 3464 report to the sender; none for the null sender (RFC 5321 §4.5.5: no
     /// bounce of a bounce).
+    /// Returns whether a DSN was handed over; `stored` then hears whether it is durable.
     private func sendDSN(
         _ action: DeliveryStatusNotification.Action, for entry: QueueEntry, recipients: [DeliveryStatusNotification.Recipient],
-        now: Date
-    ) {
+        now: Date, stored: (@Sendable (Bool) -> Void)? = nil
+    ) -> Bool {
         let logger = dependencies.logger
         guard !entry.sender.isEmpty else {
             logger.info("dsn", metadata: ["event": "dsn", "queue": .string(entry.queueID), "action": .string(action.rawValue), "status": "skipped: null sender"])
-            return
+            return false
         }
         let recipientClass = dependencies.classify(entry.sender)
         if case .unknownLocalUser = recipientClass {
             logger.warning("dsn", metadata: ["event": "dsn", "queue": .string(entry.queueID), "status": .string("skipped: sender \(entry.sender) has no mailbox")])
-            return
+            return false
         }
         dsnSequence += 1
         let hostname = dependencies.policy().serverHostname
@@ -699,11 +738,13 @@ public actor OutboundQueue: Service {
             arrivalDate: entry.receivedAt, originalHeaders: Self.headers(of: entry.path))
         dependencies.submit(InboundMessage(
             queueID: id, sender: "", recipients: [(entry.sender, recipientClass)],
-            body: .bytes(report.render(now: now, messageID: "\(id)@\(hostname)"))))
+            body: .bytes(report.render(now: now, messageID: "\(id)@\(hostname)")))
+        ) { ok in stored?(ok) }
         logger.info("dsn", metadata: [
             "event": "dsn", "queue": .string(entry.queueID), "dsn": .string(id), "action": .string(action.rawValue),
             "to": .string(entry.sender), "recipients": .string(recipients.map(\.address).joined(separator: ",")),
         ])
+        return true
     }
 
     /// The original's header section (after our `Return-Path:`), at most 64 KiB.

@@ -125,11 +125,12 @@ func makeOutboundQueue(
     let queue = OutboundQueue(.init(
         store: store, resolver: MailExchangerResolver(resolver: DNSResolver(servers: servers, group: group), mxPort: options.mxPort),
         group: group, settings: { settings.current }, policy: { policy.current },
-        submit: { message in
+        submit: { message, stored in
             mailStore.deliver(message) { result in
                 if case .failure(let error) = result {
                     logger.error("dsn: cannot store \(message.queueID): \(error)")
                 }
+                stored((try? result.get()) != nil)
             }
         },
         classify: { store.directory.classify($0) }, logger: logger))
