@@ -24,6 +24,8 @@ struct QueuedMessageFile: Sendable {
     let signatures: String
     /// Any byte above 127 in the content (BODY=8BITMIME, RFC 6152).
     let eightBit: Bool
+    /// Line ends in the file (each one is sent as CRLF).
+    let lineFeeds: Int
 
     /// Reads `path` and signs it with `keys` as `domain` (no keys: no signature).
     static func prepare(
@@ -36,8 +38,10 @@ struct QueuedMessageFile: Sendable {
         let keep = size <= Self.keepInMemory
         if keep { kept.reserveCapacity(size) }
         var eightBit = false
+        var lineFeeds = 0
         func consume(_ raw: UnsafeRawBufferPointer) {
             if !eightBit { eightBit = raw.contains { $0 >= 0x80 } }
+            for byte in raw where byte == UInt8(ascii: "\n") { lineFeeds += 1 }
             if let body = scanner.feed(raw), !keys.isEmpty { hasher.update(body) }
         }
         if keep {
@@ -64,11 +68,13 @@ struct QueuedMessageFile: Sendable {
         }
         return QueuedMessageFile(
             path: path, size: Int(size), contentOffset: scanner.contentStart, bytes: keep ? kept : nil,
-            signatures: signatures, eightBit: eightBit)
+            signatures: signatures, eightBit: eightBit, lineFeeds: lineFeeds)
     }
 
-    /// Bytes on the wire for `SIZE=` (RFC 1870): close enough, every LF becomes CRLF.
-    var estimatedWireSize: Int { size - contentOffset + signatures.utf8.count }
+    /// Bytes on the wire for `SIZE=` (RFC 1870): the content with every LF sent as CRLF
+    /// (the stored Return-Path line is not sent, so it slightly over-counts), and the
+    /// signatures.
+    var estimatedWireSize: Int { size - contentOffset + lineFeeds + signatures.utf8.count }
 
     /// Sends the content as DATA (after `354`), each chunk written before the next is read.
     func send(over connection: SMTPClientConnection, threadPool: NIOThreadPool) async throws {
