@@ -95,6 +95,12 @@ def setup(argv):
         print("dkim %s: GET -> HTTP %d %s" % (a.domain, status, json.dumps(doc)[:200]))
         print("RESULT dkim=absent")
 
+    # BERTH_RELAY_SETTINGS='{"outboundMaxConnectionsPerDestination": 4}': settings to try
+    # (the report prints the settings in effect, so a run says what it measured).
+    extra = os.environ.get("BERTH_RELAY_SETTINGS")
+    if extra:
+        status, doc = api.call("PUT", "/api/v1/settings", json.loads(extra))
+        print("settings %s -> HTTP %d" % (extra, status))
     status, doc = api.call("GET", "/api/v1/settings")
     if status == 200 and isinstance(doc, dict):
         keep = ["%s=%s" % (k, v) for k, v in sorted(doc.items())
