@@ -74,6 +74,8 @@ public actor OutboundQueue: Service {
     private var destinations: [DestinationKey: Destination] = [:]
     private var connections = 0
     private var nextDue = Date.distantFuture
+    /// When queue rows have a recipient due (see `RetryHeap`).
+    private var schedule = RetryHeap()
     private var sleeper: CheckedContinuation<Void, Never>?
     private var wakePending = false
     private var stopping = false
@@ -102,6 +104,7 @@ public actor OutboundQueue: Service {
             let pending = try dependencies.store.pendingQueue()
             for entry in pending { entries[entry.row] = entry }
             loadedThrough = pending.map(\.row).max() ?? 0
+            rebuildSchedule()
             pendingRecipients = entries.values.reduce(0) { $0 + $1.recipients.count }
             if !pending.isEmpty {
                 dependencies.logger.info("outbound queue: \(pending.count) message(s) waiting")
@@ -123,9 +126,10 @@ public actor OutboundQueue: Service {
 
     private func loop() async {
         while !stopping {
-            nextDue = .distantFuture
-            dispatch(entries.keys, now: Date())
+            let now = Date()
+            dispatch(Set(schedule.popDue(now)), now: now)
             updateDepth()
+            nextDue = schedule.earliest ?? .distantFuture
             let wait = min(max(nextDue.timeIntervalSinceNow, 0.05), 60)
             await sleep(seconds: wait)
         }
@@ -198,6 +202,7 @@ public actor OutboundQueue: Service {
                 fresh[row] = updated
             }
             entries = fresh
+            rebuildSchedule()
             pendingRecipients = entries.values.reduce(0) { $0 + $1.recipients.count }
         } catch {
             dependencies.logger.error("outbound queue: cannot read the queue: \(error)")
@@ -207,6 +212,16 @@ public actor OutboundQueue: Service {
 
     // MARK: Scheduling
 
+    /// One heap entry per waiting recipient not being sent now.
+    private func rebuildSchedule() {
+        schedule.removeAll()
+        for (row, entry) in entries {
+            for recipient in entry.recipients where !inFlight.contains(recipient.row) {
+                schedule.insert(recipient.nextAttemptAt, row: row)
+            }
+        }
+    }
+
     private func dispatch(_ rows: some Sequence<Int64>, now: Date) {
         for row in rows {
             guard let entry = entries[row] else { continue }
@@ -214,8 +229,6 @@ public actor OutboundQueue: Service {
             for recipient in entry.recipients where !inFlight.contains(recipient.row) {
                 if recipient.nextAttemptAt <= now {
                     byDomain[domainPart(recipient.address), default: []].append(recipient)
-                } else if recipient.nextAttemptAt < nextDue {
-                    nextDue = recipient.nextAttemptAt
                 }
             }
             for (domain, recipients) in byDomain {
@@ -630,6 +643,7 @@ public actor OutboundQueue: Service {
                     row: recipient.row, outcome: .deferred(until: recipient.nextAttemptAt), attempts: recipient.attempts,
                     lastError: text, warned: recipient.warned))
                 replaceRecipient(recipient, in: row)
+                self.schedule.insert(recipient.nextAttemptAt, row: row)
                 if recipient.nextAttemptAt < nextDue {
                     // The loop sleeps until the earliest retry it knows of: wake it to
                     // sleep less. Otherwise there is nothing for it to do now, and a full
@@ -682,6 +696,7 @@ public actor OutboundQueue: Service {
                 lastError: recipient.lastError, warned: recipient.warned))
             readded.recipients.append(recipient)
             pendingRecipients += 1
+            schedule.insert(recipient.nextAttemptAt, row: entry.row)
             if recipient.nextAttemptAt < nextDue { nextDue = recipient.nextAttemptAt }
         }
         entries[entry.row] = readded
