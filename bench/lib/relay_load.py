@@ -6,7 +6,6 @@
                       [--auth USER:PASS] [--procs N] [--per-conn K]
                       [--limit-secs T] [--no-pipelining]
     relay_load.py sink-count FILE             the last "mesg=N" of an `smtp-sink -c` log
-    relay_load.py wait-smtp HOST PORT SECS [PID]   bounded wait for a 220 greeting
     relay_load.py smoke --host H --port P --mail-from A --rcpt B [--auth USER:PASS]
                                               one message, prints the final reply
     relay_load.py dump-check FILE RCPT        what the last message to RCPT in an
@@ -370,39 +369,6 @@ def quote(s):
 
 
 # ---------------------------------------------------------------- small commands
-def cmd_wait_smtp(host, port, secs, pid=None):
-    deadline = time.monotonic() + min(secs, 600)
-    last = ""
-    while time.monotonic() < deadline:
-        if pid is not None:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                print("process %d exited while waiting for %s:%d" % (pid, host, port), file=sys.stderr)
-                return 1
-            except PermissionError:
-                pass
-        try:
-            with socket.create_connection((host, port), timeout=2) as s:
-                s.settimeout(2)
-                buf = b""
-                while b"\n" not in buf:
-                    c = s.recv(1024)
-                    if not c:
-                        break
-                    buf += c
-                if buf.startswith(b"220"):
-                    s.sendall(b"QUIT\r\n")
-                    print(buf.decode(errors="replace").strip())
-                    return 0
-                last = "greeting %r" % buf[:80]
-        except OSError as e:
-            last = repr(e)
-        time.sleep(0.1)
-    print("%s:%d gave no 220 greeting in %ss (%s)" % (host, port, secs, last), file=sys.stderr)
-    return 1
-
-
 def cmd_smoke(a):
     """One message, no barrier; prints the final reply (or the error) and exits 0 on 250."""
     cfg = Cfg()
@@ -456,12 +422,6 @@ def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "sink-count":
         print(SinkCounter(sys.argv[2]).count())
         return 0
-    if len(sys.argv) >= 2 and sys.argv[1] == "wait-smtp":
-        if len(sys.argv) < 5:
-            print(__doc__, file=sys.stderr)
-            return 2
-        return cmd_wait_smtp(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
-                             int(sys.argv[5]) if len(sys.argv) > 5 else None)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("run", "smoke"):

@@ -2,7 +2,8 @@
 """Small helpers for bench/smtp-inbound (stdlib only).
 
     util.py free-ports N                 N distinct free TCP ports on 127.0.0.1 (20000-30000), one a line
-    util.py wait-smtp PORT SECS [PID]    wait (bounded) until 127.0.0.1:PORT sends a 220 greeting
+    util.py wait-smtp [HOST:]PORT SECS [PID]
+                                         wait (bounded) until HOST:PORT (default 127.0.0.1) sends a 220 greeting
     util.py wait-http URL SECS [PID]     wait (bounded) until URL answers 200
       (with PID: give up as soon as that process has exited)
     util.py mem PID                      "procs=1 rss_kib=R pss_kib=P" for one process
@@ -55,15 +56,15 @@ def alive(pid):
         return False
 
 
-def wait_smtp(port, secs, pid=None):
+def wait_smtp(port, secs, pid=None, host="127.0.0.1"):
     deadline = time.monotonic() + min(secs, 600)
     last = ""
     while time.monotonic() < deadline:
         if not alive(pid):
-            print("process %d exited while waiting for port %d" % (pid, port), file=sys.stderr)
+            print("process %d exited while waiting for %s:%d" % (pid, host, port), file=sys.stderr)
             return 1
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            with socket.create_connection((host, port), timeout=2) as s:
                 buf = b""
                 while b"\n" not in buf:
                     c = s.recv(1024)
@@ -78,7 +79,7 @@ def wait_smtp(port, secs, pid=None):
         except OSError as e:
             last = repr(e)
         time.sleep(0.1)
-    print("127.0.0.1:%d gave no 220 greeting in %ss (%s)" % (port, secs, last), file=sys.stderr)
+    print("%s:%d gave no 220 greeting in %ss (%s)" % (host, port, secs, last), file=sys.stderr)
     return 1
 
 
@@ -161,7 +162,8 @@ def main(argv):
     if cmd == "free-ports":
         return free_ports(int(argv[2]))
     if cmd == "wait-smtp":
-        return wait_smtp(int(argv[2]), float(argv[3]), int(argv[4]) if len(argv) > 4 else None)
+        host, _, port = argv[2].rpartition(":")
+        return wait_smtp(int(port), float(argv[3]), int(argv[4]) if len(argv) > 4 else None, host or "127.0.0.1")
     if cmd == "wait-http":
         return wait_http(argv[2], float(argv[3]), int(argv[4]) if len(argv) > 4 else None)
     if cmd == "mem":
