@@ -192,6 +192,7 @@ let package = Package(
         .testTarget(
             name: "BerthSMTPTests",
             dependencies: [
+                "BerthTestSupport",
                 "BerthSMTP", "BerthNet", "BerthCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -213,6 +214,7 @@ let package = Package(
         .testTarget(
             name: "BerthDNSTests",
             dependencies: [
+                "BerthTestSupport",
                 "BerthDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -111,7 +111,7 @@ struct DKIMPythonVerifierTests {
         let python = try #require(pythonWithDKIM)
         let directory = try TempDirectory()
         defer { directory.remove() }
-        var rng = SplitMix64(seed: 4)
+        var rng = SeededGenerator(seed: 4)
         let bodies = (0..<300).map { _ in
             randomBody(length: Int.random(in: 0...80, using: &rng), using: &rng, pieces: ["a", "b", " ", "\t", "\r", "\n", "\r\n", "  ", "\n\n", "\u{e9}"])
         }

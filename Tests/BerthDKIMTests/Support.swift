@@ -1,19 +1,8 @@
+import BerthTestSupport
 @testable import BerthDKIM
 import Crypto
 import Foundation
 
-/// A seeded generator, so a failing random case can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func sha256(_ bytes: some Sequence<UInt8>) -> [UInt8] {
     Array(SHA256.hash(data: Array(bytes)))
@@ -22,7 +11,7 @@ func sha256(_ bytes: some Sequence<UInt8>) -> [UInt8] {
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 /// Random body text built from the pieces that matter to relaxed canonicalisation.
-func randomBody(length: Int, using rng: inout SplitMix64, pieces: [String] = ["a", "b", " ", "\t", "\r", "\n", "\r\n", "  ", "\n\n"]) -> [UInt8] {
+func randomBody(length: Int, using rng: inout SeededGenerator, pieces: [String] = ["a", "b", " ", "\t", "\r", "\n", "\r\n", "  ", "\n\n"]) -> [UInt8] {
     var out: [UInt8] = []
     while out.count < length {
         out += bytes(pieces.randomElement(using: &rng)!)
