@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 swift build --build-tests
-swift test --skip-build
+# The unit suites take seconds; a limit makes a hung test fail the run (with the
+# suites' output so far) instead of holding CI until its own timeout.
+timeout --kill-after=20 900 swift test --skip-build
 
 export BERTH_BIN="$PWD/.build/debug/berth"
 python3 -m pytest -q tests/integration "$@"

@@ -71,8 +71,8 @@ func runCapturingOutput(_ tool: String, _ arguments: [String], errorsPath: Strin
     let output = Pipe()
     process.standardOutput = output
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
-    try process.run()
+    let exit = try process.start()
     let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    try exit.wait()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

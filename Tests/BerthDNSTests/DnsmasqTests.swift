@@ -1,3 +1,4 @@
+import BerthTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -46,11 +47,13 @@ final class Dnsmasq: Sendable {
     static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
     let address: SocketAddress
-    private let process: Process
+    private let daemon: SpawnedDaemon
+    private let logPath: String
 
-    private init(address: SocketAddress, process: Process) {
+    private init(address: SocketAddress, daemon: SpawnedDaemon, logPath: String) {
         self.address = address
-        self.process = process
+        self.daemon = daemon
+        self.logPath = logPath
     }
 
     /// Starts dnsmasq with `records` and waits until it answers; a few ports are tried in
@@ -62,41 +65,34 @@ final class Dnsmasq: Sendable {
             let probe = try await DatagramBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
             let port = probe.localAddress!.port!
             try await probe.close()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = [
+            let logPath = NSTemporaryDirectory() + "berth-dnsmasq-\(getpid())-\(port).log"
+            let daemon = try SpawnedDaemon(path, [
                 "--keep-in-foreground", "--conf-file=/dev/null", "--pid-file", "--no-resolv", "--no-hosts",
                 "--bind-interfaces", "--listen-address=127.0.0.1", "--port=\(port)", "--log-facility=-",
-            ] + records
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
+            ] + records, logPath: logPath)
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
             let probeResolver = DNSResolver(servers: [address], group: group, timeout: .milliseconds(200), cacheEntries: 0)
             // Any answer means it is up; with no upstream it refuses names it does not serve.
-            for _ in 0..<25 where process.isRunning {
+            for _ in 0..<25 where daemon.isRunning {
                 do {
                     _ = try await probeResolver.ipv4("ready.invalid")
-                    return Dnsmasq(address: address, process: process)
+                    return Dnsmasq(address: address, daemon: daemon, logPath: logPath)
                 } catch DNSError.serverFailure(_) {
-                    return Dnsmasq(address: address, process: process)
+                    return Dnsmasq(address: address, daemon: daemon, logPath: logPath)
                 } catch {
                     continue
                 }
             }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            failure = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            daemon.stop()
+            failure = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? failure
+            unlink(logPath)
         }
         throw DnsmasqFailure(output: failure)
     }
 
-    /// SIGKILL, not SIGTERM: a child spawned from a test thread inherits that thread's blocked
-    /// signals, SIGTERM among them, and would never exit.
     func stop() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        daemon.stop()
+        unlink(logPath)
     }
 
     struct DnsmasqFailure: Error, CustomStringConvertible {
