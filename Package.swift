@@ -113,17 +113,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Hummingbird admin API.
+        // Hummingbird admin API and the web admin's files.
         .target(
             name: "BerthAdmin",
             dependencies: [
                 "BerthCore", "BerthStore", "BerthNet", "BerthDKIM",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            // The web admin: HTML, CSS and JavaScript modules, no build step.
+            resources: [.copy("WebAdmin")],
             swiftSettings: swiftSettings
         ),
         // Wiring: builds the whole server from a data directory.
@@ -147,6 +151,7 @@ let package = Package(
                 "BerthServer", "BerthCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -183,6 +188,7 @@ let package = Package(
                 "BerthAdmin", "BerthStore", "BerthNet", "BerthCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

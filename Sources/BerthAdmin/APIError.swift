@@ -36,7 +36,10 @@ struct APIError: HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = try JSONResponse.make(
             ErrorBody(error: .init(code: code, message: message, field: field)), status: status)
-        if status == .unauthorized {
+        // A page's own fetch that gets 401 must not make the browser pop up its Basic login
+        // dialog over the web admin's login form (Fetch Metadata tells the two apart).
+        let mode = request.headers[HTTPField.Name("Sec-Fetch-Mode")!]
+        if status == .unauthorized && (mode == nil || mode == "navigate") {
             response.headers[HTTPField.Name("WWW-Authenticate")!] = "Basic realm=\"berth\""
         }
         if let retryAfter {

@@ -3,7 +3,9 @@ import BerthNet
 import BerthStore
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Prometheus
 
 /// The admin HTTP API of BINDINGS.md. Every change goes through `ConfigStore.updateBindings`
@@ -14,37 +16,50 @@ public struct AdminAPI: Sendable {
     let registry: ListenerRegistry
     let inspector: CertificateInspector
     let metrics: PrometheusCollectorRegistry
-    let passwordHash: String
-    let authGuard: AuthGuard
+    let login: AdminLogin
+    let webRoot: (root: String?, searched: [String])
     /// Called after the admin changed the queue (retry, delete), so the queue runner reloads.
     public var queueChanged: @Sendable () async -> Void = {}
 
     /// `allowPlaintextAuth`: the server runs with `--allow-plaintext-auth` (the port
-    /// warnings say what that means instead of claiming AUTH is refused).
+    /// warnings say what that means instead of claiming AUTH is refused). `servedOverTLS`:
+    /// the admin listener is HTTPS, so the session cookie is `Secure`. `webRoot`: the web
+    /// admin's files and where they were looked for (`WebAdmin.locateRoot()`).
     public init(
         store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
         metrics: PrometheusCollectorRegistry, passwordHash: String, authGuard: AuthGuard,
-        allowPlaintextAuth: Bool = false
+        allowPlaintextAuth: Bool = false, servedOverTLS: Bool = false,
+        webRoot: (root: String?, searched: [String]) = (nil, []), serverName: String = ""
     ) {
-        self.authGuard = authGuard
         self.store = store
         self.registry = registry
         self.inspector = CertificateInspector(defaultSource: defaultCertificate, allowPlaintextAuth: allowPlaintextAuth)
         self.metrics = metrics
-        self.passwordHash = passwordHash
+        self.login = AdminLogin(
+            passwordHash: passwordHash, authGuard: authGuard, sessions: AdminSessions(serverName: serverName), cookie: SessionCookie(secure: servedOverTLS))
+        self.webRoot = webRoot
     }
 
-    /// The admin application: a ServiceLifecycle service.
-    public func application(host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+    /// The admin application: a ServiceLifecycle service; HTTPS when `tls` is given.
+    public func application(host: String, port: Int, tls: TLSConfiguration? = nil, logger: Logger) throws -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "berth-admin"),
             logger: logger)
     }
 
     public func router() -> Router<AdminRequestContext> {
         let router = Router(context: AdminRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: JSONErrorMiddleware())
+        if let root = webRoot.root {
+            // Pages revalidate on every load (ETag): an upgraded server never runs old script.
+            router.add(middleware: FileMiddleware(root, cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true))
+        } else {
+            router.add(middleware: MissingWebAdminMiddleware(searched: webRoot.searched))
+        }
+        login.addRoutes(to: router)
         router.get("/healthz") { _, _ -> Response in try JSONResponse.make(["status": "ok"]) }
         router.get("/metrics") { _, _ -> Response in
             var text = [UInt8]()
@@ -53,7 +68,7 @@ public struct AdminAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(passwordHash: passwordHash, authGuard: authGuard))
+        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(login: login))
             .add(middleware: AdminAuditMiddleware())
 
         api.get("bindings") { _, _ -> Response in
@@ -71,14 +86,16 @@ public struct AdminAPI: Sendable {
         }
         api.post("ports") { request, _ -> Response in
             let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
-            let (id, bindings) = try change { bindings, newID in
+            let dryRun = try Self.dryRun(request)
+            let (id, bindings) = try change(dryRun: dryRun) { bindings, newID in
                 let id = try newID()
                 try bindings.addPort(id: id, patch)
                 try Validation.validate(
                     bindings, changedPortIDs: [id], subject: id, subjectIsNew: true, certificateCheck: checkCertificate)
                 return (id, bindings)
             }
-            return try JSONResponse.make(inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: .created)
+            return try JSONResponse.make(
+                inspector.view(bindings.port(id)!, in: bindings, listeners: registry.snapshot()), status: dryRun ? .ok : .created)
         }
         api.post("ports/delete") { request, _ -> Response in
             struct Body: Decodable {
@@ -105,7 +122,7 @@ public struct AdminAPI: Sendable {
         api.put("ports/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
             let patch = try await JSONResponse.decode(PortPatch.self, from: request).resolvingPaths(against: workingDirectory)
-            let bindings = try change { bindings, _ in
+            let bindings = try change(dryRun: try Self.dryRun(request)) { bindings, _ in
                 let certificateChanged = try bindings.updatePort(id: id, patch, holdsOwnKey: certificateFileHoldsKey)
                 try Validation.validate(
                     bindings, changedPortIDs: certificateChanged ? [id] : [], subject: id, certificateCheck: checkCertificate)
@@ -141,7 +158,8 @@ public struct AdminAPI: Sendable {
                 }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
-            let entry = try change { bindings, _ in
+            let dryRun = try Self.dryRun(request)
+            let entry = try change(dryRun: dryRun) { bindings, _ in
                 let canonical = IPLiteral.canonical(body.address)
                 let present = canonical.map { found in
                     InterfaceDiscovery.discover().contains { $0.address == found.address }
@@ -154,7 +172,7 @@ public struct AdminAPI: Sendable {
                 try Validation.validate(bindings)
                 return entry
             }
-            return try JSONResponse.make(entry, status: .created)
+            return try JSONResponse.make(entry, status: dryRun ? .ok : .created)
         }
         api.get("ip-addresses/:address") { _, context -> Response in
             let address = try context.parameters.require("address").removingPercentEncoding ?? ""
@@ -166,7 +184,7 @@ public struct AdminAPI: Sendable {
         api.put("ip-addresses/:address") { request, context -> Response in
             let address = try context.parameters.require("address").removingPercentEncoding ?? ""
             let patch = try await JSONResponse.decode(AddressPatch.self, from: request)
-            let entry = try change { bindings, _ in
+            let entry = try change(dryRun: try Self.dryRun(request)) { bindings, _ in
                 try bindings.updateAddress(address, patch)
                 try Self.checkPortIDs(patch.ports, in: bindings)
                 try Validation.validate(bindings)
@@ -237,13 +255,7 @@ public struct AdminAPI: Sendable {
         }
         api.delete("domains/:name") { request, context -> Response in
             let name = try context.parameters.require("name")
-            let force: Bool
-            switch request.uri.queryParameters["force"].map({ $0.lowercased() }) {
-            case nil, "false"?, "0"?, "no"?: force = false
-            case "true"?, "1"?, "yes"?, ""?: force = true
-            case let other?:
-                throw APIError(BindingsError.invalid("force", "force must be true or false, not '\(other)'"))
-            }
+            let force = try Self.flag("force", in: request)
             try Self.mapErrors { try store.deleteDomain(name, force: force) }
             return Response(status: .noContent)
         }
@@ -275,6 +287,29 @@ public struct AdminAPI: Sendable {
                 try store.addUser(user, password: body.password)
             }
             return try JSONResponse.make(UserView(user), status: .created)
+        }
+        api.put("domains/:name/users/:user") { request, context -> Response in
+            let domain = try context.parameters.require("name").lowercased()
+            let name = try context.parameters.require("user").lowercased()
+            /// Partial: a new password, a new display name, or both.
+            struct Body: Decodable {
+                var password: String?
+                var displayName: String?
+                enum CodingKeys: CodingKey { case password, displayName }
+                init(from decoder: any Decoder) throws {
+                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    password = try container.decodeIfPresent(String.self, forKey: .password)
+                    displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
+                }
+            }
+            let body = try await JSONResponse.decode(Body.self, from: request)
+            let user = try Self.mapErrors { () throws -> User in
+                if let password = body.password { try DomainRules.validatePassword(password) }
+                return try store.updateUser(domain: domain, name: name, password: body.password, displayName: body.displayName)
+            }
+            if body.password != nil { context.logger.info("user \(user.address): password changed") }
+            return try JSONResponse.make(UserView(user))
         }
         api.delete("domains/:name/users/:user") { _, context -> Response in
             let domain = try context.parameters.require("name")
@@ -370,10 +405,25 @@ public struct AdminAPI: Sendable {
         return domain
     }
 
-    /// Runs a bindings change in one transaction and maps refusals to API errors.
+    /// Runs a bindings change in one transaction and maps refusals to API errors. A dry
+    /// run makes the same change and the same checks on a copy and saves nothing, so a form
+    /// can show a conflict before the admin saves.
     @discardableResult
-    private func change<T>(_ body: (inout Bindings, () throws -> String) throws -> T) throws -> T {
-        try Self.mapErrors { try store.updateBindings(body) }
+    private func change<T>(dryRun: Bool = false, _ body: (inout Bindings, () throws -> String) throws -> T) throws -> T {
+        try Self.mapErrors { dryRun ? try store.previewBindings(body) : try store.updateBindings(body) }
+    }
+
+    /// `?dryRun=true`: check and answer as if saved, but save nothing.
+    static func dryRun(_ request: Request) throws -> Bool { try flag("dryRun", in: request) }
+
+    /// A true/false query parameter; absent is false, a bare `?name` true.
+    static func flag(_ name: String, in request: Request) throws -> Bool {
+        switch request.uri.queryParameters[Substring(name)].map({ $0.lowercased() }) {
+        case nil, "false"?, "0"?, "no"?: return false
+        case "true"?, "1"?, "yes"?, ""?: return true
+        case let other?:
+            throw APIError(BindingsError.invalid(name, "\(name) must be true or false, not '\(other)'"))
+        }
     }
 
     @discardableResult

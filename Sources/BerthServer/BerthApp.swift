@@ -11,6 +11,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 
@@ -75,12 +76,19 @@ public enum BerthApp {
                 _ = try? store.updateBindings { bindings, _ in bindings.mergeDiscovered(found) }
             })
 
+        let adminTLS = try adminTLSConfiguration(options)
+        let webRoot = WebAdmin.locateRoot()
+        if webRoot.root == nil {
+            logger.warning("web admin files not found (looked in \(webRoot.searched.joined(separator: ", "))); the admin API works without them")
+        }
         var adminAPI = AdminAPI(
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
-            passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth)
+            passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth,
+            servedOverTLS: adminTLS != nil, webRoot: webRoot, serverName: hostname)
         adminAPI.queueChanged = { await outbound.queue.reload() }
-        let admin = adminAPI.application(host: options.adminHost, port: options.adminPort, logger: logger)
-        let adminAddress = options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)"
+        let admin = try adminAPI.application(host: options.adminHost, port: options.adminPort, tls: adminTLS, logger: logger)
+        let adminAddress = (adminTLS == nil ? "http://" : "https://")
+            + (options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)")
 
         // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
         // then the Maildir writer finishes what they handed it.
@@ -93,13 +101,32 @@ public enum BerthApp {
                     .init(service: outbound.queue),
                     .init(service: certificateLibrary),
                     .init(service: listeners),
-                    .init(service: NamedService(admin, failure: "cannot serve the admin API on http://\(adminAddress)")),
+                    .init(service: NamedService(admin, failure: "cannot serve the admin API on \(adminAddress)")),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         logger.info("stopped")
     }
+}
+
+/// `--admin-certificate`: the admin listener's TLS, loaded by the code that loads a port's
+/// certificate, so the same files work and a bad one stops the start with the same reason.
+func adminTLSConfiguration(_ options: ServeOptions) throws -> TLSConfiguration? {
+    guard let path = options.adminCertificate, !path.isEmpty else { return nil }
+    let source = CertificateSource(
+        certificatePath: URL(fileURLWithPath: path).path, privateKeyPath: options.adminPrivateKey.map { URL(fileURLWithPath: $0).path },
+        password: options.adminCertificatePassword)
+    let loaded: LoadedCertificate
+    do {
+        loaded = try CertificateLoader.load(source)
+    } catch {
+        throw ServeError("--admin-certificate \(path): \(error)")
+    }
+    var configuration = TLSConfiguration.makeServerConfiguration(
+        certificateChain: loaded.chain.map { .certificate($0) }, privateKey: .privateKey(loaded.key))
+    configuration.minimumTLSVersion = .tlsv12
+    return configuration
 }
 
 /// The outbound queue and the configuration snapshot it delivers by. DSNs go back

@@ -27,6 +27,11 @@ public struct ServeOptions: Sendable {
     public var dnsServer: String?
     /// The port MX hosts are reached on (RFC 5321: 25).
     public var mxPort: Int = 25
+    /// Serve the admin API and web admin over HTTPS with this certificate (the loading
+    /// rules of a port's certificate: PEM chain, key in it or `adminPrivateKey`, PKCS#12).
+    public var adminCertificate: String?
+    public var adminPrivateKey: String?
+    public var adminCertificatePassword: String?
 
     public init(
         dataDirectory: String, adminHost: String = "127.0.0.1", adminPort: Int = 8080, hostname: String? = nil,

@@ -243,6 +243,13 @@ public final class ConfigStore: Sendable {
         return result
     }
 
+    /// Runs `change` on the current bindings without saving anything: the answer a real
+    /// change would give, for a form that checks before it saves. New port ids are `new`.
+    public func previewBindings<T>(_ change: (inout Bindings, _ newPortID: () throws -> String) throws -> T) throws -> T {
+        var bindings = try bindings()
+        return try change(&bindings) { "new" }
+    }
+
     // MARK: Domains and users
 
     public func domains() throws -> [Domain] {
@@ -333,6 +340,25 @@ public final class ConfigStore: Sendable {
                 arguments: [user.domain, user.name, user.displayName, hash])
         }
         committedDirectoryChange()
+    }
+
+    /// Changes a user's password (stored as a new bcrypt hash) and/or display name.
+    public func updateUser(domain: String, name: String, password: String?, displayName: String?) throws -> User {
+        let hash = password.map { Bcrypt.hash($0, cost: Self.passwordHashCost) }
+        let user = try database.write { db -> User in
+            let key: [any DatabaseValueConvertible] = [domain.lowercased(), name.lowercased()]
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT domain, name, displayName FROM user WHERE domain = ? AND name = ?", arguments: StatementArguments(key))
+            else { throw BindingsError.notFound("no user '\(name)@\(domain)'") }
+            var user = User(domain: row["domain"], name: row["name"], displayName: row["displayName"])
+            if let displayName { user.displayName = displayName }
+            try db.execute(
+                sql: "UPDATE user SET displayName = ?, passwordHash = COALESCE(?, passwordHash) WHERE domain = ? AND name = ?",
+                arguments: [user.displayName, hash, user.domain, user.name])
+            return user
+        }
+        committedDirectoryChange()
+        return user
     }
 
     public func deleteUser(domain: String, name: String) throws {

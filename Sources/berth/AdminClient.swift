@@ -1,11 +1,15 @@
 import ArgumentParser
 import Foundation
 import AsyncHTTPClient
+import NIOSSL
 
 /// Options every admin command shares.
 struct ClientOptions: ParsableArguments {
     @Option(help: "Admin API base URL (env BERTH_SERVER).")
     var server = ProcessInfo.processInfo.environment["BERTH_SERVER"] ?? "http://127.0.0.1:8080"
+
+    @Option(help: "PEM file of the certificate (or its CA) an https:// admin API presents (env BERTH_SERVER_CA).")
+    var serverCA = ProcessInfo.processInfo.environment["BERTH_SERVER_CA"]
 
     @Flag(help: "Print the API's JSON instead of a table (errors too, on stderr).")
     var json = false
@@ -65,8 +69,24 @@ struct AdminClient {
         let response: HTTPClientResponse
         let data: Data
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
+            if let serverCA = options.serverCA, !serverCA.isEmpty {
+                // An admin listener with its own (often self-signed) certificate: trust
+                // exactly that file, not every CA the system knows.
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file(serverCA)
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+                do {
+                    response = try await client.execute(request, timeout: .seconds(30))
+                    data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
+                } catch {
+                    try? await client.shutdown()
+                    throw error
+                }
+                try await client.shutdown()
+            } else {
+                response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
+            }
         } catch {
             throw Failure(
                 description: "cannot reach the server at \(base) (\(Self.plainReason(error))); is `berth serve` running there? (--server or BERTH_SERVER)",
@@ -94,6 +114,10 @@ struct AdminClient {
     /// The reason a connection failed, without the client library's type names.
     static func plainReason(_ error: any Error) -> String {
         let text = "\(error)".lowercased()
+        if text.contains("certificate_verify_failed") {
+            return "its TLS certificate is not trusted; give --server-ca FILE (env BERTH_SERVER_CA) with the admin certificate"
+        }
+        if text.contains("failedtovalidatehostname") { return "its TLS certificate does not name the host in --server" }
         if text.contains("refused") { return "connection refused" }
         if text.contains("timeout") || text.contains("timed out") { return "timed out" }
         if text.contains("invalidurl") || text.contains("invalid url") { return "not a valid URL" }

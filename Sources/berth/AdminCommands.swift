@@ -240,8 +240,8 @@ struct DomainsCommand: AsyncParsableCommand {
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "List, add and delete users (`berth users`: every user of every domain).",
-        subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
+        commandName: "users", abstract: "List, add, edit and delete users (`berth users`: every user of every domain).",
+        subcommands: [List.self, Add.self, Edit.self, Delete.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the users of one domain, or of every domain.")
@@ -269,6 +269,30 @@ struct UsersCommand: AsyncParsableCommand {
                 var body: [String: Any] = ["name": name, "password": password]
                 body["displayName"] = displayName
                 try api.show(try await api.request("POST", "/api/v1/domains/\(domain)/users", body: body), columns: ["address", "displayName"])
+            }
+        }
+    }
+
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reset a user's password and/or change the display name.")
+        @Argument var domain: String
+        @Argument var name: String
+        @Option(help: "New password (env BERTH_USER_PASSWORD keeps it out of the process list).")
+        var password: String?
+        @Option var displayName: String?
+        @OptionGroup var client: ClientOptions
+        func run() async throws {
+            try await client.run {
+                var body: [String: Any] = [:]
+                body["password"] = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"]
+                body["displayName"] = displayName
+                guard !body.isEmpty else {
+                    throw AdminClient.Failure(description: "give --password (or BERTH_USER_PASSWORD) and/or --display-name")
+                }
+                let api = AdminClient(options: client)
+                try api.show(
+                    try await api.request("PUT", "/api/v1/domains/\(domain)/users/\(name)", body: body),
+                    columns: ["address", "displayName"])
             }
         }
     }

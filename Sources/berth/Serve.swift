@@ -48,6 +48,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port outbound SMTP connects to on MX hosts (RFC 5321: 25; tests use another).")
     var mxPort = 25
 
+    @Option(help: "Serve the admin API and web admin over HTTPS with this certificate (PEM chain, or PKCS#12).")
+    var adminCertificate: String?
+
+    @Option(help: "PEM private key of --admin-certificate, when the certificate file holds none.")
+    var adminPrivateKey: String?
+
     func validate() throws {
         guard (1...65535).contains(mxPort) else { throw ValidationError("--mx-port must be 1-65535") }
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be a positive number of bytes") }
@@ -58,6 +64,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        if adminPrivateKey != nil && adminCertificate == nil {
+            throw ValidationError("--admin-private-key needs --admin-certificate")
         }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
     }
@@ -78,6 +87,10 @@ struct Serve: AsyncParsableCommand {
         options.idleTimeoutSeconds = idleTimeout
         options.tlsHandshakeTimeoutSeconds = tlsHandshakeTimeout
         options.drainTimeoutSeconds = drainTimeout
+        options.adminCertificate = adminCertificate
+        options.adminPrivateKey = adminPrivateKey
+        // Like a port's certificatePassword: a secret, so not on the command line (ps).
+        options.adminCertificatePassword = ProcessInfo.processInfo.environment["BERTH_ADMIN_CERTIFICATE_PASSWORD"]
         options.logLevel = logLevel
         options.logFormat = LogFormat(rawValue: logFormat) ?? .text
         options.dnsServer = dns

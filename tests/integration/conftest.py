@@ -269,8 +269,22 @@ class Berth:
     # -- process
 
     @property
+    def admin_tls(self) -> bool:
+        """The admin listener serves HTTPS (`--admin-certificate`)."""
+        return "--admin-certificate" in self.extra_args
+
+    @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        return f"{'https' if self.admin_tls else 'http'}://127.0.0.1:{self.admin_port}"
+
+    def _urlopen(self, request, timeout: float):
+        # The admin's own certificate is whatever the test made: check the TLS, not the name.
+        context = None
+        if self.admin_tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return urllib.request.urlopen(request, timeout=timeout, context=context)
 
     def argv(self) -> list[str]:
         a = [str(BERTH_BIN), "serve", "--data", str(self.data), "--admin", f"127.0.0.1:{self.admin_port}",
@@ -307,7 +321,7 @@ class Berth:
             if self.proc.poll() is not None:
                 pytest.fail(f"berth exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.admin_url + "/healthz", timeout=2) as r:
+                with self._urlopen(self.admin_url + "/healthz", timeout=2) as r:
                     if r.status == 200:
                         return
                     last = r.status
@@ -388,7 +402,7 @@ class Berth:
             headers["Authorization"] = "Basic " + base64.b64encode(f"admin:{pw}".encode()).decode()
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with self._urlopen(req, timeout=timeout) as r:
                 status, payload = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, payload = e.code, e.read()

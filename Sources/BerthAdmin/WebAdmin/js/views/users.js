@@ -1,0 +1,84 @@
+// Users: mailboxes of every domain.
+import { api, enc } from '../api.js';
+import { h, table, toolbar, formDialog, field, select, showModal, confirmDialog, each, viewHead } from '../dom.js';
+
+export default { id: 'users', title: 'Users', render };
+
+async function render(root, ctx) {
+  let all = [];
+  let domains = [];
+  const tb = toolbar('User actions', [
+    { label: 'Add', id: 'add', needs: () => domains.length > 0, run: add },
+    { label: 'Reset password', id: 'reset-password', needs: 'one', run: () => reset(t.selected()[0]) },
+    { label: 'Delete', id: 'delete', cls: 'danger', needs: 'some', run: del },
+  ]);
+  const t = table({
+    key: (u) => u.address,
+    name: (u) => u.address,
+    onEdit: (u) => reset(u),
+    onSelect: tb.update,
+    empty: 'No users.',
+    columns: [
+      { label: 'Address', cell: (u) => u.address, cls: 'name' },
+      { label: 'Name', cell: (u) => u.name },
+      { label: 'Domain', cell: (u) => u.domain },
+      { label: 'Display name', cell: (u) => u.displayName },
+    ],
+  });
+  const filter = h('select', { id: 'user-filter' });
+  filter.addEventListener('change', () => show());
+  root.append(viewHead('Users', 'Mailboxes. Double-click a user to set a new password.'),
+    h('div', { class: 'filters' }, h('label', { for: filter.id }, 'Domain'), filter), tb.el, t.el);
+
+  const show = () => t.setRows(filter.value ? all.filter((u) => u.domain === filter.value) : all);
+  async function load() {
+    const [us, doms] = await Promise.all([api('GET', '/users'), api('GET', '/domains')]);
+    all = us.slice().sort((a, b) => a.domain.localeCompare(b.domain) || a.name.localeCompare(b.name));
+    domains = doms.map((d) => d.name).sort();
+    const keep = filter.value;
+    filter.replaceChildren(h('option', { value: '' }, 'All domains'), ...domains.map((d) => h('option', { value: d, selected: d === keep }, d)));
+    show();
+  }
+  await load();
+  /** After a save: the list again (a failure here must not keep the dialog open). */
+  const reload = (keys) => { ctx.refreshCounts(); load().then(() => t.select(keys), ctx.fail); };
+
+  function add() {
+    const domain = select(domains.map((d) => [d, d]), filter.value || domains[0], { id: 'user-domain' });
+    const name = h('input', { type: 'text', id: 'user-name', autocomplete: 'off', placeholder: 'alice' });
+    const displayName = h('input', { type: 'text', id: 'user-display', autocomplete: 'off' });
+    const password = h('input', { type: 'password', id: 'user-password', autocomplete: 'new-password' });
+    const m = formDialog('Add user', {
+      saveLabel: 'Add',
+      fields: { domain, name, displayName, password },
+      save: async () => {
+        const u = await api('POST', `/domains/${enc(domain.value)}/users`, { name: name.value.trim(), displayName: displayName.value, password: password.value });
+        reload([u.address]);
+      },
+    });
+    m.body.append(field('Domain', domain).row, field('Name', name, 'The part before the @.').row,
+      field('Display name', displayName).row, field('Password', password, 'At least 8 characters.').row);
+    showModal(m);
+  }
+
+  function reset(u) {
+    if (!u) return;
+    const password = h('input', { type: 'password', id: 'user-new-password', autocomplete: 'new-password' });
+    const m = formDialog(`New password for ${u.address}`, {
+      saveLabel: 'Set password',
+      fields: { password },
+      save: () => api('PUT', `/domains/${enc(u.domain)}/users/${enc(u.name)}`, { password: password.value }).then(() => ctx.alert(`Password of ${u.address} changed.`, 'info')),
+    });
+    m.body.append(field('New password', password, 'At least 8 characters.').row);
+    showModal(m);
+  }
+
+  async function del() {
+    const sel = t.selected();
+    if (!sel.length || !(await confirmDialog('Delete users', 'Delete these users? Their mail stays on disk.', sel.map((u) => u.address)))) return;
+    const errors = await each(sel, (u) => api('DELETE', `/domains/${enc(u.domain)}/users/${enc(u.name)}`), (u) => u.address);
+    errors.forEach((e) => ctx.alert(e));
+    ctx.refreshCounts();
+    await load();
+  }
+}
