@@ -18,6 +18,8 @@ public struct AdminAPI: Sendable {
     let metrics: PrometheusCollectorRegistry
     let login: AdminLogin
     let webRoot: (root: String?, searched: [String])
+    /// The server's host name (greetings, the web admin's header, certificate coverage).
+    let serverName: String
     /// Called after the admin changed the queue (retry, delete), so the queue runner reloads.
     public var queueChanged: @Sendable () async -> Void = {}
 
@@ -38,6 +40,7 @@ public struct AdminAPI: Sendable {
         self.login = AdminLogin(
             passwordHash: passwordHash, authGuard: authGuard, sessions: AdminSessions(serverName: serverName), cookie: SessionCookie(secure: servedOverTLS))
         self.webRoot = webRoot
+        self.serverName = serverName
     }
 
     /// The admin application: a ServiceLifecycle service; HTTPS when `tls` is given.
@@ -330,7 +333,8 @@ public struct AdminAPI: Sendable {
         // MARK: Certificate library (SNI)
         api.get("certificates") { _, _ -> Response in
             let bindings = try store.bindings()
-            return try JSONResponse.make(try store.libraryCertificates().map { inspector.view($0, in: bindings) })
+            let names = try hostnames(bindings)
+            return try JSONResponse.make(try store.libraryCertificates().map { inspector.view($0, in: bindings, hostnames: names) })
         }
         api.post("certificates") { request, context -> Response in
             let body = try await JSONResponse.decode(LibraryCertificateBody.self, from: request)
@@ -344,14 +348,16 @@ public struct AdminAPI: Sendable {
                     certificatePassword: resolved.certificatePassword)
             }
             context.logger.info("certificate library: added \(certificate.id) (\(certificate.certificatePath))")
-            return try JSONResponse.make(inspector.view(certificate, in: try store.bindings()), status: .created)
+            let bindings = try store.bindings()
+            return try JSONResponse.make(inspector.view(certificate, in: bindings, hostnames: try hostnames(bindings)), status: .created)
         }
         api.get("certificates/:id") { _, context -> Response in
             let id = try context.parameters.require("id")
             guard let certificate = try store.libraryCertificate(id: id) else {
                 throw APIError(.notFound("no certificate with id '\(id)'"))
             }
-            return try JSONResponse.make(inspector.view(certificate, in: try store.bindings()))
+            let bindings = try store.bindings()
+            return try JSONResponse.make(inspector.view(certificate, in: bindings, hostnames: try hostnames(bindings)))
         }
         api.delete("certificates/:id") { _, context -> Response in
             let id = try context.parameters.require("id")
@@ -367,6 +373,13 @@ public struct AdminAPI: Sendable {
     @Sendable static func checkDomain(_ domain: Domain, bindings: Bindings) throws {
         try DomainRules.validate(domain, bindings: bindings)
         try SourceAddress.requirePresent(domain.outbound)
+    }
+
+    /// The names clients reach this server by: each IP address's host name, each domain,
+    /// and the server's own name.
+    private func hostnames(_ bindings: Bindings) throws -> [String] {
+        bindings.ipAddresses.compactMap(\.hostname) + (try store.domains()).map(\.name)
+            + (serverName.isEmpty ? [] : [serverName])
     }
 
     /// Relative certificate paths in a request are taken from the server's working

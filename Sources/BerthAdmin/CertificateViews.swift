@@ -18,16 +18,23 @@ struct LibraryCertificateView: Encodable {
     /// SNI, and keep it from being deleted), then `"sni"` when SNI can pick it: it loads
     /// and has at least one DNS name.
     var usedBy: [String]
+    /// The names clients reach this server by (IP address host names, domains, the
+    /// server's own name) that the certificate's DNS names cover (RFC 6125): where SNI
+    /// picks it.
+    var hostnames: [String]
     var warnings: [String]
 }
 
 extension CertificateInspector {
-    func view(_ certificate: LibraryCertificate, in bindings: Bindings, now: Date = Date()) -> LibraryCertificateView {
+    /// `hostnames`: every name clients may ask for by SNI; the view lists those it covers.
+    func view(
+        _ certificate: LibraryCertificate, in bindings: Bindings, hostnames: [String] = [], now: Date = Date()
+    ) -> LibraryCertificateView {
         var usedBy = bindings.ports(namingCertificate: certificate.certificatePath).map(\.id)
         var warnings: [String] = []
         var view = LibraryCertificateView(
             id: certificate.id, certificatePath: certificate.certificatePath, privateKeyPath: certificate.privateKeyPath,
-            subject: nil, dnsNames: [], issuer: nil, notAfter: nil, selfSigned: nil, usedBy: [], warnings: [])
+            subject: nil, dnsNames: [], issuer: nil, notAfter: nil, selfSigned: nil, usedBy: [], hostnames: [], warnings: [])
         switch details(certificate.source) {
         case .success(let details):
             view.subject = details.info.subject
@@ -35,6 +42,9 @@ extension CertificateInspector {
             view.issuer = details.issuer
             view.notAfter = details.info.notAfter
             view.selfSigned = details.info.selfSigned
+            view.hostnames = Set(hostnames.map { $0.lowercased() }).sorted().filter { name in
+                details.info.dnsNames.contains { CertificateLibrary.covers($0, name) }
+            }
             warnings += Self.expiryWarnings(details.info, now: now)
             if details.info.dnsNames.isEmpty {
                 warnings.append("certificate has no DNS names (subjectAltName): SNI never picks it")

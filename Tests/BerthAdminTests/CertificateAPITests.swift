@@ -65,6 +65,31 @@ struct CertificateAPITests {
         ((json as? [String: Any])?["error"] as? [String: Any]) ?? [:]
     }
 
+    @Test("hostnames: the IP host names and domains the certificate covers, wildcards per RFC 6125")
+    func hostnamesCovered() async throws {
+        try await Self.withAPI { harness, client in
+            let path = harness.directory.file("tls/wild.pem")
+            try #require(Self.openssl != nil)
+            let key = harness.directory.file("tls/wild.key")
+            try FileManager.default.createDirectory(atPath: harness.directory.file("tls"), withIntermediateDirectories: true)
+            try run(Self.openssl!, [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                "-out", path, "-days", "30", "-subj", "/CN=*.example.net",
+                "-addext", "subjectAltName=DNS:*.example.net,DNS:example.org",
+            ])
+            _ = try await Self.call(client, .post, "/api/v1/domains", Self.json(["name": "example.org"]))
+            _ = try await Self.call(client, .post, "/api/v1/domains", Self.json(["name": "other.com"]))
+            _ = try await Self.call(
+                client, .post, "/api/v1/ip-addresses", Self.json(["address": "127.0.0.9", "hostname": "mx.example.net"]))
+            _ = try await Self.call(
+                client, .post, "/api/v1/ip-addresses", Self.json(["address": "127.0.0.10", "hostname": "a.b.example.net"]))
+            let (status, json) = try await Self.call(
+                client, .post, "/api/v1/certificates", Self.json(["certificatePath": path, "privateKeyPath": key]))
+            #expect(status == 201, "\(String(describing: json))")
+            #expect((json as? [String: Any])?["hostnames"] as? [String] == ["example.org", "mx.example.net"])
+        }
+    }
+
     @Test("POST, GET, list and DELETE; the response shows the certificate, never the password")
     func lifecycle() async throws {
         try await Self.withAPI { harness, client in
@@ -85,7 +110,7 @@ struct CertificateAPITests {
             #expect(made["certificatePassword"] == nil)
             #expect(Set(made.keys) == [
                 "id", "certificatePath", "privateKeyPath", "subject", "dnsNames", "issuer", "notAfter", "selfSigned",
-                "usedBy", "warnings",
+                "usedBy", "hostnames", "warnings",
             ])
 
             let (listed, list) = try await Self.call(client, .get, "/api/v1/certificates")

@@ -33,7 +33,8 @@ async function render(root, ctx) {
       { label: 'DNS names', cell: (c) => c.dnsNames.join(', ') || '—' },
       { label: 'Issuer', cell: (c) => (c.selfSigned ? 'self-signed' : c.issuer || '—') },
       { label: 'Expires', cell: expiry },
-      { label: 'Used by', cell: (c) => c.usedBy.map((u) => (u === 'sni' ? 'SNI' : portNames.get(u) || u)).join(', ') || '—' },
+      { label: 'Used by ports', cell: (c) => portUsers(c).map((u) => portNames.get(u) || u).join(', ') || '—' },
+      { label: 'Host names (SNI)', cell: (c) => (c.hostnames || []).join(', ') || (c.usedBy.includes('sni') ? 'none yet' : '—') },
       { label: 'File', cell: (c) => c.certificatePath, cls: 'mono path' },
     ],
   });

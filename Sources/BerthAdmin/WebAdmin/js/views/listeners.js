@@ -20,7 +20,7 @@ async function render(root, ctx) {
       { label: 'Protocol', cell: (l) => PROTO[l.protocol] || l.protocol },
       { label: 'Encryption', cell: (l) => ENC[l.encryption] || l.encryption },
       { label: 'State', cell: (l) => badge(l.state === 'notServing' ? 'not serving' : l.state, KIND[l.state] || 'muted'), cls: 'state' },
-      { label: 'Error', cell: (l) => (l.error ? h('span', { class: l.state === 'failed' ? 'error-text' : 'warn-text' }, l.error) : ''), cls: 'msg' },
+      { label: 'Error or warning', cell: (l) => (l.error ? h('span', { class: l.state === 'failed' ? 'error-text' : 'warn-text' }, l.error) : ''), cls: 'msg' },
       { label: 'Active', cell: (l) => l.activeConnections, cls: 'num' },
       { label: 'Total', cell: (l) => l.totalConnections, cls: 'num' },
       { label: 'Since', cell: (l) => fmtDate(l.since), cls: 'nowrap' },
