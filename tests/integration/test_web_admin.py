@@ -456,6 +456,69 @@ def test_ports_list_of_500(web, driver):
         web.ok("POST", "/api/v1/ports/delete", {"ids": made})
 
 
+UNLABELLED = """
+    const named = (el) => (el.labels && el.labels.length && [...el.labels].some((l) => l.textContent.trim()))
+      || (el.getAttribute('aria-label') || '').trim() || (el.getAttribute('aria-labelledby') || '').trim()
+      || (el.tagName === 'BUTTON' && el.textContent.trim());
+    return [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => el.type !== 'hidden' && el.getClientRects().length && !named(el))
+      .map((el) => el.outerHTML.slice(0, 120));"""
+
+
+def test_every_control_has_a_label(web, driver):
+    """Each view, and the forms its toolbar opens, has no control without an accessible name."""
+    d = driver
+    domain = "labels.example"
+    web.api("POST", "/api/v1/domains", {"name": domain})
+    try:
+        for view, action in (("ip-addresses", "add"), ("ports", "new"), ("certificates", "add"), ("domains", "new"),
+                             ("users", "add"), ("queue", None), ("listeners", None)):
+            open_view(d, web, view)
+            assert d.execute_script(UNLABELLED) == [], view
+            if action:
+                toolbar(d, action)
+                dialog(d)
+                assert d.execute_script(UNLABELLED) == [], f"{view}: {action} form"
+                ActionChains(d).send_keys(Keys.ESCAPE).perform()
+                wait_dialog_closed(d)
+        open_view(d, web, "domains")
+        ActionChains(d).double_click(wait_row(d, domain)).perform()
+        dialog(d)
+        assert d.execute_script(UNLABELLED) == [], "domain edit form"
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()
+        wait_dialog_closed(d)
+    finally:
+        web.api("DELETE", f"/api/v1/domains/{domain}?force=true")
+
+
+def test_works_by_keyboard(web, driver):
+    """Tab to a nav link and Enter opens its view; a focused row opens its form on Enter;
+    Escape closes the form and nothing is saved."""
+    d = driver
+    open_view(d, web, "ip-addresses")
+    link = d.find_element(By.CSS_SELECTOR, 'nav.side a[href="#/ports"]')
+    d.execute_script("arguments[0].focus()", link)
+    ActionChains(d).send_keys(Keys.ENTER).perform()
+    wait_view(d, "ports")
+    create_port(web, name="Keyboard", port=free_port())
+    try:
+        open_view(d, web, "ports")
+        r = wait_row(d, "Keyboard")
+        d.execute_script("arguments[0].focus()", r)
+        ActionChains(d).send_keys(Keys.ENTER).perform()
+        dlg = dialog(d)
+        name = dlg.find_element(By.CSS_SELECTOR, "input[type=text]")
+        assert d.execute_script("return document.activeElement !== document.body")
+        name.send_keys(" changed")
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()
+        wait_dialog_closed(d)
+        assert port_by_name(web, "Keyboard") is not None, "Escape saved nothing"
+    finally:
+        p = port_by_name(web, "Keyboard")
+        if p:
+            web.ok("DELETE", f"/api/v1/ports/{p['id']}")
+
+
 def test_logout(web, driver):
     d = driver
     if not logged_in(d, web):

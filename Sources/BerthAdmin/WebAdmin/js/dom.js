@@ -277,9 +277,9 @@ export function table({ columns, key, name, onEdit, onSelect, selectable = true,
           const id = `${allBox.id}-${i++}`;
           const on = selected.has(k);
           if (on) tr.className = 'selected';
+          // aria-label rather than a hidden <label>: the same name, 500 fewer elements to lay out.
           tr.append(h('td', { class: 'sel' },
-            h('input', { type: 'checkbox', id, checked: on }),
-            h('label', { for: id, class: 'sr-only' }, `Select ${name ? name(r) : k}`)));
+            h('input', { type: 'checkbox', id, checked: on, 'aria-label': `Select ${name ? name(r) : k}` })));
         }
         for (const c of columns) {
           const td = document.createElement('td');
