@@ -6,6 +6,7 @@ The server binary comes from $BERTH_BIN (default: <repo>/.build/debug/berth).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import random
@@ -44,10 +45,10 @@ _rng = random.Random(os.getpid() ^ int(time.time() * 1000))
 _handed_out: set[int] = set()
 
 
-def _port_is_free(port: int) -> bool:
+def _port_is_free(port: int, hosts=("0.0.0.0",)) -> bool:
     # Binding the wildcard fails if any address already holds this port.
-    for fam, addr in ((socket.AF_INET, "0.0.0.0"),):
-        s = socket.socket(fam, socket.SOCK_STREAM)
+    for addr in hosts:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.bind((addr, port))
         except OSError:
@@ -412,6 +413,32 @@ class Berth:
             return status, json.loads(payload)
         except ValueError:
             return status, payload.decode("utf-8", "replace")
+
+    def http(self, method: str, path: str, body=None, headers=None):
+        """One request as a client that is not a browser, nothing added but a JSON body's
+        Content-Type (no auth): (status, headers, parsed JSON or raw bytes). HTTPS when the
+        admin listener is (its certificate is the test's: not verified)."""
+        if self.admin_tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection("127.0.0.1", self.admin_port, context=context, timeout=15)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=15)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            all_headers = {"Content-Type": "application/json"} if data is not None else {}
+            all_headers.update(headers or {})
+            conn.request(method, path, body=data, headers=all_headers)
+            response = conn.getresponse()
+            payload = response.read()
+            try:
+                parsed = json.loads(payload) if payload else None
+            except ValueError:
+                parsed = payload
+            return response.status, response.headers, parsed
+        finally:
+            conn.close()
 
     def ok(self, method: str, path: str, body=None, statuses=(200, 201, 204)):
         st, js = self.api(method, path, body)

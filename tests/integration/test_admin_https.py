@@ -5,30 +5,11 @@ The browser itself is driven in test_web_admin.py; these run without chromium.""
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import ssl
 import subprocess
 
 from conftest import ADMIN_PASSWORD, BERTH_BIN
-
-
-def https(server, method: str, path: str, body=None, headers=None):
-    """One request to an HTTPS admin listener, certificate not verified (it is the test's)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", server.admin_port, context=context, timeout=15)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        all_headers = {"Content-Type": "application/json"} if data is not None else {}
-        all_headers.update(headers or {})
-        conn.request(method, path, body=data, headers=all_headers)
-        response = conn.getresponse()
-        payload = response.read()
-        return response.status, response.headers, (json.loads(payload) if payload[:1] in (b"{", b"[") else payload)
-    finally:
-        conn.close()
 
 
 def admin_cert(directory):
@@ -47,16 +28,16 @@ def test_admin_over_https_with_secure_session_cookie(make_server, tmp_path):
     # The API answers over TLS with the certificate given, TLS 1.2 at least.
     der = ssl.get_server_certificate(("127.0.0.1", server.admin_port))
     assert "BEGIN CERTIFICATE" in der
-    status, headers, body = https(server, "GET", "/api/v1/ports")
+    status, headers, body = server.http("GET", "/api/v1/ports")
     assert status == 401
-    status, headers, body = https(server, "POST", "/api/v1/session", {"password": ADMIN_PASSWORD})
+    status, headers, body = server.http("POST", "/api/v1/session", {"password": ADMIN_PASSWORD})
     assert status == 200, body
     cookie = headers["Set-Cookie"]
     assert cookie.startswith("__Host-berth_session=")
     for attribute in ("HttpOnly", "SameSite=Strict", "Secure", "Path=/"):
         assert attribute in cookie, cookie
     session = cookie.split(";")[0]
-    status, _, ports = https(server, "GET", "/api/v1/ports", headers={"Cookie": session})
+    status, _, ports = server.http("GET", "/api/v1/ports", headers={"Cookie": session})
     assert status == 200 and ports == []
     # Plain HTTP on the HTTPS port gets no API.
     conn = http.client.HTTPConnection("127.0.0.1", server.admin_port, timeout=10)

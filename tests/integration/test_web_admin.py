@@ -9,18 +9,15 @@ phone-width and a dark-scheme one) from a second server filled with realistic da
 """
 from __future__ import annotations
 
-import json
 import os
 import smtplib
-import socket
 import ssl
 import time
-from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
 
-from conftest import (ADMIN_PASSWORD, ALICE_PW, IP2, IP3, Berth, add_ip, add_ips, cert_subject, create_port,
+from conftest import (ADMIN_PASSWORD, _port_is_free, ALICE_PW, IP2, IP3, Berth, add_ip, add_ips, cert_subject, create_port,
                       free_port, make_cert, set_ip, tls_client_context)
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -155,25 +152,6 @@ def session_cookie(d) -> dict:
     cookies = [c for c in d.get_cookies() if c["name"].endswith("berth_session")]
     assert len(cookies) == 1, d.get_cookies()
     return cookies[0]
-
-
-def http(b: Berth, method: str, path: str, body=None, headers=None):
-    """A request as a non-browser client: (status, headers, parsed JSON or bytes)."""
-    conn = HTTPConnection("127.0.0.1", b.admin_port, timeout=15)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Content-Type": "application/json"} if data is not None else {}
-        h.update(headers or {})
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        payload = r.read()
-        try:
-            parsed = json.loads(payload) if payload else None
-        except ValueError:
-            parsed = payload
-        return r.status, r.headers, parsed
-    finally:
-        conn.close()
 
 
 def port_by_name(b: Berth, name: str) -> dict | None:
@@ -408,17 +386,17 @@ def test_csrf_cookie_and_security_headers(web, driver):
     assert cookie.get("sameSite") == "Strict"
     jar = {"Cookie": f"{cookie['name']}={cookie['value']}"}
     body = {"name": "CSRF probe", "protocol": "smtp", "encryption": "none", "port": free_port()}
-    status, _, js = http(web, "POST", "/api/v1/ports", body, jar)
+    status, _, js = web.http("POST", "/api/v1/ports", body, jar)
     assert status == 403 and js["error"]["code"] == "csrf", (status, js)
     assert port_by_name(web, "CSRF probe") is None
-    status, _, grant = http(web, "GET", "/api/v1/session", None, jar)
+    status, _, grant = web.http("GET", "/api/v1/session", None, jar)
     assert status == 200 and grant["csrfToken"], grant
-    status, _, js = http(web, "POST", "/api/v1/ports", body, {**jar, "X-CSRF-Token": "x" + grant["csrfToken"]})
+    status, _, js = web.http("POST", "/api/v1/ports", body, {**jar, "X-CSRF-Token": "x" + grant["csrfToken"]})
     assert status == 403
-    status, _, js = http(web, "POST", "/api/v1/ports", body, {**jar, "X-CSRF-Token": grant["csrfToken"]})
+    status, _, js = web.http("POST", "/api/v1/ports", body, {**jar, "X-CSRF-Token": grant["csrfToken"]})
     assert status == 201, js
     web.ok("DELETE", f"/api/v1/ports/{js['id']}")
-    status, headers, page = http(web, "GET", "/")
+    status, headers, page = web.http("GET", "/")
     assert status == 200 and b"/js/main.js" in page
     csp = headers["Content-Security-Policy"]
     for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
@@ -526,12 +504,12 @@ def test_logout(web, driver):
     open_view(d, web, "ports")
     cookie = session_cookie(d)
     jar = {"Cookie": f"{cookie['name']}={cookie['value']}"}
-    assert http(web, "GET", "/api/v1/ports", None, jar)[0] == 200
+    assert web.http("GET", "/api/v1/ports", None, jar)[0] == 200
     d.find_element(By.ID, "logout").click()
     wait(d, EC.visibility_of_element_located((By.ID, "password")), msg="back on the login page")
     assert not d.find_elements(By.CSS_SELECTOR, "nav.side")
-    assert http(web, "GET", "/api/v1/session", None, jar)[0] == 401
-    assert http(web, "GET", "/api/v1/ports", None, jar)[0] == 401
+    assert web.http("GET", "/api/v1/session", None, jar)[0] == 401
+    assert web.http("GET", "/api/v1/ports", None, jar)[0] == 401
     # Reloading does not bring the settings back.
     d.refresh()
     wait(d, EC.visibility_of_element_located((By.ID, "password")))
@@ -567,7 +545,7 @@ def _fill_realistic(b: Berth, certs: Path) -> None:
     standard = os.geteuid() == 0
     numbers = {}
     for name, std in (("smtp", 25), ("smtps", 465), ("submission", 587), ("imap", 143), ("imaps", 993), ("ldap", 389)):
-        numbers[name] = std if standard and _free_on(std, (IP2, IP3)) else free_port()
+        numbers[name] = std if standard and _port_is_free(std, (IP2, IP3)) else free_port()
     both = [IP2, IP3]
     create_port(b, "SMTP", "smtp", "tls", numbers["smtp"], assigned=both, description="Inbound mail (MX)")
     create_port(b, "SMTP SSL", "smtp", "ssl", numbers["smtps"], assigned=both, **cert)
@@ -595,18 +573,6 @@ def _fill_realistic(b: Berth, certs: Path) -> None:
                        "From: alice@example.com\r\nTo: friend@remote.example\r\nSubject: Hello\r\n\r\nHi!\r\n")
     except (OSError, smtplib.SMTPException):
         pass  # the queue view then shows an empty queue
-
-
-def _free_on(port: int, hosts) -> bool:
-    for host in hosts:
-        s = socket.socket()
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
 
 
 def test_screenshots(driver, make_server, tmp_path):
