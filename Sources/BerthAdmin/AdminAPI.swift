@@ -20,6 +20,10 @@ public struct AdminAPI: Sendable {
     let webRoot: (root: String?, searched: [String])
     /// The server's host name (greetings, the web admin's header, certificate coverage).
     let serverName: String
+    /// More names the admin listener answers to (the DNS names of `--admin-certificate`).
+    let adminNames: Set<String>
+    /// The admin listener's own address: no port may be assigned over it.
+    let reserved: ReservedEndpoint?
     /// Called after the admin changed the queue (retry, delete), so the queue runner reloads.
     public var queueChanged: @Sendable () async -> Void = {}
 
@@ -31,7 +35,8 @@ public struct AdminAPI: Sendable {
         store: ConfigStore, registry: ListenerRegistry, defaultCertificate: CertificateSource,
         metrics: PrometheusCollectorRegistry, passwordHash: String, authGuard: AuthGuard,
         allowPlaintextAuth: Bool = false, servedOverTLS: Bool = false,
-        webRoot: (root: String?, searched: [String]) = (nil, []), serverName: String = ""
+        webRoot: (root: String?, searched: [String]) = (nil, []), serverName: String = "", adminNames: [String] = [],
+        reserved: ReservedEndpoint? = nil
     ) {
         self.store = store
         self.registry = registry
@@ -41,6 +46,8 @@ public struct AdminAPI: Sendable {
             passwordHash: passwordHash, authGuard: authGuard, sessions: AdminSessions(serverName: serverName), cookie: SessionCookie(secure: servedOverTLS))
         self.webRoot = webRoot
         self.serverName = serverName
+        self.adminNames = Set(adminNames.map { $0.lowercased() })
+        self.reserved = reserved
     }
 
     /// The admin application: a ServiceLifecycle service; HTTPS when `tls` is given.
@@ -55,6 +62,12 @@ public struct AdminAPI: Sendable {
     public func router() -> Router<AdminRequestContext> {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware())
+        let store = self.store, serverName = self.serverName.lowercased(), adminNames = self.adminNames
+        router.add(middleware: HostCheckMiddleware { name in
+            if name == serverName || adminNames.contains(name) { return true }
+            guard let bindings = try? store.bindings(), let domains = try? store.domains() else { return false }
+            return bindings.ipAddresses.contains { $0.hostname?.lowercased() == name } || domains.contains { $0.name == name }
+        })
         router.add(middleware: JSONErrorMiddleware())
         if let root = webRoot.root {
             // Pages revalidate on every load (ETag): an upgraded server never runs old script.
@@ -423,7 +436,17 @@ public struct AdminAPI: Sendable {
     /// can show a conflict before the admin saves.
     @discardableResult
     private func change<T>(dryRun: Bool = false, _ body: (inout Bindings, () throws -> String) throws -> T) throws -> T {
-        try Self.mapErrors { dryRun ? try store.previewBindings(body) : try store.updateBindings(body) }
+        let reserved = self.reserved
+        return try Self.mapErrors {
+            try withoutActuallyEscaping(body) { body in
+                let checked = { (bindings: inout Bindings, newID: () throws -> String) throws -> T in
+                    let result = try body(&bindings, newID)
+                    try reserved?.check(bindings)
+                    return result
+                }
+                return dryRun ? try store.previewBindings(checked) : try store.updateBindings(checked)
+            }
+        }
     }
 
     /// `?dryRun=true`: check and answer as if saved, but save nothing.

@@ -43,7 +43,8 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         if let cookieValue = login.cookie.value(in: request) {
-            guard let session = login.sessions.session(cookieValue) else {
+            let background = request.headers[AdminLogin.backgroundHeader] == "1"
+            guard let session = login.sessions.session(cookieValue, touch: !background) else {
                 throw APIError(.unauthorized, code: "session_expired", message: "the session has ended; log in again")
             }
             if !AdminLogin.isSafe(request.method) {
@@ -65,6 +66,9 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 /// endpoints of the web admin (`/api/v1/session`).
 struct AdminLogin: Sendable {
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+    /// Set by the web admin on requests it makes by itself (polls): they do not keep the
+    /// session alive.
+    static let backgroundHeader = HTTPField.Name("X-Berth-Background")!
 
     let passwordHash: String
     let authGuard: AuthGuard
@@ -99,7 +103,7 @@ struct AdminLogin: Sendable {
         }
         if let origin = request.headers[.origin] {
             let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
-            guard let host, let authority = request.head.authority ?? request.headers[HTTPField.Name("Host")!],
+            guard let host, let authority = HostCheckMiddleware<AdminRequestContext>.authority(of: request),
                   host.lowercased() == authority.lowercased()
             else { throw refusal }
         }
@@ -133,7 +137,9 @@ struct AdminLogin: Sendable {
     func addRoutes(to router: Router<AdminRequestContext>) {
         let group = router.group("api/v1/session")
         group.get { request, _ -> Response in
-            guard let value = cookie.value(in: request), let session = sessions.session(value) else {
+            guard let value = cookie.value(in: request),
+                  let session = sessions.session(value, touch: request.headers[Self.backgroundHeader] != "1")
+            else {
                 throw APIError(.unauthorized, code: "unauthorized", message: "not logged in")
             }
             return try JSONResponse.make(sessions.grant(session))

@@ -60,8 +60,10 @@ final class AdminSessions: Sendable {
         return (cookieValue, grant(session))
     }
 
-    /// The live session behind a cookie value, marked as used now.
-    func session(_ cookieValue: String, now: Date = Date()) -> Session? {
+    /// The live session behind a cookie value, marked as used now unless the request is
+    /// one the page makes by itself (`touch: false`: a poll is not the admin at work, so an
+    /// unattended tab still ends after the idle timeout).
+    func session(_ cookieValue: String, now: Date = Date(), touch: Bool = true) -> Session? {
         let key = Self.key(cookieValue)
         return sessions.withLockedValue { table in
             guard var session = table[key] else { return nil }
@@ -69,8 +71,10 @@ final class AdminSessions: Sendable {
                 table[key] = nil
                 return nil
             }
-            session.lastUsed = now
-            table[key] = session
+            if touch {
+                session.lastUsed = now
+                table[key] = session
+            }
             return session
         }
     }

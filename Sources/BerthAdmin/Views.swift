@@ -78,6 +78,14 @@ final class CertificateInspector: Sendable {
                 warnings += Self.expiryWarnings(certificate, now: now)
                 if port.certificateSource == nil && certificate.selfSigned {
                     warnings.append("uses the server's self-signed default certificate; clients will not trust it")
+                } else if certificate.selfSigned {
+                    warnings.append("certificate is self-signed; clients will not trust it")
+                }
+                // What a running listener found: its certificate does not cover the host name
+                // clients reach that address by.
+                for listener in listeners
+                where listener.portId == port.id && (listener.state == .listening || listener.state == .draining) {
+                    if let problem = listener.error { warnings.append("on \(listener.address): \(problem)") }
                 }
             case .failure(let error):
                 // Only a listener that loaded the certificate before it went bad still has

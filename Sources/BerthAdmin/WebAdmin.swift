@@ -1,3 +1,4 @@
+import BerthCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -80,5 +81,46 @@ struct MissingWebAdminMiddleware<Context: RequestContext>: RouterMiddleware {
                 .notFound, code: "no_web_admin",
                 message: "the web admin's files were not found (looked in \(searched.joined(separator: ", "))); the API under /api/v1 works")
         }
+    }
+}
+
+/// DNS rebinding: a page on evil.example whose name an attacker points at 127.0.0.1 is
+/// same-origin with itself, so Origin checks pass; only the Host header tells. The admin
+/// answers to IP addresses, `localhost` and the names `isKnownName` accepts (the server's
+/// host name, an IP address's host name, a domain, the admin certificate's names).
+struct HostCheckMiddleware<Context: RequestContext>: RouterMiddleware {
+    let isKnownName: @Sendable (String) -> Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path != "/healthz", let authority = Self.authority(of: request) else {
+            return try await next(request, context)
+        }
+        let host = Self.hostPart(of: authority)
+        if IPLiteral.canonical(host) != nil || host == "localhost" || isKnownName(host) {
+            return try await next(request, context)
+        }
+        throw APIError(
+            .misdirectedRequest, code: "unknown_host",
+            message: "this admin listener does not answer for the host name '\(host)' (protection against DNS rebinding); "
+                + "use its IP address, localhost, the server's host name or an IP address's host name")
+    }
+
+    /// The host the client asked for: HTTP/1's Host header (carried as `authority` once
+    /// converted to HTTP types).
+    static func authority(of request: Request) -> String? {
+        request.headers[HTTPField.Name("Host")!] ?? request.head.authority
+    }
+
+    /// `[::1]:8080` → `::1`, `Mail.Example.com:8080` → `mail.example.com`.
+    static func hostPart(of authority: String) -> String {
+        var host = Substring(authority)
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":"), host.firstIndex(of: ":") == colon {
+            host = host[..<colon]
+        }
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return name
     }
 }

@@ -30,6 +30,10 @@ public actor ListenerManager: Service {
         public var admission = Admission()
         /// Certificates SNI chooses from, on every TLS listener.
         public var certificateLibrary: CertificateLibrary?
+        /// Endpoints the server holds outside the bindings (the admin API): a listener over
+        /// one fails without binding, so that a stored assignment can never keep the admin
+        /// API from starting.
+        public var reserved: [ReservedEndpoint] = []
 
         public init(defaultCertificate: CertificateSource) {
             self.defaultCertificate = defaultCertificate
@@ -211,6 +215,10 @@ public actor ListenerManager: Service {
 
     private func open(_ spec: ListenerSpec) async -> BoundListener {
         let listener = BoundListener(spec: spec, greetingNames: greetingNames, admission: configuration.admission)
+        if let reserved = configuration.reserved.first(where: { $0.conflicts(address: spec.address, port: spec.port) }) {
+            fail(listener, "reserved for \(reserved.owner)")
+            return listener
+        }
         guard let server = protocols[spec.protocol] else {
             listener.state = .notServing
             listener.error = "protocol \(spec.protocol.rawValue) is not implemented yet; no socket is opened"

@@ -56,6 +56,10 @@ public enum BerthApp {
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
         listenerConfiguration.admission.isTrustedProxy = { settings.current.isTrustedProxy($0) }
         listenerConfiguration.removedListenerDrainTimeout = .seconds(options.drainTimeoutSeconds)
+        let adminEndpoint = options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)"
+        let adminReserved = ReservedEndpoint(
+            host: options.adminHost, port: options.adminPort, owner: "the admin API's listener (--admin \(adminEndpoint))")
+        listenerConfiguration.reserved = adminReserved.map { [$0] } ?? []
 
         let outbound = try makeOutboundQueue(
             options, store: store, mailStore: mailStore, hostname: hostname, settings: settings, logger: logger)
@@ -84,11 +88,12 @@ public enum BerthApp {
         var adminAPI = AdminAPI(
             store: store, registry: registry, defaultCertificate: prepared.defaultCertificate, metrics: metrics,
             passwordHash: prepared.passwordHash, authGuard: authGuard, allowPlaintextAuth: options.allowPlaintextAuth,
-            servedOverTLS: adminTLS != nil, webRoot: webRoot, serverName: hostname)
+            servedOverTLS: adminTLS != nil, webRoot: webRoot, serverName: hostname, adminNames: adminTLS?.names ?? [],
+            reserved: adminReserved)
         adminAPI.queueChanged = { await outbound.queue.reload() }
-        let admin = try adminAPI.application(host: options.adminHost, port: options.adminPort, tls: adminTLS, logger: logger)
-        let adminAddress = (adminTLS == nil ? "http://" : "https://")
-            + (options.adminHost.contains(":") ? "[\(options.adminHost)]:\(options.adminPort)" : "\(options.adminHost):\(options.adminPort)")
+        let admin = try adminAPI.application(
+            host: options.adminHost, port: options.adminPort, tls: adminTLS?.configuration, logger: logger)
+        let adminAddress = (adminTLS == nil ? "http://" : "https://") + adminEndpoint
 
         // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
         // then the Maildir writer finishes what they handed it.
@@ -112,7 +117,7 @@ public enum BerthApp {
 
 /// `--admin-certificate`: the admin listener's TLS, loaded by the code that loads a port's
 /// certificate, so the same files work and a bad one stops the start with the same reason.
-func adminTLSConfiguration(_ options: ServeOptions) throws -> TLSConfiguration? {
+func adminTLSConfiguration(_ options: ServeOptions) throws -> (configuration: TLSConfiguration, names: [String])? {
     guard let path = options.adminCertificate, !path.isEmpty else { return nil }
     let source = CertificateSource(
         certificatePath: URL(fileURLWithPath: path).path, privateKeyPath: options.adminPrivateKey.map { URL(fileURLWithPath: $0).path },
@@ -126,7 +131,7 @@ func adminTLSConfiguration(_ options: ServeOptions) throws -> TLSConfiguration? 
     var configuration = TLSConfiguration.makeServerConfiguration(
         certificateChain: loaded.chain.map { .certificate($0) }, privateKey: .privateKey(loaded.key))
     configuration.minimumTLSVersion = .tlsv12
-    return configuration
+    return (configuration, loaded.info.dnsNames)
 }
 
 /// The outbound queue and the configuration snapshot it delivers by. DSNs go back

@@ -25,6 +25,10 @@ struct AdminSessionTests {
         #expect(sessions.session(cookie, now: start.addingTimeInterval(301)) == nil)
         let (idle, _) = sessions.create(now: start)
         #expect(sessions.session(idle, now: start.addingTimeInterval(61)) == nil)
+        // Polls the page makes by itself do not keep a session alive.
+        let (polled, _) = sessions.create(now: start)
+        #expect(sessions.session(polled, now: start.addingTimeInterval(40), touch: false) != nil)
+        #expect(sessions.session(polled, now: start.addingTimeInterval(61), touch: false) == nil)
         #expect(sessions.session("not-a-session") == nil)
     }
 
@@ -231,6 +235,51 @@ struct AdminSessionAPITests {
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == nil, "the page's own login form, not the browser's dialog")
             }
+        }
+    }
+
+    @Test("DNS rebinding: only IP addresses, localhost and the server's own names are answered")
+    func hostCheck() async throws {
+        try await API.withAPI(serverName: "mx.example.com") { _, client in
+            func status(_ host: String, _ path: String = "/api/v1/ports") async throws -> Int {
+                var headers = API.auth
+                headers[HTTPField.Name("Host")!] = host
+                return try await Self.status(client, .get, path, headers: headers).0
+            }
+            #expect(try await status("evil.example:8080") == 421)
+            #expect(try await status("evil.example:8080", "/") == 421)
+            #expect(try await status("evil.example", "/healthz") == 200, "health checks by any name")
+            for allowed in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "MX.example.com", "mx.example.com.:8080"] {
+                #expect(try await status(allowed) == 200, "\(allowed)")
+            }
+            // An IP address's host name and a domain are the server's names too.
+            _ = try await Self.status(
+                client, .post, "/api/v1/ip-addresses", headers: API.auth,
+                body: API.json(["address": "127.0.0.9", "hostname": "mx2.example.net"]))
+            _ = try await Self.status(client, .post, "/api/v1/domains", headers: API.auth, body: API.json(["name": "example.org"]))
+            #expect(try await status("mx2.example.net:8080") == 200)
+            #expect(try await status("example.org") == 200)
+        }
+    }
+
+    @Test("no port can be assigned over the admin API's own address and port, dry run or not")
+    func adminEndpointReserved() async throws {
+        let reserved = try #require(ReservedEndpoint(host: "127.0.0.1", port: 18080, owner: "the admin API's listener"))
+        try await API.withAPI(reserved: reserved) { harness, client in
+            _ = try await Self.status(client, .post, "/api/v1/ip-addresses", headers: API.auth, body: API.json(["address": "127.0.0.1"]))
+            for path in ["/api/v1/ports?dryRun=true", "/api/v1/ports"] {
+                let (status, body) = try await Self.status(
+                    client, .post, path, headers: API.auth,
+                    body: API.json(["name": "Web", "protocol": "smtp", "encryption": "none", "port": 18080, "assignedTo": ["127.0.0.1"]]))
+                #expect(status == 409)
+                #expect(API.error(body)["code"] as? String == "port_conflict")
+                #expect((API.error(body)["message"] as? String)?.contains("admin API") == true)
+            }
+            #expect(try harness.store.bindings().ports.isEmpty)
+            let (created, _) = try await Self.status(
+                client, .post, "/api/v1/ports", headers: API.auth,
+                body: API.json(["name": "Web", "protocol": "smtp", "encryption": "none", "port": 18081, "assignedTo": ["127.0.0.1"]]))
+            #expect(created == 201)
         }
     }
 }

@@ -25,7 +25,10 @@ struct CertificateAPITests {
         let store: ConfigStore
     }
 
-    static func withAPI(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
+    static func withAPI(
+        serverName: String = "", reserved: ReservedEndpoint? = nil,
+        _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let store = try ConfigStore(path: directory.file("berth.sqlite"))
@@ -35,7 +38,8 @@ struct CertificateAPITests {
         try CertificateLoader.generateSelfSigned(hostname: "mx.example.com", at: defaultPath)
         let api = AdminAPI(
             store: store, registry: ListenerRegistry(), defaultCertificate: CertificateSource(certificatePath: defaultPath),
-            metrics: PrometheusCollectorRegistry(), passwordHash: passwordHash, authGuard: AuthGuard(logger: logger))
+            metrics: PrometheusCollectorRegistry(), passwordHash: passwordHash, authGuard: AuthGuard(logger: logger),
+            serverName: serverName, reserved: reserved)
         let app = Application(router: api.router(), logger: logger)
         let harness = Harness(directory: directory, store: store)
         try await app.test(.router) { client in try await body(harness, client) }

@@ -9,7 +9,7 @@ import os
 import ssl
 import subprocess
 
-from conftest import ADMIN_PASSWORD, BERTH_BIN
+from conftest import ADMIN_PASSWORD, BERTH_BIN, free_port
 
 
 def admin_cert(directory):
@@ -98,3 +98,26 @@ def test_login_failures_are_delayed_counted_and_banned(make_server):
     st, js = server.api("POST", "/api/v1/session", {"password": ADMIN_PASSWORD}, auth=False)
     assert st == 429 and js["error"]["code"] == "banned"
     assert "admin" in server.log and "wrong-password" not in server.log, "passwords are never logged"
+
+
+def test_the_admin_address_is_never_taken_by_a_port(make_server):
+    """A port over the admin listener's own address and number is refused; one stored
+    before (the admin moved --admin onto it) fails alone at start, and the admin API starts."""
+    server = make_server()
+    st, js = server.api("POST", "/api/v1/ports", {"name": "Over admin", "protocol": "smtp", "encryption": "none",
+                                                  "port": server.admin_port, "assignedTo": ["127.0.0.1"]})
+    assert st == 409 and js["error"]["code"] == "port_conflict" and "admin API" in js["error"]["message"], js
+    st, js = server.api("POST", "/api/v1/ports", {"name": "Wildcard over admin", "protocol": "smtp",
+                                                  "encryption": "none", "port": server.admin_port,
+                                                  "assignedTo": ["0.0.0.0"]})
+    assert st == 409, js
+    # Stored before: a port on 127.0.0.1 at the number the admin will move to.
+    other = free_port()
+    port = server.ok("POST", "/api/v1/ports", {"name": "Future clash", "protocol": "smtp", "encryption": "none",
+                                               "port": other, "assignedTo": ["127.0.0.1"]})
+    assert server.stop() == 0
+    server.admin_port = other
+    server.start()
+    listener = next(l for l in server.listeners() if l["portId"] == port["id"])
+    assert listener["state"] == "failed" and "reserved for the admin API" in listener["error"], listener
+    assert server.ok("GET", "/healthz") == {"status": "ok"}

@@ -348,3 +348,22 @@ def test_admins_default_certificate_is_never_replaced(make_server, tmp_path):
     assert default.read_bytes() == mine.read_bytes(), "the admin's certificate is left alone"
     san = default_cert_san(b, port)
     assert "DNS:admin.example.org" in san and "three.test.local" not in san, san
+
+
+def test_port_warns_of_a_self_signed_certificate_and_an_uncovered_host_name(server, tmp_path):
+    """The Ports list shows what the listener found: the certificate is self-signed, and it
+    does not cover the host name clients reach that address by (issue 7)."""
+    b = server
+    add_ip(b, IP2, hostname="mx.other.example")
+    cert, key = ec_cert(tmp_path / "w", "web", ["web.example.org"])
+    port = create_port(b, "Warned", encryption="ssl", assigned=[IP2], certificatePath=str(cert),
+                       privateKeyPath=str(key))
+    deadline = time.monotonic() + 5
+    while True:
+        warnings = b.port(port["id"])["warnings"]
+        covered = [w for w in warnings if "does not cover the host name mx.other.example" in w]
+        if covered or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert any("self-signed" in w for w in warnings), warnings
+    assert covered and covered[0].startswith(f"on {IP2}:"), warnings
