@@ -224,6 +224,25 @@ public struct AdminAPI: Sendable {
 
         api.get("listeners") { _, _ -> Response in try JSONResponse.make(registry.snapshot()) }
 
+        // The web admin's navigation counts in one small answer, instead of every list.
+        api.get("summary") { _, _ -> Response in
+            let bindings = try store.bindings()
+            let listeners = registry.snapshot()
+            let ports = bindings.ports.map { inspector.view($0, in: bindings, listeners: listeners) }
+            let names = try hostnames(bindings)
+            let certificates = try store.libraryCertificates().map { inspector.view($0, in: bindings, hostnames: names) }
+            return try JSONResponse.make(Summary(
+                ipAddresses: bindings.ipAddresses.count, ports: ports.count,
+                portsWithWarnings: ports.filter { !$0.warnings.isEmpty }.count,
+                certificates: certificates.count,
+                certificatesWithProblems: certificates.filter { certificate in
+                    certificate.warnings.contains { $0.contains("expire") || $0.contains("unusable") }
+                }.count,
+                domains: try store.domains().count, users: try store.allUsers().count,
+                queue: try store.queuedMessages().count, listeners: listeners.count,
+                listenersFailed: listeners.filter { $0.state == .failed }.count))
+        }
+
         // MARK: Domains and users
         api.get("domains") { _, _ -> Response in try JSONResponse.make(try store.domains()) }
         api.post("domains") { request, _ -> Response in
@@ -404,6 +423,20 @@ public struct AdminAPI: Sendable {
         for (index, id) in (ids ?? []).enumerated() where bindings.port(id) == nil {
             throw BindingsError.invalid("ports[\(index)]", "no port with id '\(id)'")
         }
+    }
+
+    /// `GET /api/v1/summary`: how many of each, and how many need a look.
+    struct Summary: Encodable {
+        var ipAddresses: Int
+        var ports: Int
+        var portsWithWarnings: Int
+        var certificates: Int
+        var certificatesWithProblems: Int
+        var domains: Int
+        var users: Int
+        var queue: Int
+        var listeners: Int
+        var listenersFailed: Int
     }
 
     struct BindingsView: Encodable {

@@ -282,4 +282,26 @@ struct AdminSessionAPITests {
             #expect(created == 201)
         }
     }
+
+    @Test("summary: the navigation counts in one answer")
+    func summary() async throws {
+        try await API.withAPI { _, client in
+            _ = try await Self.status(
+                client, .post, "/api/v1/ports", headers: API.auth,
+                body: API.json(["name": "Lonely", "protocol": "smtp", "encryption": "none", "port": 2600]))
+            _ = try await Self.status(client, .post, "/api/v1/domains", headers: API.auth, body: API.json(["name": "example.org"]))
+            let (status, body) = try await Self.status(client, .get, "/api/v1/summary", headers: API.auth)
+            #expect(status == 200)
+            #expect(body["ports"] as? Int == 1)
+            #expect(body["portsWithWarnings"] as? Int == 1, "assigned to no IP address")
+            #expect(body["domains"] as? Int == 1)
+            #expect(body["users"] as? Int == 0)
+            #expect(body["queue"] as? Int == 0)
+            #expect(body["listeners"] as? Int == 0)
+            #expect(Set(body.keys) == [
+                "ipAddresses", "ports", "portsWithWarnings", "certificates", "certificatesWithProblems", "domains", "users",
+                "queue", "listeners", "listenersFailed",
+            ])
+        }
+    }
 }

@@ -154,6 +154,45 @@ def session_cookie(d) -> dict:
     return cookies[0]
 
 
+def by_label(root, text: str):
+    """The control whose <label> reads `text`."""
+    label = root.find_element(By.XPATH, f".//label[normalize-space()='{text}']")
+    return root.find_element(By.ID, label.get_attribute("for"))
+
+
+def end_session(d, b: Berth) -> None:
+    """Ends the browser's session from another client (as a logout in another tab would)."""
+    cookie = session_cookie(d)
+    jar = {"Cookie": f"{cookie['name']}={cookie['value']}"}
+    status, _, grant = b.http("GET", "/api/v1/session", None, jar)
+    assert status == 200, grant
+    status, _, js = b.http("DELETE", "/api/v1/session", None, {**jar, "X-CSRF-Token": grant["csrfToken"]})
+    assert status == 204, js
+
+
+# Records the page's API requests: [path, X-Berth-Background header, method].
+RECORD_FETCH = """
+    window.__reqs = [];
+    if (!window.__fetch) window.__fetch = window.fetch;
+    window.fetch = (url, init) => {
+      const hd = (init && init.headers) || {};
+      window.__reqs.push([String(url), hd['X-Berth-Background'] || '', (init && init.method) || 'GET']);
+      return window.__fetch(url, init);
+    };"""
+
+
+def requests_made(d) -> list[list[str]]:
+    return d.execute_script("return window.__reqs || []")
+
+
+def relogin_in_overlay(d, password: str) -> None:
+    overlay = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog#relogin[open]")), msg="log-in-again dialog")
+    pw = by_label(overlay, "Password")
+    pw.clear()
+    pw.send_keys(password, Keys.ENTER)
+    wait(d, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog#relogin"), msg="log-in-again dialog closed")
+
+
 def port_by_name(b: Berth, name: str) -> dict | None:
     return next((p for p in b.ports() if p["name"] == name), None)
 
@@ -200,8 +239,10 @@ def test_login(web, driver):
     assert not d.find_elements(By.CSS_SELECTOR, "nav.side")
     pw.clear()
     pw.send_keys(ADMIN_PASSWORD, Keys.ENTER)
-    # The hash survives the login: the admin lands on the view asked for.
+    # The hash survives the login: the admin lands on the view asked for, focus on its heading.
     wait_view(d, "ports")
+    wait(d, lambda d: d.execute_script("return document.activeElement === document.querySelector('#view h1')"),
+         msg="focus on the view's heading after the login")
     assert d.find_element(By.CSS_SELECTOR, "header.top #logout").is_displayed()
     nav = d.find_element(By.CSS_SELECTOR, "nav.side")
     for title in TITLES.values():
@@ -495,6 +536,298 @@ def test_works_by_keyboard(web, driver):
         p = port_by_name(web, "Keyboard")
         if p:
             web.ok("DELETE", f"/api/v1/ports/{p['id']}")
+
+
+def test_session_end_keeps_the_open_form(web, driver):
+    """A session that ends under an open form: a log-in dialog on top, the form as it was,
+    and Save works after logging in again."""
+    d = driver
+    if not logged_in(d, web):
+        login(d, web)
+    open_view(d, web, "ports")
+    number = free_port()
+    toolbar(d, "new")
+    dlg = dialog(d)
+    dlg.find_element(By.ID, "port-name").send_keys("Survivor")
+    dlg.find_element(By.ID, "port-number").send_keys(str(number))
+    end_session(d, web)
+    submit(dlg)
+    overlay = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog#relogin[open]")), msg="log-in-again dialog")
+    assert "Your session has ended; log in again to continue" in overlay.text
+    assert d.find_elements(By.CSS_SELECTOR, "nav.side"), "the app stays"
+    assert not d.find_elements(By.ID, "password"), "not the full login page"
+    assert dlg.is_displayed() and dlg.find_element(By.ID, "port-name").get_attribute("value") == "Survivor"
+    assert port_by_name(web, "Survivor") is None
+    # Escape does not close it; a wrong password shows under the field.
+    pw = by_label(overlay, "Password")
+    pw.send_keys(Keys.ESCAPE)
+    assert overlay.is_displayed()
+    pw.send_keys("not-the-password", Keys.ENTER)
+    err = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog#relogin .field-error")))
+    assert err.text and pw.get_attribute("aria-invalid") == "true"
+    relogin_in_overlay(d, web.password)
+    # The form is still there with what was typed; Save again creates the port.
+    dlg = d.find_element(By.CSS_SELECTOR, "dialog[open]")
+    assert dlg.find_element(By.ID, "port-name").get_attribute("value") == "Survivor"
+    assert d.execute_script("return !!document.activeElement.closest('dialog[open]')"), "focus back in the form"
+    submit(dlg)
+    wait_dialog_closed(d)
+    wait_row(d, "Survivor")
+    port = port_by_name(web, "Survivor")
+    assert port and port["port"] == number
+    web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+    no_alert(d)
+
+
+def test_polls_are_background_and_stop_while_logged_out(web, driver):
+    """Timer-driven requests carry X-Berth-Background: 1 (they keep no session alive), the
+    admin's own do not; while the session is lost nothing polls."""
+    d = driver
+    if not logged_in(d, web):
+        login(d, web)
+    open_view(d, web, "listeners")
+    d.execute_script(RECORD_FETCH)
+    wait(d, lambda d: sum(1 for r in requests_made(d) if r[0].startswith("/api/v1/listeners")) >= 2, timeout=5,
+         msg="listeners polled")
+    polled = [r for r in requests_made(d) if r[0].startswith("/api/v1/listeners")]
+    assert all(r[1] == "1" for r in polled), polled
+    # Opening a view is the admin's doing: its requests and the counts it refreshes are not background.
+    d.execute_script(RECORD_FETCH)
+    d.find_element(By.CSS_SELECTOR, 'nav.side a[href="#/queue"]').click()
+    wait_view(d, "queue")
+    user = requests_made(d)
+    assert any(r[0].startswith("/api/v1/queue") for r in user) and any(r[0].startswith("/api/v1/summary") for r in user), user
+    assert all(r[1] == "" for r in user), user
+    # The session ends: the next poll opens the log-in dialog, then nothing is asked until the login.
+    open_view(d, web, "listeners")
+    end_session(d, web)
+    wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog#relogin[open]")), msg="log-in-again dialog")
+    time.sleep(0.3)  # requests already on their way
+    d.execute_script(RECORD_FETCH)
+    time.sleep(2.5)
+    assert requests_made(d) == [], "no polls while logged out"
+    relogin_in_overlay(d, web.password)
+    wait(d, lambda d: any(r[0].startswith("/api/v1/listeners") and r[1] == "1" for r in requests_made(d)), timeout=5,
+         msg="polls run again")
+    assert any(r[0] == "/api/v1/session" and r[2] == "POST" for r in requests_made(d))
+
+
+def test_forms_save_only_what_changed(web, driver):
+    """An edit form sends the fields changed in it: a change made meanwhile elsewhere stays."""
+    d = driver
+    port = create_port(web, "Meanwhile", port=free_port())
+    try:
+        open_view(d, web, "ip-addresses")
+        ActionChains(d).double_click(wait_row(d, IP3)).perform()
+        dlg = dialog(d)
+        set_ip(web, IP3, ports=[port["id"]])  # another admin assigns a port
+        desc = by_label(dlg, "Description")
+        desc.clear()
+        desc.send_keys("changed in the form")
+        submit(dlg)
+        wait_dialog_closed(d)
+        ip = web.ip(IP3)
+        assert ip["description"] == "changed in the form"
+        assert ip["ports"] == [port["id"]], "the assignment made meanwhile stays"
+
+        # The port form the same way: its IPs are not sent unless ticked or cleared here.
+        open_view(d, web, "ports")
+        ActionChains(d).double_click(wait_row(d, "Meanwhile")).perform()
+        dlg = dialog(d)
+        set_ip(web, IP2, ports=web.ip(IP2)["ports"] + [port["id"]])
+        web.ok("PUT", f"/api/v1/ports/{port['id']}", {"maxConnections": 500})
+        d.execute_script(RECORD_FETCH)
+        dlg.find_element(By.ID, "port-description").send_keys("edited")
+        submit(dlg)
+        wait_dialog_closed(d)
+        saved = web.port(port["id"])
+        assert saved["description"] == "edited"
+        assert sorted(saved["assignedTo"]) == sorted([IP2, IP3]) and saved["maxConnections"] == 500, saved
+        assert not [r for r in requests_made(d) if r[2] == "PUT" and "dryRun" not in r[0]][1:], "one PUT"
+        # Nothing changed: Save just closes the dialog.
+        ActionChains(d).double_click(wait_row(d, "Meanwhile")).perform()
+        dlg = dialog(d)
+        d.execute_script(RECORD_FETCH)
+        submit(dlg)
+        wait_dialog_closed(d)
+        assert not [r for r in requests_made(d) if r[2] == "PUT"], requests_made(d)
+    finally:
+        set_ip(web, IP3, ports=[])
+        web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+
+
+def test_require_tls_follows_the_default_until_touched(web, driver):
+    d = driver
+    port = create_port(web, "Starttls", "smtp", "tls", free_port())
+    assert port["tlsRequired"] is False
+    try:
+        open_view(d, web, "ports")
+        ActionChains(d).double_click(wait_row(d, "Starttls")).perform()
+        dlg = dialog(d)
+        box = dlg.find_element(By.ID, "port-tls-required")
+        assert not box.is_selected()
+        Select(dlg.find_element(By.ID, "port-protocol")).select_by_value("submission")
+        assert box.is_selected(), "submission over TLS: required by default"
+        submit(dlg)
+        wait_dialog_closed(d)
+        saved = web.port(port["id"])
+        assert saved["protocol"] == "submission" and saved["tlsRequired"] is True, saved
+        # Cleared by the admin: it stays cleared while the encryption changes back and forth.
+        ActionChains(d).double_click(wait_row(d, "Starttls")).perform()
+        dlg = dialog(d)
+        box = dlg.find_element(By.ID, "port-tls-required")
+        assert box.is_selected()
+        box.click()
+        Select(dlg.find_element(By.ID, "port-encryption")).select_by_value("none")
+        Select(dlg.find_element(By.ID, "port-encryption")).select_by_value("tls")
+        assert not box.is_selected()
+        submit(dlg)
+        wait_dialog_closed(d)
+        assert web.port(port["id"])["tlsRequired"] is False
+    finally:
+        web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+
+
+def test_navigation_closes_dialogs_and_refreshes_counts(web, driver):
+    d = driver
+    open_view(d, web, "ports")
+    toolbar(d, "new")
+    dialog(d)
+    d.execute_script("location.hash = '#/domains'")
+    wait_view(d, "domains")
+    assert not d.find_elements(By.CSS_SELECTOR, "dialog[open]"), "the New port form closed"
+    toolbar(d, "new")
+    dialog(d)
+    d.back()  # Back to the ports
+    wait_view(d, "ports")
+    assert not d.find_elements(By.CSS_SELECTOR, "dialog[open]")
+    # Opening a view refreshes the counts (not only every 15 s).
+    count = lambda d: d.find_element(By.CSS_SELECTOR, 'a[data-view="ports"] .count').text
+    wait(d, lambda d: count(d) == str(len(web.ports())))
+    port = create_port(web, "Counted", port=free_port())
+    try:
+        d.execute_script("location.hash = '#/users'")
+        wait_view(d, "users")
+        wait(d, lambda d: count(d) == str(len(web.ports())), timeout=3, msg="count refreshed on opening a view")
+    finally:
+        web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+
+
+def test_delete_ip_names_its_ports(web, driver):
+    d = driver
+    addr = "127.0.0.5"
+    add_ip(web, addr)
+    number = free_port()
+    port = create_port(web, "On Five", "smtp", "none", number, assigned=[addr])
+    try:
+        open_view(d, web, "ip-addresses")
+        wait_row(d, addr).find_element(By.CSS_SELECTOR, "td.sel input[type=checkbox]").click()
+        toolbar(d, "delete")
+        dlg = dialog(d)
+        assert "listeners on that address close" in dlg.find_element(By.CSS_SELECTOR, "p").text
+        items = dlg.find_element(By.CSS_SELECTOR, ".confirm-list").text
+        assert addr in items and f"On Five (SMTP {number})" in items, items
+        dlg.find_element(By.CSS_SELECTOR, "button.danger").click()
+        wait_dialog_closed(d)
+        wait(d, lambda d: row(d, addr) is None, msg="row gone")
+        assert web.port(port["id"])["assignedTo"] == []
+    finally:
+        web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+        web.api("DELETE", f"/api/v1/ip-addresses/{addr}")
+
+
+def test_edit_user_and_delete_domain_with_users(web, driver):
+    d = driver
+    domain = "people.example"
+    web.ok("POST", "/api/v1/domains", {"name": domain}, statuses=(201,))
+    web.ok("POST", f"/api/v1/domains/{domain}/users", {"name": "dora", "password": ALICE_PW, "displayName": "Dora"},
+           statuses=(201,))
+    try:
+        open_view(d, web, "users")
+        wait_row(d, f"dora@{domain}").click()
+        toolbar(d, "edit")
+        dlg = dialog(d)
+        name = by_label(dlg, "Display name")
+        assert name.get_attribute("value") == "Dora"
+        name.clear()
+        name.send_keys("Dora Explorer")
+        by_label(dlg, "New password").send_keys("short")
+        submit(dlg)
+        err = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open] #user-new-password + .field-error")))
+        assert "8" in err.text
+        by_label(dlg, "New password").clear()  # empty keeps the password
+        submit(dlg)
+        wait_dialog_closed(d)
+        wait(d, lambda d: "Dora Explorer" in wait_row(d, f"dora@{domain}").text)
+        users = {u["address"]: u for u in web.ok("GET", "/api/v1/users")}
+        assert users[f"dora@{domain}"]["displayName"] == "Dora Explorer"
+
+        # Deleting the domain asks in the UI's words, not the API's force=true.
+        open_view(d, web, "domains")
+        wait_row(d, domain).click()
+        toolbar(d, "delete")
+        dialog(d).find_element(By.CSS_SELECTOR, "button.danger").click()
+        dlg = wait(d, lambda d: next((x for x in d.find_elements(By.CSS_SELECTOR, "dialog[open]")
+                                      if "its users" in x.text), None), msg="second confirmation")
+        text = dlg.find_element(By.CSS_SELECTOR, "p").text
+        assert text == f"{domain} has 1 user. Delete the domain and its users? Their mail stays on disk.", text
+        assert "force" not in dlg.text
+        dlg.find_element(By.CSS_SELECTOR, "button.danger").click()
+        wait(d, lambda d: row(d, domain) is None, msg="domain gone")
+    finally:
+        web.api("DELETE", f"/api/v1/domains/{domain}?force=true")
+
+
+def test_domain_dialog_footer_covers_nothing(web, driver):
+    """At 1280x800 a control focused in the Edit domain dialog is not under the sticky footer."""
+    d = driver
+    domain = "footer.example"
+    web.ok("POST", "/api/v1/domains", {"name": domain}, statuses=(201,))
+    try:
+        open_view(d, web, "domains")
+        ActionChains(d).double_click(wait_row(d, domain)).perform()
+        dlg = dialog(d)
+        wait(d, lambda d: dlg.find_elements(By.CSS_SELECTOR, ".dkim textarea"), msg="DKIM records")
+        rotate = dlg.find_element(By.XPATH, ".//button[normalize-space()='Rotate keys…']")
+        # Tab through the dialog to the button, as a keyboard user does.
+        for _ in range(60):
+            if d.switch_to.active_element == rotate:
+                break
+            ActionChains(d).send_keys(Keys.TAB).perform()
+        assert d.switch_to.active_element == rotate
+        gap = d.execute_script("""
+            const b = arguments[0].getBoundingClientRect(), f = arguments[1].getBoundingClientRect();
+            return f.top - b.bottom;""", rotate, dlg.find_element(By.CSS_SELECTOR, ".dialog-actions"))
+        assert gap >= 0, f"the footer covers the focused button by {-gap}px"
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()
+        wait_dialog_closed(d)
+    finally:
+        web.api("DELETE", f"/api/v1/domains/{domain}?force=true")
+
+
+def test_queue_retry_says_so(web, driver, tmp_path):
+    d = driver
+    domain = "sender.example"
+    web.ok("POST", "/api/v1/domains", {"name": domain}, statuses=(201,))
+    web.ok("POST", f"/api/v1/domains/{domain}/users", {"name": "sam", "password": ALICE_PW}, statuses=(201,))
+    port = create_port(web, "Relay SSL", "smtp", "ssl", free_port(), assigned=[IP2])
+    qid = None
+    try:
+        web.wait_listener(IP2, port["port"])
+        with smtplib.SMTP_SSL(IP2, port["port"], context=tls_client_context(), timeout=10) as s:
+            s.login(f"sam@{domain}", ALICE_PW)
+            s.sendmail(f"sam@{domain}", ["someone@remote.example"], "Subject: hi\r\n\r\nhello\r\n")
+        qid = web.ok("GET", "/api/v1/queue")[0]["id"]
+        open_view(d, web, "queue")
+        wait_row(d, qid).find_element(By.CSS_SELECTOR, "td.sel input[type=checkbox]").click()
+        toolbar(d, "retry")
+        info = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "#alerts .alert.info")), msg="retry status")
+        assert f"Retry scheduled for {qid}" in info.text, info.text
+    finally:
+        if qid:
+            web.api("DELETE", f"/api/v1/queue/{qid}")
+        web.ok("DELETE", f"/api/v1/ports/{port['id']}")
+        web.api("DELETE", f"/api/v1/domains/{domain}?force=true")
 
 
 def test_logout(web, driver):

@@ -15,9 +15,13 @@ let onUnauthorized = null;
 export function setToken(token) { csrfToken = token; }
 export function onSessionLost(fn) { onUnauthorized = fn; }
 
-/** api('GET', '/ports') → parsed JSON (null for 204); throws ApiError. */
-export async function api(method, path, body, { dryRun = false, query = '' } = {}) {
+/**
+ * api('GET', '/ports') → parsed JSON (null for 204); throws ApiError. `background: true`
+ * marks a request the page makes by itself (polls): it does not keep the session alive.
+ */
+export async function api(method, path, body, { dryRun = false, query = '', background = false } = {}) {
   const headers = { Accept: 'application/json' };
+  if (background) headers['X-Berth-Background'] = '1';
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -93,6 +93,7 @@ export function modal(title, { wide = false } = {}) {
   dlg.addEventListener('close', () => {
     dlg.remove();
     if (m.onClose) m.onClose();
+    if (dlg.dataset.noReturn) return; // closed by navigation or logout
     // A row re-rendered by the save: focus its successor with the same key.
     const back = opener && (opener.isConnected ? opener
       : opener.dataset && opener.dataset.key && document.querySelector(`tr[data-key="${CSS.escape(opener.dataset.key)}"]`));
@@ -353,5 +354,5 @@ export async function each(items, fn, label) {
 
 /** The page head of a view: title and one line of help. */
 export function viewHead(title, help) {
-  return h('div', { class: 'view-head' }, h('h1', null, title), help ? h('p', { class: 'help' }, help) : null);
+  return h('div', { class: 'view-head' }, h('h1', { tabindex: '-1' }, title), help ? h('p', { class: 'help' }, help) : null);
 }

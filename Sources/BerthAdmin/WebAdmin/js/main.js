@@ -1,21 +1,23 @@
 // Berth web admin: login, the settings shell (header, navigation, content pane), routing.
 import { api, ApiError, setToken, onSessionLost } from './api.js';
-import { h, clear, field, nextId } from './dom.js';
-import ipAddresses from './views/ip-addresses.js';
-import ports from './views/ports.js';
-import certificates from './views/certificates.js';
-import domains from './views/domains.js';
-import users from './views/users.js';
-import queue from './views/queue.js';
-import listeners from './views/listeners.js';
+import { h, clear, field, nextId, modal, showError, clearErrors } from './dom.js';
 
-const VIEWS = [ipAddresses, ports, certificates, domains, users, queue, listeners];
+// A view's module loads when the view is first opened: a first visit downloads the login
+// page, the shell and one view, not every form of the admin.
+const lazyView = (id, title) => ({ id, title, load: () => import(`./views/${id}.js`) });
+const VIEWS = [
+  lazyView('ip-addresses', 'IP Addresses'), lazyView('ports', 'Ports'), lazyView('certificates', 'Certificates'),
+  lazyView('domains', 'Domains'), lazyView('users', 'Users'), lazyView('queue', 'Queue'), lazyView('listeners', 'Listeners'),
+];
 const BINDINGS = new Set(['ip-addresses', 'ports']);
 const app = document.getElementById('app');
 let session = null;
 let shell = null;
 let current = null; // {view, cleanups, polls}
 let countsTimer = null;
+let lost = null; // the log-in-again dialog while the session is lost: no polls then
+let focusHeading = false; // after a login: focus goes to the view's heading
+const BG = { background: true }; // requests the page makes by itself: no session activity
 
 // ---------------------------------------------------------------- login
 
@@ -24,8 +26,9 @@ function showLogin(notice) {
   clearInterval(countsTimer);
   shell = null;
   session = null;
+  lost = null;
   setToken(null);
-  for (const d of document.querySelectorAll('dialog')) d.close();
+  closeDialogs(true);
   document.title = 'Log in · Berth admin';
   const pw = h('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const user = h('input', { type: 'text', id: 'username', name: 'username', value: 'admin', readOnly: true, autocomplete: 'username' });
@@ -43,7 +46,7 @@ function showLogin(notice) {
     button.disabled = true;
     try {
       const s = await api('POST', '/session', { password: pw.value });
-      startApp(s);
+      startApp(s, true);
     } catch (err) {
       button.disabled = false;
       const text = err.message || 'Login failed';
@@ -64,9 +67,84 @@ function showLogin(notice) {
   pw.focus();
 }
 
+/** Closes the open dialogs (but the log-in-again one unless `all`), without moving focus back. */
+function closeDialogs(all) {
+  for (const d of document.querySelectorAll('dialog[open]')) {
+    if (all || !lost || d !== lost.dlg) { d.dataset.noReturn = '1'; d.close(); }
+  }
+}
+
+/**
+ * The session ended while the app is shown: keep the view and any open form as they are,
+ * stop the polls, and ask for the password in a dialog on top of everything.
+ */
+function relogin() {
+  if (lost) return;
+  clearInterval(countsTimer);
+  if (current) for (const p of current.polls) clearTimeout(p.timer);
+  setToken(null);
+  const m = modal('Log in again');
+  lost = m;
+  let done = false;
+  m.dlg.id = 'relogin';
+  m.dlg.classList.add('narrow');
+  const pw = h('input', { type: 'password', id: 'relogin-password', autocomplete: 'current-password', required: true });
+  m.fields = { password: pw };
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Log in');
+  m.body.append(h('p', null, 'Your session has ended; log in again to continue.'), field('Password', pw).row);
+  m.actions.append(button);
+  m.dlg.addEventListener('cancel', (e) => e.preventDefault());
+  m.form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (button.disabled) return;
+    clearErrors(m);
+    button.disabled = true;
+    try {
+      const s = await api('POST', '/session', { password: pw.value });
+      session = s;
+      setToken(s.csrfToken);
+      done = true;
+      lost = null;
+      m.close();
+      resume();
+    } catch (err) {
+      showError(m, { field: 'password', message: err.message || 'Login failed' });
+      pw.select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  m.onClose = () => {
+    // Closed without a login (the browser may close a dialog on repeated Escape): ask again.
+    if (!done) { if (lost === m) { lost = null; relogin(); } return; }
+    setTimeout(() => {
+      if (document.activeElement !== document.body) return;
+      const d = [...document.querySelectorAll('dialog[open]')].pop();
+      const f = d ? d.querySelector('.dialog-actions .primary') : shell && shell.view.querySelector('h1');
+      if (f) f.focus();
+    });
+  };
+  m.dlg.showModal();
+  pw.focus();
+}
+
+/** After logging in again: polls run again, counts now, a view that could not load loads. */
+function resume() {
+  startCounts();
+  refreshCounts();
+  if (!current) return;
+  if (current.retry) renderView(current.view);
+  else for (const p of current.polls) runPoll(p, current);
+}
+
+function startCounts() {
+  clearInterval(countsTimer);
+  countsTimer = setInterval(() => { if (!document.hidden) refreshCounts(BG); }, 15000);
+}
+
 // ---------------------------------------------------------------- shell
 
-function startApp(s) {
+function startApp(s, fromLogin = false) {
   session = s;
   setToken(s.csrfToken);
   const name = s.serverName || s.hostname || location.hostname;
@@ -98,8 +176,8 @@ function startApp(s) {
     h('span', { class: 'brand' }, 'Berth'), h('span', { class: 'server', title: 'Server' }, name), h('span', { class: 'spacer' }), logout);
   shell = { counts, links, alerts, view, content, group, sub };
   clear(app).append(header, h('div', { class: 'layout' }, nav, content));
-  refreshCounts();
-  countsTimer = setInterval(() => { if (!document.hidden) refreshCounts(); }, 15000);
+  startCounts();
+  focusHeading = fromLogin;
   route();
 }
 
@@ -110,20 +188,20 @@ function alert(message, kind = 'error') {
   shell.alerts.append(box);
 }
 
-async function refreshCounts() {
-  if (!shell) return;
+async function refreshCounts(opts) {
+  if (!shell || lost) return;
   const c = shell.counts;
   const set = (id, n, bad) => { if (c[id]) { c[id].textContent = n == null ? '' : String(n); c[id].classList.toggle('bad', !!bad); } };
-  const get = (p) => api('GET', p).catch((e) => { if (e.status === 401) throw e; return null; });
   try {
-    const [b, certs, doms, us, q, ls] = await Promise.all(['/bindings', '/certificates', '/domains', '/users', '/queue', '/listeners'].map(get));
-    if (b) { set('ip-addresses', b.ipAddresses.length); set('ports', b.ports.length, b.ports.some((p) => p.warnings.length)); }
-    if (certs) set('certificates', certs.length, certs.some((x) => x.warnings.some((w) => /expire|unusable/.test(w))));
-    if (doms) set('domains', doms.length);
-    if (us) set('users', us.length);
-    if (q) set('queue', q.length);
-    if (ls) set('listeners', ls.length, ls.some((l) => l.state === 'failed'));
-  } catch { /* session lost: handled */ }
+    const s = await api('GET', '/summary', undefined, opts);
+    set('ip-addresses', s.ipAddresses);
+    set('ports', s.ports, s.portsWithWarnings > 0);
+    set('certificates', s.certificates, s.certificatesWithProblems > 0);
+    set('domains', s.domains);
+    set('users', s.users);
+    set('queue', s.queue);
+    set('listeners', s.listeners, s.listenersFailed > 0);
+  } catch { /* session lost: handled; other failures leave the counts as they were */ }
 }
 
 // ---------------------------------------------------------------- routing
@@ -137,19 +215,19 @@ function stopView() {
 
 function runPoll(p, state) {
   clearTimeout(p.timer);
-  if (current !== state || document.hidden) return;
+  if (current !== state || document.hidden || lost) return;
   p.timer = setTimeout(async () => {
-    if (current !== state || document.hidden) return;
-    try { await p.fn(); } catch (e) { if (e.status !== 401) p.error?.(e); }
+    if (current !== state || document.hidden || lost) return;
+    try { await p.fn(BG); } catch (e) { if (e.status !== 401) p.error?.(e); }
     runPoll(p, state);
   }, p.ms);
 }
 
 document.addEventListener('visibilitychange', () => {
-  if (!current || document.hidden) return;
+  if (!current || document.hidden || lost) return;
   const state = current;
   for (const p of state.polls) {
-    Promise.resolve().then(p.fn).catch(() => {}).finally(() => runPoll(p, state));
+    Promise.resolve(BG).then(p.fn).catch(() => {}).finally(() => runPoll(p, state));
   }
 });
 
@@ -158,14 +236,19 @@ function route() {
   const id = (location.hash.match(/^#\/([\w-]+)/) || [])[1];
   const v = VIEWS.find((x) => x.id === id);
   if (!v) { location.replace('#/ip-addresses'); return; }
-  stopView();
+  closeDialogs(); // a form of the view we leave must not stay on top of the next one
   for (const [vid, a] of Object.entries(shell.links)) {
     if (vid === v.id) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   if (BINDINGS.has(v.id)) { shell.sub.hidden = false; shell.group.setAttribute('aria-expanded', 'true'); }
   clear(shell.alerts);
-  clear(shell.view);
   document.title = `${v.title} · Berth admin`;
+  renderView(v);
+}
+
+function renderView(v) {
+  stopView();
+  clear(shell.view);
   const state = { view: v, cleanups: [], polls: [] };
   current = state;
   const ctx = {
@@ -179,15 +262,24 @@ function route() {
   const view = shell.view;
   view.setAttribute('aria-busy', 'true');
   delete view.dataset.ready;
-  Promise.resolve().then(() => v.render(view, ctx)).catch(ctx.fail).finally(() => {
+  v.load().then((module) => module.default.render(view, ctx)).catch((err) => {
+    if (err.status === 401) state.retry = true; // rendered again after the login
+    ctx.fail(err);
+  }).finally(() => {
     if (current !== state) return;
     view.removeAttribute('aria-busy');
     view.dataset.ready = v.id;
+    refreshCounts(); // after the view: its own list first
+    if (focusHeading && !lost) {
+      focusHeading = false;
+      const h1 = view.querySelector('h1');
+      if (h1) h1.focus();
+    }
   });
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route());
 
-onSessionLost(() => { if (session) showLogin('Your session has expired. Log in again.'); });
+onSessionLost(() => { if (session && shell) relogin(); });
 
-api('GET', '/session').then(startApp, (err) => showLogin(err.status === 401 ? '' : err.message));
+api('GET', '/session').then((s) => startApp(s), (err) => showLogin(err.status === 401 ? '' : err.message));

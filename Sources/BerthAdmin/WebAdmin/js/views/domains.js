@@ -160,8 +160,12 @@ async function render(root, ctx) {
     try {
       await api('DELETE', `/domains/${enc(d.name)}`);
     } catch (err) {
-      if (err.status !== 409) { if (err.status !== 401) ctx.alert(err.message); return; }
-      const ok = await confirmDialog('Delete domain with its users', `${err.message}`, [`${d.name} and its ${n || ''} user${n === 1 ? '' : 's'}`], 'Delete with its users');
+      // The API's 409 tells a script to add force=true: the admin gets a question instead.
+      if (err.status !== 409 || !/\buser/.test(err.message)) { if (err.status !== 401) ctx.alert(err.message); return; }
+      const k = +((/(\d+) users?\b/.exec(err.message) || [])[1] || n);
+      const who = `${k} user${k === 1 ? '' : 's'}`;
+      const ok = await confirmDialog('Delete domain with its users', `${d.name} has ${who}. Delete the domain and its users? Their mail stays on disk.`,
+        [`${d.name} and its ${who}`], 'Delete with its users');
       if (!ok) return;
       try { await api('DELETE', `/domains/${enc(d.name)}`, undefined, { query: 'force=true' }); } catch (e2) { if (e2.status !== 401) ctx.alert(e2.message); }
     }

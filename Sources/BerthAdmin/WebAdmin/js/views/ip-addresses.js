@@ -1,7 +1,7 @@
 // Bindings › IP Addresses: which ports each of the server's addresses listens on.
 import { api, enc } from '../api.js';
 import { h, table, toolbar, formDialog, field, checkbox, showModal, confirmDialog, liveCheck, badge, each, viewHead } from '../dom.js';
-import { portLabel } from '../labels.js';
+import { portLabel, PROTO } from '../labels.js';
 
 export default { id: 'ip-addresses', title: 'IP Addresses', render };
 
@@ -18,6 +18,7 @@ export function ipState(ip, listeners) {
 }
 
 const deletable = (ip) => ip.source === 'manual' || !ip.present;
+const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
 
 async function render(root, ctx) {
   let ports = [];
@@ -63,22 +64,28 @@ async function render(root, ctx) {
     const boxes = ports.map((p) => checkbox(portLabel(p), ip.ports.includes(p.id), { value: p.id, 'data-port': p.port }));
     const portsBox = h('fieldset', { class: 'choices', id: 'ip-ports' }, h('legend', null, 'Ports'),
       boxes.length ? boxes.map((b) => b.row) : h('p', { class: 'muted' }, 'No ports defined yet.'));
-    const body = () => ({
-      ports: boxes.filter((b) => b.input.checked).map((b) => b.input.value),
-      hostname: hostname.value.trim(),
-      description: description.value,
-    });
+    // Only what the admin changed here: another window's change to the rest stays.
+    const body = () => {
+      const b = {};
+      const ticked = boxes.filter((x) => x.input.checked).map((x) => x.input.value);
+      if (!sameSet(ticked, ip.ports.filter((id) => ports.some((p) => p.id === id)))) b.ports = ticked;
+      if (hostname.value.trim() !== (ip.hostname || '')) b.hostname = hostname.value.trim();
+      if (description.value !== (ip.description || '')) b.description = description.value;
+      return Object.keys(b).length ? b : null;
+    };
     const path = `/ip-addresses/${enc(ip.address)}`;
     const m = formDialog(`Edit IP address ${ip.address}`, {
       fields: { address, hostname, description, ports: portsBox, port: portsBox, assignedTo: portsBox, '@port_conflict': portsBox },
       save: async () => {
-        await api('PUT', path, body());
+        const b = body();
+        if (!b) return;
+        await api('PUT', path, b);
         reload([ip.address]);
       },
     });
     m.body.append(field('IP address', address).row, field('Hostname', hostname, 'Used in greetings and the EHLO reply; empty: the server host name.').row,
       field('Description', description).row, portsBox);
-    const check = liveCheck(m, () => api('PUT', path, body(), { dryRun: true }));
+    const check = liveCheck(m, async () => { const b = body(); if (b) await api('PUT', path, b, { dryRun: true }); });
     portsBox.addEventListener('change', check);
     hostname.addEventListener('input', check);
     showModal(m);
@@ -105,7 +112,14 @@ async function render(root, ctx) {
 
   async function del() {
     const sel = t.selected();
-    if (!sel.length || !(await confirmDialog('Delete IP addresses', `Delete ${sel.length === 1 ? 'this address' : `these ${sel.length} addresses`} from the list?`, sel.map((ip) => ip.address)))) return;
+    const byId = new Map(ports.map((p) => [p.id, p]));
+    const assigned = sel.some((ip) => ip.ports.length);
+    const items = sel.map((ip) => (ip.ports.length ? h('span', null, ip.address, h('ul', { class: 'assigned' },
+      ip.ports.map((id) => { const p = byId.get(id); return h('li', null, p ? `${p.name} (${PROTO[p.protocol] || p.protocol} ${p.port})` : `port ${id}`); }))) : ip.address));
+    const one = sel.length === 1;
+    const message = `Delete ${one ? 'this address' : `these ${sel.length} addresses`} from the list?`
+      + (assigned ? ` The ports listed under ${one ? 'it' : 'them'} are unassigned: their listeners on ${one ? 'that address' : 'those addresses'} close.` : '');
+    if (!sel.length || !(await confirmDialog('Delete IP addresses', message, items))) return;
     const errors = await each(sel, (ip) => api('DELETE', `/ip-addresses/${enc(ip.address)}`), (ip) => ip.address);
     errors.forEach((e) => ctx.alert(e));
     ctx.refreshCounts();

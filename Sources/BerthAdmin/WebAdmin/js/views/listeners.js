@@ -28,8 +28,8 @@ async function render(root, ctx) {
   });
   root.append(viewHead('Listeners', 'The sockets the server has open, one per IP address and port. Updated every second.'), status, t.el);
   let last = '';
-  async function load() {
-    const ls = await api('GET', '/listeners');
+  async function load(o) {
+    const ls = await api('GET', '/listeners', undefined, o);
     if (!ctx.active()) return;
     const text = JSON.stringify(ls);
     if (text !== last) { last = text; t.setRows(ls); }
@@ -38,5 +38,5 @@ async function render(root, ctx) {
   }
   await load();
   let n = 0;
-  ctx.poll(async () => { await load(); if (++n % 10 === 0) ctx.refreshCounts(); }, 1000, (e) => { status.textContent = `Not updated: ${e.message}`; });
+  ctx.poll(async (o) => { await load(o); if (++n % 10 === 0) ctx.refreshCounts(o); }, 1000, (e) => { status.textContent = `Not updated: ${e.message}`; });
 }

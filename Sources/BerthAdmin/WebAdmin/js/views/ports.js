@@ -79,7 +79,11 @@ async function render(root, ctx) {
     const protocol = select(PROTOCOLS, p.protocol, { id: 'port-protocol' });
     const encryption = select(ENCRYPTIONS, p.encryption, { id: 'port-encryption' });
     const tlsRequired = checkbox('Require TLS (refuse everything but STARTTLS before TLS is up)', p.tlsRequired, { id: 'port-tls-required' });
-    let tlsTouched = editing;
+    // Follows the contract default (required for submission over TLS) while protocol or
+    // encryption change it, until the admin ticks or clears it in this form.
+    let tlsTouched = false;
+    const tlsDefault = () => encryption.value === 'tls' && protocol.value === 'submission';
+    let lastDefault = tlsDefault();
     tlsRequired.input.addEventListener('change', () => { tlsTouched = true; });
     const name = h('input', { type: 'text', id: 'port-name', value: p.name, maxlength: '64', autocomplete: 'off' });
     const number = h('input', { type: 'number', id: 'port-number', value: p.port, min: '1', max: '65535', inputmode: 'numeric' });
@@ -117,7 +121,9 @@ async function render(root, ctx) {
       const e = encryption.value;
       certSection.hidden = e === 'none';
       tlsRequired.row.hidden = e !== 'tls';
-      if (!tlsTouched) tlsRequired.input.checked = e === 'tls' && protocol.value === 'submission';
+      const d = tlsDefault();
+      if (!tlsTouched && d !== lastDefault) tlsRequired.input.checked = d;
+      lastDefault = d;
     };
     encryption.addEventListener('change', syncEnc);
     protocol.addEventListener('change', syncEnc);
@@ -128,7 +134,7 @@ async function render(root, ctx) {
       if (!/^\d+$/.test(v) || +v < lo || +v > hi) throw new ApiError(0, 'validation_failed', `${label} must be a whole number ${lo}–${hi}`, f);
       return +v;
     };
-    const body = () => {
+    const full = () => {
       const b = {
         name: name.value.trim(), protocol: protocol.value, encryption: encryption.value,
         port: int(number, 'port', 'Port', 1, 65535), description: description.value,
@@ -145,6 +151,19 @@ async function render(root, ctx) {
       }
       return b;
     };
+    // Editing: only the fields changed in this form (PUT is partial), so a change made
+    // elsewhere meanwhile (an assignment, a limit) stays. Null: nothing changed.
+    const initial = editing ? full() : null;
+    const same = (k, a, c) => (k === 'assignedTo' ? a.length === c.length && a.every((x) => c.includes(x)) : a === c);
+    const body = () => {
+      const b = full();
+      if (!editing) return b;
+      const out = {};
+      for (const k of Object.keys(b)) if (!(k in initial) || !same(k, b[k], initial[k])) out[k] = b[k];
+      // The server applies the default of a new protocol/encryption: send what the form shows.
+      if ('protocol' in out || 'encryption' in out) out.tlsRequired = b.tlsRequired;
+      return Object.keys(out).length ? out : null;
+    };
     const id = () => port && port.id;
     const m = formDialog(editing ? `Edit port ${p.name}` : 'New port', {
       wide: true,
@@ -156,6 +175,7 @@ async function render(root, ctx) {
       },
       save: async () => {
         const b = body();
+        if (!b) return;
         const saved = id() ? await api('PUT', `/ports/${enc(id())}`, b) : await api('POST', '/ports', b);
         reload([saved.id]);
       },
@@ -171,6 +191,7 @@ async function render(root, ctx) {
       if (!name.value.trim() || !number.value) return Promise.resolve();
       let b;
       try { b = body(); } catch (e) { return Promise.reject(e); }
+      if (!b) return Promise.resolve();
       return id() ? api('PUT', `/ports/${enc(id())}`, b, { dryRun: true }) : api('POST', '/ports', b, { dryRun: true });
     }, 400);
     number.addEventListener('input', check);

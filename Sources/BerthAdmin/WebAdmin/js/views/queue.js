@@ -18,7 +18,7 @@ async function render(root, ctx) {
     { label: 'Retry', id: 'retry', needs: 'some', run: retry },
     { label: 'Retry all', id: 'retry-all', run: retryAll },
     { label: 'Delete', id: 'delete', cls: 'danger', needs: 'some', run: del },
-    { label: 'Refresh', id: 'refresh', run: () => load().catch(ctx.fail) },
+    { label: 'Refresh', id: 'refresh', run: () => { ctx.refreshCounts(); load().catch(ctx.fail); } },
   ]);
   const t = table({
     key: (m) => m.id,
@@ -35,30 +35,34 @@ async function render(root, ctx) {
   });
   root.append(viewHead('Queue', 'Messages waiting for delivery to other servers.'), tb.el, t.el);
 
-  async function load() {
-    t.setRows(await api('GET', '/queue'));
-    ctx.refreshCounts();
+  /** The list; `o` is {background: true} when a poll asks. */
+  async function load(o) {
+    const q = await api('GET', '/queue', undefined, o);
+    if (ctx.active()) t.setRows(q);
   }
   await load();
-  ctx.poll(load, 10000);
+  ctx.poll(async (o) => { await load(o); ctx.refreshCounts(o); }, 10000);
+  const after = () => { ctx.refreshCounts(); return load(); };
 
   async function retry() {
-    const errors = await each(t.selected(), (m) => api('POST', `/queue/${enc(m.id)}/retry`), (m) => m.id);
+    const done = [];
+    const errors = await each(t.selected(), async (m) => { await api('POST', `/queue/${enc(m.id)}/retry`); done.push(m.id); }, (m) => m.id);
+    if (done.length) ctx.alert(`Retry scheduled for ${done.join(', ')}.`, 'info');
     errors.forEach((e) => ctx.alert(e));
-    await load();
+    await after();
   }
   async function retryAll() {
     try {
       const r = await api('POST', '/queue/retry');
       ctx.alert(`${r.recipients} recipient${r.recipients === 1 ? '' : 's'} will be tried again now.`, 'info');
     } catch (err) { ctx.fail(err); }
-    await load();
+    await after();
   }
   async function del() {
     const sel = t.selected();
     if (!sel.length || !(await confirmDialog('Delete queued messages', 'Delete these messages? They will not be delivered.', sel.map((m) => `${m.id} from ${m.sender || '<>'}`)))) return;
     const errors = await each(sel, (m) => api('DELETE', `/queue/${enc(m.id)}`), (m) => m.id);
     errors.forEach((e) => ctx.alert(e));
-    await load();
+    await after();
   }
 }

@@ -9,13 +9,13 @@ async function render(root, ctx) {
   let domains = [];
   const tb = toolbar('User actions', [
     { label: 'Add', id: 'add', needs: () => domains.length > 0, run: add },
-    { label: 'Reset password', id: 'reset-password', needs: 'one', run: () => reset(t.selected()[0]) },
+    { label: 'Edit', id: 'edit', needs: 'one', run: () => edit(t.selected()[0]) },
     { label: 'Delete', id: 'delete', cls: 'danger', needs: 'some', run: del },
   ]);
   const t = table({
     key: (u) => u.address,
     name: (u) => u.address,
-    onEdit: (u) => reset(u),
+    onEdit: (u) => edit(u),
     onSelect: tb.update,
     empty: 'No users.',
     columns: [
@@ -27,7 +27,7 @@ async function render(root, ctx) {
   });
   const filter = h('select', { id: 'user-filter' });
   filter.addEventListener('change', () => show());
-  root.append(viewHead('Users', 'Mailboxes. Double-click a user to set a new password.'),
+  root.append(viewHead('Users', 'Mailboxes. Double-click a user to change its display name or password.'),
     h('div', { class: 'filters' }, h('label', { for: filter.id }, 'Domain'), filter), tb.el, t.el);
 
   const show = () => t.setRows(filter.value ? all.filter((u) => u.domain === filter.value) : all);
@@ -61,15 +61,25 @@ async function render(root, ctx) {
     showModal(m);
   }
 
-  function reset(u) {
+  function edit(u) {
     if (!u) return;
+    const address = h('input', { type: 'text', id: 'user-address', value: u.address, readOnly: true });
+    const displayName = h('input', { type: 'text', id: 'user-edit-display', value: u.displayName || '', autocomplete: 'off' });
     const password = h('input', { type: 'password', id: 'user-new-password', autocomplete: 'new-password' });
-    const m = formDialog(`New password for ${u.address}`, {
-      saveLabel: 'Set password',
-      fields: { password },
-      save: () => api('PUT', `/domains/${enc(u.domain)}/users/${enc(u.name)}`, { password: password.value }).then(() => ctx.alert(`Password of ${u.address} changed.`, 'info')),
+    const m = formDialog(`Edit user ${u.address}`, {
+      fields: { displayName, password },
+      save: async () => {
+        const body = {};
+        if (displayName.value !== (u.displayName || '')) body.displayName = displayName.value;
+        if (password.value) body.password = password.value;
+        if (!Object.keys(body).length) return;
+        await api('PUT', `/domains/${enc(u.domain)}/users/${enc(u.name)}`, body);
+        if (body.password) ctx.alert(`Password of ${u.address} changed.`, 'info');
+        reload([u.address]);
+      },
     });
-    m.body.append(field('New password', password, 'At least 8 characters.').row);
+    m.body.append(field('Address', address).row, field('Display name', displayName).row,
+      field('New password', password, 'At least 8 characters. Leave empty to keep the password.').row);
     showModal(m);
   }
 
