@@ -79,6 +79,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
+        .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
         .target(
             name: "BerthDNS",
@@ -205,6 +207,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthIMAPTests",
+            dependencies: ["BerthTestSupport", "BerthIMAP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
