@@ -81,6 +81,17 @@ let package = Package(
         ),
         // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
         .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+        // POP3 protocol core: parser, reply encoder, session state machine, dot-stuffer,
+        // UIDL ids. Pure, no I/O; reuses BerthNet's SASL server and line framer.
+        .target(
+            name: "BerthPOP3",
+            dependencies: [
+                "BerthCore", "BerthNet",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
         .target(
             name: "BerthDNS",
@@ -212,6 +223,14 @@ let package = Package(
         .testTarget(
             name: "BerthIMAPTests",
             dependencies: ["BerthTestSupport", "BerthIMAP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthPOP3Tests",
+            dependencies: [
+                "BerthTestSupport", "BerthPOP3", "BerthNet",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
