@@ -81,6 +81,8 @@ let package = Package(
         ),
         // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
         .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+        // MIME message parser: headers, RFC 2047, ENVELOPE, BODYSTRUCTURE, FETCH sections. Pure, no I/O.
+        .target(name: "BerthMIME", dependencies: ["BerthIMAP"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
         .target(
             name: "BerthDNS",
@@ -212,6 +214,11 @@ let package = Package(
         .testTarget(
             name: "BerthIMAPTests",
             dependencies: ["BerthTestSupport", "BerthIMAP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthMIMETests",
+            dependencies: ["BerthMIME", "BerthIMAP", "BerthTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
