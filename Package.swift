@@ -92,6 +92,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MIME message parser: headers, RFC 2047, ENVELOPE, BODYSTRUCTURE, FETCH sections. Pure, no I/O.
+        .target(name: "BerthMIME", dependencies: ["BerthIMAP"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
         .target(
             name: "BerthDNS",
@@ -231,6 +233,11 @@ let package = Package(
                 "BerthTestSupport", "BerthPOP3", "BerthNet",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthMIMETests",
+            dependencies: ["BerthMIME", "BerthIMAP", "BerthTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
