@@ -1,4 +1,5 @@
 import BerthDKIM
+import BerthNet
 import Foundation
 import NIOCore
 import NIOPosix
@@ -78,7 +79,7 @@ struct QueuedMessageFile: Sendable {
 
     /// Sends the content as DATA (after `354`), each chunk written before the next is read.
     func send(over connection: SMTPClientConnection, threadPool: NIOThreadPool) async throws {
-        var stuffer = DataStuffer()
+        var stuffer = DotStuffer()
         let allocator = connection.channel.allocator
         var first = allocator.buffer(capacity: signatures.utf8.count)
         first.writeString(signatures)

@@ -54,7 +54,7 @@ public struct POP3Session: Sendable {
         /// Lock the user's maildrop and list it, then call `maildropOpened`.
         case openMaildrop(user: String)
         /// Open message `number` (1-based, as in the listing). If it opened, write
-        /// `firstLine`, stream its bytes through a `POP3DotStuffer(topLines:)` (which ends the
+        /// `firstLine`, stream its bytes through a `DotStuffer(topLines:)` (which ends the
         /// response), then call `messageSent()`; if it is gone, write nothing and call
         /// `messageUnavailable()`. A failure mid-stream can only close the connection.
         case sendMessage(number: Int, topLines: Int?, firstLine: POP3Reply)

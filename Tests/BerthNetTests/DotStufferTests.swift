@@ -2,9 +2,9 @@ import BerthTestSupport
 import NIOCore
 import Testing
 
-@testable import BerthPOP3
+@testable import BerthNet
 
-struct POP3DotStufferTests {
+struct DotStufferTests {
     /// Stored form -> response body (CRLF, dot-stuffed, terminated), labelled by input.
     static let fixtures: [(stored: String, topLines: Int?, wire: String)] = [
         ("a\nb\n", nil, "a\r\nb\r\n.\r\n"),
@@ -33,7 +33,7 @@ struct POP3DotStufferTests {
     ]
 
     static func stuff(_ chunks: [[UInt8]], topLines: Int?) -> String {
-        var stuffer = POP3DotStuffer(topLines: topLines)
+        var stuffer = DotStuffer(topLines: topLines)
         var out = ByteBuffer()
         for chunk in chunks { stuffer.encode(chunk, into: &out) }
         stuffer.finish(into: &out)
@@ -45,7 +45,7 @@ struct POP3DotStufferTests {
         let fixture = Self.fixtures[index]
         #expect(Self.stuff([Array(fixture.stored.utf8)], topLines: fixture.topLines) == fixture.wire,
                 "input: \(fixture.stored.debugDescription) top: \(String(describing: fixture.topLines))")
-        #expect(String(decoding: POP3DotStuffer.stuff(Array(fixture.stored.utf8), topLines: fixture.topLines), as: UTF8.self)
+        #expect(String(decoding: DotStuffer.stuff(Array(fixture.stored.utf8), topLines: fixture.topLines), as: UTF8.self)
             == fixture.wire)
     }
 
@@ -65,7 +65,7 @@ struct POP3DotStufferTests {
     }
 
     @Test func topStopsReadingOnceComplete() {
-        var stuffer = POP3DotStuffer(topLines: 1)
+        var stuffer = DotStuffer(topLines: 1)
         var out = ByteBuffer()
         stuffer.encode(Array("H: 1\n\nb1\n".utf8), into: &out)
         #expect(stuffer.isComplete)
@@ -75,7 +75,7 @@ struct POP3DotStufferTests {
     }
 
     @Test func byteBufferInput() {
-        var stuffer = POP3DotStuffer()
+        var stuffer = DotStuffer()
         var out = ByteBuffer()
         stuffer.encode(ByteBuffer(string: ".a\nb"), into: &out)
         stuffer.finish(into: &out)
@@ -90,7 +90,7 @@ struct POP3DotStufferTests {
             let length = Int.random(in: 0..<60, using: &generator)
             let message = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
             let top: Int? = Bool.random(using: &generator) ? Int.random(in: 0..<4, using: &generator) : nil
-            let wire = POP3DotStuffer.stuff(message, topLines: top)
+            let wire = DotStuffer.stuff(message, topLines: top)
             let text = String(decoding: wire, as: UTF8.self)
             #expect(text.hasSuffix(".\r\n"))
             let lines = text.components(separatedBy: "\r\n").dropLast()  // after the final CRLF

@@ -1,14 +1,15 @@
 import NIOCore
 
-/// Turns a stored message, chunk by chunk, into the body of a RETR or TOP response
-/// (RFC 1939 §3, §7): every line end CRLF (LF-only storage, the Maildir convention, gets a
-/// CR; CRLF is kept), a line starting with "." gets it doubled, and `finish` ends an
-/// unfinished last line and writes the terminating ".". Chunks may split anywhere. Pure.
+/// Turns a stored message, chunk by chunk, into a dot-terminated multi-line body: SMTP
+/// DATA (RFC 5321 §4.5.2) and POP3 RETR/TOP (RFC 1939 §3, §7) stuff alike. Every line
+/// end becomes CRLF (LF-only storage, the Maildir convention, gets a CR; CRLF is kept), a
+/// line starting with "." gets it doubled, and `finish` ends an unfinished last line and
+/// writes the terminating ".". Chunks may split anywhere. Pure.
 ///
 /// With `topLines` (TOP msg n) only the header, the blank line that ends it, and at most
 /// n body lines are written; after that `isComplete` is true and further input is ignored,
 /// so the caller can stop reading the file. A message with no blank line is all header.
-public struct POP3DotStuffer: Sendable {
+public struct DotStuffer: Sendable {
     public let topLines: Int?
     private var atLineStart = true
     /// The last byte taken in was a CR (it may pair with an LF at the next chunk's start).
@@ -95,7 +96,7 @@ public struct POP3DotStuffer: Sendable {
 
     /// A whole message at once (small messages, tests).
     public static func stuff(_ message: [UInt8], topLines: Int? = nil) -> [UInt8] {
-        var stuffer = POP3DotStuffer(topLines: topLines)
+        var stuffer = DotStuffer(topLines: topLines)
         var out = ByteBuffer()
         stuffer.encode(message, into: &out)
         stuffer.finish(into: &out)
