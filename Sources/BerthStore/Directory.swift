@@ -1,4 +1,5 @@
 import BerthCore
+import Crypto
 import Foundation
 import HummingbirdBcrypt
 
@@ -8,8 +9,24 @@ public final class MailDirectory: @unchecked Sendable {
     private let lock = NSLock()
     private var domains: Set<String> = []
     private var users: [String: String] = [:]
+    /// Verified credentials (like Dovecot's auth cache): a client that logs in every few
+    /// seconds pays bcrypt once per `verifiedLifetime`, not at every login. Keyed by an
+    /// HMAC of address and password under a key of this process, so memory holds neither
+    /// the password nor a fast hash of it; each entry remembers the bcrypt hash it was
+    /// checked against, so a password change or a deleted user ends it at once. Failed
+    /// checks are never cached, and a banned client is refused before it gets here.
+    private var verified: [Data: (hash: String, until: ContinuousClock.Instant)] = [:]
+    private let cacheKey = SymmetricKey(size: .bits256)
+    let verifiedLifetime: Duration
+    let maxVerified: Int
+    /// bcrypt runs so far (tests).
+    private(set) var bcryptChecks = 0
+    var verifiedCount: Int { lock.withLock { verified.count } }
 
-    public init() {}
+    public init(verifiedLifetime: Duration = .seconds(3600), maxVerified: Int = 10_000) {
+        self.verifiedLifetime = verifiedLifetime
+        self.maxVerified = maxVerified
+    }
 
     /// Replaces the copy; the store calls this after every committed domain or user change.
     public func update(domains: Set<String>, users: [String: String]) {
@@ -42,12 +59,33 @@ public final class MailDirectory: @unchecked Sendable {
     /// Unknown users cost a hash too, so timing does not tell which users exist.
     public func verify(address: String, password: String) -> Bool {
         let key = address.lowercased()
-        let hash = lock.withLock { users[key] }
+        let credentials = Data(HMAC<SHA256>.authenticationCode(for: Data("\(key)\u{0}\(password)".utf8), using: cacheKey))
+        let now = ContinuousClock.now
+        let (hash, cached) = lock.withLock { () -> (String?, Bool) in
+            let hash = users[key]
+            guard let hash, let entry = verified[credentials] else { return (hash, false) }
+            if entry.hash == hash && entry.until > now { return (hash, true) }
+            verified[credentials] = nil
+            return (hash, false)
+        }
+        if cached { return true }
+        lock.withLock { bcryptChecks += 1 }
         guard let hash else {
             _ = Bcrypt.verify(password, hash: Self.decoyHash)
             return false
         }
-        return Bcrypt.verify(password, hash: hash)
+        guard Bcrypt.verify(password, hash: hash) else { return false }
+        lock.withLock {
+            if verified.count >= maxVerified {
+                // Full: drop what has expired, else the entry that expires first.
+                verified = verified.filter { $0.value.until > now }
+                if verified.count >= maxVerified, let first = verified.min(by: { $0.value.until < $1.value.until }) {
+                    verified[first.key] = nil
+                }
+            }
+            verified[credentials] = (hash, now + verifiedLifetime)
+        }
+        return true
     }
 
     private static let decoyHash = Bcrypt.hash("berth-decoy-password", cost: ConfigStore.passwordHashCost)

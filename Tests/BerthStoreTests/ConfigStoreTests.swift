@@ -1,6 +1,7 @@
 import BerthCore
 import Foundation
 import GRDB
+import HummingbirdBcrypt
 import Testing
 @testable import BerthStore
 
@@ -361,6 +362,43 @@ struct ConfigStoreTests {
         defer { directory.remove() }
         let store = try Self.populated(directory)
         #expect(store.directory.verify(address: row.0, password: row.1) == row.2)
+        // The second time a verified password comes from the cache; a wrong one never does.
+        #expect(store.directory.verify(address: row.0, password: row.1) == row.2)
+    }
+
+    @Test("verified credentials are cached: bcrypt once, never for a wrong password, ended by a password change")
+    func verifiedCache() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        let cache = store.directory
+        let before = cache.bcryptChecks
+        #expect(cache.verify(address: "alice@example.com", password: "correct horse battery"))
+        #expect(cache.verify(address: "Alice@Example.com", password: "correct horse battery"))
+        #expect(cache.bcryptChecks == before + 1, "the second login is a cache hit")
+        #expect(!cache.verify(address: "alice@example.com", password: "wrong password!"))
+        #expect(!cache.verify(address: "alice@example.com", password: "wrong password!"))
+        #expect(cache.bcryptChecks == before + 3, "failures are checked every time")
+        _ = try store.updateUser(domain: "example.com", name: "alice", password: "a brand new password", displayName: nil)
+        #expect(!cache.verify(address: "alice@example.com", password: "correct horse battery"), "the old password is gone")
+        #expect(cache.verify(address: "alice@example.com", password: "a brand new password"))
+        try store.deleteUser(domain: "example.com", name: "alice")
+        #expect(!cache.verify(address: "alice@example.com", password: "a brand new password"), "a deleted user")
+    }
+
+    @Test("a cache entry lasts its lifetime, and a full cache stays at its size")
+    func verifiedCacheLimits() {
+        let hash = Bcrypt.hash("correct horse battery", cost: 4)
+        let expiring = MailDirectory(verifiedLifetime: .zero)
+        expiring.update(domains: ["example.com"], users: ["alice@example.com": hash])
+        #expect(expiring.verify(address: "alice@example.com", password: "correct horse battery"))
+        #expect(expiring.verify(address: "alice@example.com", password: "correct horse battery"))
+        #expect(expiring.bcryptChecks == 2, "an expired entry is checked again")
+        let small = MailDirectory(maxVerified: 2)
+        let users = Dictionary(uniqueKeysWithValues: (0..<4).map { ("u\($0)@example.com", hash) })
+        small.update(domains: ["example.com"], users: users)
+        for user in users.keys { #expect(small.verify(address: user, password: "correct horse battery")) }
+        #expect(small.verifiedCount == 2)
     }
 }
 
