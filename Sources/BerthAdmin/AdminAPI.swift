@@ -62,11 +62,10 @@ public struct AdminAPI: Sendable {
     public func router() -> Router<AdminRequestContext> {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware())
-        let store = self.store, serverName = self.serverName.lowercased(), adminNames = self.adminNames
-        router.add(middleware: HostCheckMiddleware { name in
-            if name == serverName || adminNames.contains(name) { return true }
-            guard let bindings = try? store.bindings(), let domains = try? store.domains() else { return false }
-            return bindings.ipAddresses.contains { $0.hostname?.lowercased() == name } || domains.contains { $0.name == name }
+        router.add(middleware: HostCheckMiddleware { [self] name in
+            if adminNames.contains(name) { return true }
+            guard let bindings = try? store.bindings(), let names = try? hostnames(bindings) else { return false }
+            return names.contains { $0.lowercased() == name }
         })
         router.add(middleware: JSONErrorMiddleware())
         if let root = webRoot.root {
@@ -409,6 +408,7 @@ public struct AdminAPI: Sendable {
 
     /// The names clients reach this server by: each IP address's host name, each domain,
     /// and the server's own name.
+    /// The Host check and the certificate library's `hostnames` share it.
     private func hostnames(_ bindings: Bindings) throws -> [String] {
         bindings.ipAddresses.compactMap(\.hostname) + (try store.domains()).map(\.name)
             + (serverName.isEmpty ? [] : [serverName])
