@@ -794,3 +794,436 @@ def log_size(b: Berth) -> int:
         return b.log_path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+# --------------------------------------------------------------------------- IMAP / POP3 targets
+# The IMAP, POP3, mail-client and recovery tests (test_imap.py, test_pop3.py,
+# test_mail_clients.py, test_mail_recovery.py) run against a `MailTarget`: normally a Berth
+# with IMAP and POP3 ports on 127.0.0.2. With MAIL_PEER=dovecot they run against a private
+# Dovecot on 127.0.0.1 instead (its own config, users and Maildir under /var/tmp, started and
+# stopped by pid), which checks the tests' own client logic against a reference server;
+# tests of Berth-only behaviour skip there.
+
+MAIL_PEER = os.environ.get("MAIL_PEER", "berth")
+BOB = "bob@example.com"
+BOB_PW = "bob-pw-4567"
+SPECIAL_FOLDERS = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk",
+                   "Archive": "\\Archive"}
+
+
+def _maildir_files(folder: Path) -> list[Path]:
+    out = []
+    for sub in ("new", "cur"):
+        d = folder / sub
+        if d.is_dir():
+            out.extend(p for p in d.iterdir() if p.is_file())
+    return sorted(out)
+
+
+class MailTarget:
+    """Where the mail tests connect: host, ports by encryption, the user, its Maildir.
+
+    imap / pop: {"none": port, "ssl": port, "tls": port (STARTTLS offered),
+                 "tls_required": port (STARTTLS required) or None}
+    """
+
+    kind = "berth"
+    host = IP2
+
+    def __init__(self):
+        self.imap: dict[str, int | None] = {}
+        self.pop: dict[str, int | None] = {}
+        self.user = ALICE
+        self.password = ALICE_PW
+        self.server: Berth | None = None
+
+    # -- mailbox on disk
+    def maildir(self, user: str | None = None) -> Path:
+        raise NotImplementedError
+
+    def folder_dir(self, folder: str = "INBOX", user: str | None = None) -> Path:
+        root = self.maildir(user)
+        return root if folder.upper() == "INBOX" else root / ("." + folder.replace("/", "."))
+
+    def files(self, folder: str = "INBOX", user: str | None = None) -> list[Path]:
+        return _maildir_files(self.folder_dir(folder, user))
+
+    def wait_files(self, n: int, folder: str = "INBOX", timeout: float = 10.0, user: str | None = None) -> list[Path]:
+        end = time.monotonic() + timeout
+        files = self.files(folder, user)
+        for _ in range(1000):
+            if len(files) >= n or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+            files = self.files(folder, user)
+        return files
+
+    # -- delivery
+    def deliver(self, msg: bytes | str, frm: str = "bob@remote.test", to: str | None = None) -> None:
+        raise NotImplementedError
+
+    # -- process control (recovery test)
+    def pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def kill9(self) -> None:
+        raise NotImplementedError
+
+    def start_again(self) -> None:
+        raise NotImplementedError
+
+
+class BerthMailTarget(MailTarget):
+    kind = "berth"
+    host = IP2
+
+    def __init__(self, b: Berth):
+        super().__init__()
+        self.server = b
+        self.smtp_port: int | None = None
+
+    def maildir(self, user=None):
+        local, domain = (user or self.user).split("@")
+        return self.server.data / "mail" / domain / local
+
+    def deliver(self, msg, frm="bob@remote.test", to=None):
+        import smtplib
+        data = msg.encode() if isinstance(msg, str) else msg
+        with smtplib.SMTP(self.host, self.smtp_port, local_hostname=CLIENT_NAME, timeout=30) as s:
+            refused = s.sendmail(frm, [to or self.user], data)
+            assert refused == {}, refused
+
+    def pids(self):
+        return [self.server.pid]
+
+    def kill9(self):
+        self.server.proc.send_signal(signal.SIGKILL)
+        self.server.proc.wait(timeout=10)
+        self.server._close_log()
+
+    def start_again(self):
+        self.server.start()
+        for name, port in list(self.imap.items()) + list(self.pop.items()) + [("smtp", self.smtp_port)]:
+            if port:
+                wait_connect_state(self.host, port, "ok", deadline=10)
+
+
+def _not_served_reason(b: Berth, addr: str, port: int) -> str | None:
+    l = b.wait_listener(addr, port, states=("listening", "notServing", "failed"), timeout=5)
+    if l is None:
+        return f"no listener for {addr}:{port}"
+    if l.get("state") == "listening":
+        return None
+    return f"{l.get('state')}: {l.get('error') or l.get('reason') or l}"
+
+
+def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = True,
+                           plaintext_auth: bool = True) -> BerthMailTarget:
+    """A Berth with 127.0.0.2, example.com/alice and /bob, an SMTP port and IMAP and POP3
+    ports (none, ssl, tls, tls with tlsRequired) on 127.0.0.2; `--allow-plaintext-auth`
+    unless plaintext_auth=False (LOGIN on the plain port is part of what is tested). Skips
+    the test when this build lists IMAP/POP3 ports but does not serve them yet."""
+    args = list(serve_args)
+    if plaintext_auth and "--allow-plaintext-auth" not in args:
+        args.append("--allow-plaintext-auth")
+    b = make_server(extra_args=args)
+    add_ip(b, IP2)
+    setup_domain(b)
+    b.ok("POST", "/api/v1/domains/example.com/users", {"name": "bob", "password": BOB_PW, "displayName": "Bob"},
+         statuses=(200, 201))
+    t = BerthMailTarget(b)
+    t.smtp_port = create_port(b, "SMTP", "smtp", "none", assigned=[IP2])["port"]
+    for proto, table in (("imap", t.imap), ("pop", t.pop)):
+        table["none"] = create_port(b, f"{proto} plain", proto, "none", assigned=[IP2])["port"]
+        table["ssl"] = create_port(b, f"{proto} ssl", proto, "ssl", assigned=[IP2])["port"]
+        table["tls"] = create_port(b, f"{proto} starttls", proto, "tls", assigned=[IP2], tlsRequired=False)["port"]
+        table["tls_required"] = (create_port(b, f"{proto} starttls required", proto, "tls", assigned=[IP2],
+                                             tlsRequired=True)["port"] if tls_required else None)
+    assert wait_connect_state(IP2, t.smtp_port, "ok", deadline=5) == "ok"
+    for proto, table in (("imap", t.imap), ("pop", t.pop)):
+        why = _not_served_reason(b, IP2, table["none"])
+        if why is not None:
+            pytest.skip(f"this berth does not serve {proto} yet ({why})")
+        for port in table.values():
+            if port:
+                assert wait_connect_state(IP2, port, "ok", deadline=5) == "ok", (proto, port)
+    return t
+
+
+# ---- a private Dovecot (MAIL_PEER=dovecot): reference behaviour for the tests' client logic
+
+DOVECOT_BIN = "/usr/sbin/dovecot"
+
+_DOVECOT_CONF = """\
+instance_name = berth-test-{tag}
+base_dir = {d}/run
+state_dir = {d}/state
+listen = 127.0.0.1
+protocols = imap pop3
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=vmail gid=vmail home={d}/home/%d/%n
+}}
+first_valid_uid = 100
+mail_location = maildir:{d}/mail/%d/%n
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = subscribe
+  }}
+  mailbox Archive {{
+    special_use = \\Archive
+    auto = subscribe
+  }}
+}}
+mail_plugins = quota
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+}}
+plugin {{
+  quota = maildir:User quota
+  quota_rule = *:storage=1G
+}}
+pop3_lock_session = yes
+mail_max_userip_connections = 1000
+imap_max_line_length = 64k
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {pops}
+    ssl = yes
+  }}
+}}
+service doveadm {{
+  inet_listener {{
+    port = 0
+  }}
+}}
+"""
+
+
+class DovecotMailTarget(MailTarget):
+    kind = "dovecot"
+    host = "127.0.0.1"
+
+    def __init__(self):
+        super().__init__()
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="berth-test-dovecot.", dir="/var/tmp"))
+        self.dir.chmod(0o755)
+        self.master: int | None = None
+
+    def maildir(self, user=None):
+        local, domain = (user or self.user).split("@")
+        return self.dir / "mail" / domain / local
+
+    def start(self):
+        import pwd
+        d = self.dir
+        for sub in ("run", "state", "home", "mail"):
+            (d / sub).mkdir(exist_ok=True)
+        vm = pwd.getpwnam("vmail")
+        for sub in ("home", "mail"):
+            os.chown(d / sub, vm.pw_uid, vm.pw_gid)
+        if not (d / "cert.pem").exists():
+            make_cert(d, "mx.test.local", name="dc")
+            os.rename(d / "dc.crt.pem", d / "cert.pem")
+            os.rename(d / "dc.key.pem", d / "key.pem")
+        (d / "passwd").write_text(f"{ALICE}:{{PLAIN}}{ALICE_PW}\n{BOB}:{{PLAIN}}{BOB_PW}\n")
+        if not self.imap:
+            self.imap = {"none": free_port(), "ssl": free_port()}
+            self.imap["tls"] = self.imap["none"]
+            self.imap["tls_required"] = None
+            self.pop = {"none": free_port(), "ssl": free_port()}
+            self.pop["tls"] = self.pop["none"]
+            self.pop["tls_required"] = None
+        (d / "dovecot.conf").write_text(_DOVECOT_CONF.format(
+            tag=d.name.rsplit(".", 1)[-1], d=d, imap=self.imap["none"], imaps=self.imap["ssl"],
+            pop=self.pop["none"], pops=self.pop["ssl"]))
+        # dovecot daemonizes: its output goes to a file, never to a pipe it would keep open
+        with open(d / "start.log", "wb") as out:
+            p = subprocess.run([DOVECOT_BIN, "-c", str(d / "dovecot.conf")], stdout=out, stderr=out,
+                               stdin=subprocess.DEVNULL, timeout=30)
+        assert p.returncode == 0, (d / "start.log").read_text()
+        for _ in range(100):
+            pidf = d / "run" / "master.pid"
+            if pidf.exists() and pidf.read_text().strip():
+                self.master = int(pidf.read_text().strip())
+                break
+            time.sleep(0.1)
+        assert self.master, "dovecot wrote no master.pid"
+        for port in (self.imap["none"], self.imap["ssl"], self.pop["none"], self.pop["ssl"]):
+            assert wait_connect_state(self.host, port, "ok", deadline=10) == "ok", port
+
+    def deliver(self, msg, frm="bob@remote.test", to=None):
+        """What Berth stores for an SMTP delivery: trace headers prepended, LF line ends."""
+        import pwd
+        data = msg.encode() if isinstance(msg, str) else msg
+        stamp = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+        head = (f"Return-Path: <{frm}>\r\nReceived: from {CLIENT_NAME} (localhost [127.0.0.1])\r\n"
+                f"\tby mx.test.local with ESMTP id T{random.randrange(10**9)}\r\n\tfor <{to or self.user}>; {stamp}\r\n")
+        data = (head.encode() + data).replace(b"\r\n", b"\n")
+        root = self.maildir(to)
+        vm = pwd.getpwnam("vmail")
+        for sub in ("tmp", "new", "cur"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        for p in [root.parent.parent, root.parent, root, root / "tmp", root / "new", root / "cur"]:
+            if str(p).startswith(str(self.dir / "mail")):
+                os.chown(p, vm.pw_uid, vm.pw_gid)
+        name = f"{time.time_ns()}.P{os.getpid()}R{random.randrange(10**9)}.test"
+        tmp = root / "tmp" / name
+        tmp.write_bytes(data)
+        os.chown(tmp, vm.pw_uid, vm.pw_gid)
+        os.rename(tmp, root / "new" / name)
+
+    def children(self) -> list[int]:
+        out = []
+        if not self.master:
+            return out
+        for dname in os.listdir("/proc"):
+            if not dname.isdigit():
+                continue
+            try:
+                st = Path(f"/proc/{dname}/stat").read_text()
+            except OSError:
+                continue
+            if int(st[st.rindex(")") + 2:].split()[1]) == self.master:
+                out.append(int(dname))
+        return out
+
+    def pids(self):
+        return ([self.master] if self.master else []) + self.children()
+
+    def kill9(self):
+        for p in self.pids():
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.3)
+        (self.dir / "run" / "master.pid").unlink(missing_ok=True)
+        self.master = None
+
+    def start_again(self):
+        self.start()
+
+    def stop(self):
+        if self.master:
+            try:
+                kids = self.children()
+                os.kill(self.master, signal.SIGTERM)
+                for _ in range(100):
+                    if not Path(f"/proc/{self.master}").exists():
+                        break
+                    time.sleep(0.1)
+                for k in kids:
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            except ProcessLookupError:
+                pass
+            self.master = None
+
+    def cleanup(self):
+        import shutil
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def make_mail_target(make_server):
+    """Factory: make_mail_target(*serve_args) -> a started MailTarget (Berth, or Dovecot with
+    MAIL_PEER=dovecot)."""
+    made: list[DovecotMailTarget] = []
+
+    def factory(*serve_args: str, tls_required: bool = True, plaintext_auth: bool = True) -> MailTarget:
+        if MAIL_PEER == "dovecot":
+            if not os.path.exists(DOVECOT_BIN):
+                pytest.skip("MAIL_PEER=dovecot but /usr/sbin/dovecot is absent")
+            t = DovecotMailTarget()
+            made.append(t)
+            t.start()
+            return t
+        return make_berth_mail_target(make_server, *serve_args, tls_required=tls_required,
+                                      plaintext_auth=plaintext_auth)
+
+    yield factory
+    for t in made:
+        t.cleanup()
+
+
+@pytest.fixture
+def mail_target(make_mail_target) -> MailTarget:
+    return make_mail_target()
+
+
+def berth_only(t: MailTarget, why: str) -> None:
+    if t.kind != "berth":
+        pytest.skip(f"Berth-specific: {why}")
+
+
+def strip_trace_headers(data: bytes) -> tuple[bytes, bytes]:
+    """Split a stored message into (the Return-Path/Received header lines the server
+    prepended, with their continuation lines; the rest)."""
+    pos = 0
+    trace_names = (b"return-path:", b"received:")
+    in_trace = False
+    for _ in range(10000):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        line = data[pos:end + 1]
+        if line[:1] in (b" ", b"\t") and in_trace:
+            pos = end + 1
+            continue
+        if line.lower().startswith(trace_names):
+            in_trace = True
+            pos = end + 1
+            continue
+        break
+    return data[:pos], data[pos:]
+
+
+def has_bare_lf(data: bytes) -> bool:
+    return data.replace(b"\r\n", b"").find(b"\n") >= 0
