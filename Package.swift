@@ -41,6 +41,8 @@ let package = Package(
             name: "BerthStore",
             dependencies: [
                 "BerthCore", "CBerthSystem",
+                // Modified UTF-7 folder names on disk, as IMAP and Dovecot spell them.
+                "BerthIMAP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Crypto", package: "swift-crypto"),

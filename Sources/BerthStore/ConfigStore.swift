@@ -139,6 +139,7 @@ public final class ConfigStore: Sendable {
                 t.primaryKey(["domain", "selector"])
             }
         }
+        SQLiteMailIndex.registerMigrations(&migrator)
         return migrator
     }
 

@@ -25,24 +25,28 @@ public final class MailStore: @unchecked Sendable {
     /// mailboxes, so that delivery is a hard link, not a copy.
     public let spoolRoot: String
     private let store: ConfigStore
-    private let hostname: String
+    private let names: MaildirNames
     private let logger: Logger
+    /// Told of every INBOX that received mail, after the flush (IDLE, NOOP).
+    public let notifier: MailboxNotifier
     private let condition = NSCondition()
     private var pending: [(InboundMessage, Completion)] = []
     private var stopping = false
     private var writer: Thread?
     private var createdDirectories: Set<String> = []
-    private var sequence: UInt64 = 0
     private let rootFD: Int32
     /// Told (on the writer thread, after the commit) of messages just queued for other servers.
     public var onQueued: (@Sendable ([QueueEntry]) -> Void)?
 
-    public init(dataDirectory: String, store: ConfigStore, hostname: String, logger: Logger) throws {
+    public init(
+        dataDirectory: String, store: ConfigStore, hostname: String, notifier: MailboxNotifier = MailboxNotifier(), logger: Logger
+    ) throws {
         mailRoot = dataDirectory + "/mail"
         queueRoot = dataDirectory + "/queue"
         spoolRoot = dataDirectory + "/spool"
         self.store = store
-        self.hostname = hostname.replacingOccurrences(of: "/", with: "_")
+        self.names = MaildirNames(hostname: hostname)
+        self.notifier = notifier
         self.logger = logger
         for directory in [mailRoot, queueRoot, spoolRoot] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -102,9 +106,10 @@ public final class MailStore: @unchecked Sendable {
         var tmpPath: String
         var newPath: String
         var newDirectory: String
-        var domain: String?
-        var user: String?
+        var account: MailAccount?
         var size: Int
+        /// RFC822.SIZE: the LF file served with CRLF.
+        var crlfSize: Int
         var recipients: [String]
     }
 
@@ -117,14 +122,15 @@ public final class MailStore: @unchecked Sendable {
             // The message's one inode: every mailbox (and the queue) holds a hard link to it.
             var source: String?
             do {
-                let name = "\(nextID(now)).\(hostname),S=\(message.body.size)"
+                let crlfSize = try Self.crlfSize(of: message.body)
+                let name = names.next(fileSize: message.body.size, crlfSize: crlfSize, now: now)
                 for (address, recipientClass) in message.recipients {
                     let box: String
-                    var domain: String?, user: String?
+                    var account: MailAccount?
                     switch recipientClass {
                     case .local(let d, let u):
                         box = "\(mailRoot)/\(d)/\(u)"
-                        (domain, user) = (d, u)
+                        account = MailAccount(domain: d, user: u)
                     case .remote:
                         box = queueRoot
                     case .unknownLocalUser:
@@ -144,7 +150,7 @@ public final class MailStore: @unchecked Sendable {
                     }
                     mine.append(Written(
                         job: index, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
-                        domain: domain, user: user, size: message.body.size, recipients: [address]))
+                        account: account, size: message.body.size, crlfSize: crlfSize, recipients: [address]))
                 }
                 written += mine
             } catch {
@@ -156,14 +162,16 @@ public final class MailStore: @unchecked Sendable {
         }
         if !written.isEmpty {
             var queued: [QueueEntry] = []
+            var inboxes: Set<Int64> = []
             var indexed = false
             do {
                 for file in written where rename(file.tmpPath, file.newPath) != 0 {
                     throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
                 }
-                queued = try index(written, batch: batch, at: now)
+                (queued, inboxes) = try index(written, batch: batch, at: now)
                 indexed = true
                 try flush()
+                notifier.notify(inboxes)
             } catch {
                 logger.error("maildir commit failed: \(error)")
                 if indexed { unindex(written) }
@@ -218,12 +226,12 @@ public final class MailStore: @unchecked Sendable {
         }
     }
 
-    /// Maildir unique name: time, microseconds, pid, sequence, host (`S=` size, as Dovecot reads it).
-    private func nextID(_ now: Date) -> String {
-        sequence &+= 1
-        let seconds = Int(now.timeIntervalSince1970)
-        let micros = Int((now.timeIntervalSince1970 - Double(seconds)) * 1_000_000)
-        return "\(seconds).M\(micros)P\(getpid())Q\(sequence)"
+    /// RFC822.SIZE of a body the spool stored with LF line ends.
+    static func crlfSize(of body: MessageBody) throws -> Int {
+        switch body {
+        case .bytes(let bytes): return MaildirMailboxStore.crlfSize(ofLF: bytes)
+        case .file(let path, _): return try MaildirMailboxStore.crlfSize(ofFile: path)
+        }
     }
 
     /// One flush for the whole batch (syncfs(2)): the files' data, their renames into
@@ -245,7 +253,11 @@ public final class MailStore: @unchecked Sendable {
         do {
             try store.database.write { db in
                 for file in files {
-                    try db.execute(sql: "DELETE FROM message WHERE path = ?", arguments: [file.newPath])
+                    if let account = file.account {
+                        try db.execute(
+                            sql: "DELETE FROM mail WHERE file = ? AND mailbox = (SELECT id FROM mailbox WHERE domain = ? AND user = ? AND name = 'INBOX')",
+                            arguments: ["new/" + (file.newPath as NSString).lastPathComponent, account.domain, account.user])
+                    }
                     try db.execute(sql: "DELETE FROM queue WHERE path = ?", arguments: [file.newPath])
                 }
             }
@@ -254,20 +266,26 @@ public final class MailStore: @unchecked Sendable {
         }
     }
 
-    /// Index rows for local mail, queue rows for the rest, in one transaction; returns
-    /// what was queued, for the queue runner once it is durable.
-    private func index(_ files: [Written], batch: [(InboundMessage, Completion)], at now: Date) throws -> [QueueEntry] {
+    /// Index rows (a UID in the account's INBOX) for local mail, queue rows for the rest,
+    /// in one transaction; returns what was queued, for the queue runner once it is
+    /// durable, and the INBOXes that changed.
+    private func index(
+        _ files: [Written], batch: [(InboundMessage, Completion)], at now: Date
+    ) throws -> (queued: [QueueEntry], inboxes: Set<Int64>) {
         try store.database.write { db in
             var entries: [QueueEntry] = []
+            var inboxes: Set<Int64> = []
             for file in files {
-                if let domain = file.domain, let user = file.user {
-                    try db.cachedStatement(sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)")
-                        .execute(arguments: [domain, user, file.newPath, file.size, now.timeIntervalSince1970])
+                if let account = file.account {
+                    let message = NewIndexedMessage(
+                        file: "new/" + (file.newPath as NSString).lastPathComponent, flags: .none,
+                        internalDate: now.timeIntervalSince1970, size: file.crlfSize)
+                    inboxes.insert(try SQLiteMailIndex.insertDelivered(message, for: account, db))
                 } else {
                     entries.append(try Self.enqueue(file, message: batch[file.job].0, at: now, db))
                 }
             }
-            return entries
+            return (entries, inboxes)
         }
     }
 
@@ -355,13 +373,6 @@ extension MailStore {
                     return fm.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
                 }
         }
-        func subdirectories(of directory: String) -> [String] {
-            ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted().filter { name in
-                var isDirectory: ObjCBool = false
-                return !name.hasPrefix(".") && fm.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
-                    && isDirectory.boolValue
-            }
-        }
         func removeLeftovers(in box: String) {
             for path in files(in: box + "/tmp") where isAbandoned(path, now: now) {
                 if unlink(path) == 0 {
@@ -372,41 +383,26 @@ extension MailStore {
             }
         }
 
-        // Mailboxes: mail/DOMAIN/USER/{tmp,new,cur}.
-        var mailboxes: [(domain: String, user: String, path: String)] = []
-        for domain in subdirectories(of: mailRoot) {
-            for user in subdirectories(of: mailRoot + "/" + domain) {
-                mailboxes.append((domain, user, "\(mailRoot)/\(domain)/\(user)"))
-            }
-        }
-        for box in mailboxes { removeLeftovers(in: box.path) }
+        // Every folder of every account: INBOX is mail/DOMAIN/USER/{tmp,new,cur}, the
+        // others Maildir++ subfolders of it.
+        let layout = MaildirLayout(mailRoot: mailRoot)
+        let index = SQLiteMailIndex(database: store.database)
+        let accounts = try MaildirMailboxStore.accounts(layout: layout, index: index)
+        let folders = accounts.flatMap { MaildirMailboxStore.folderDirectories(of: $0, layout: layout).map(\.directory) }
+        for folder in folders { removeLeftovers(in: folder) }
         removeLeftovers(in: queueRoot)
-        for directory in mailboxes.flatMap({ [$0.path + "/new", $0.path + "/cur"] }) + [queueRoot + "/new"] {
+        for directory in folders.flatMap({ [$0 + "/new", $0 + "/cur"] }) + [queueRoot + "/new"] {
             for path in files(in: directory) where isTruncated(path) {
                 if unlink(path) == 0 { report.removedTruncated.append(path) }
             }
         }
+        for account in accounts {
+            let reconciled = try MaildirMailboxStore.reconcile(account, layout: layout, index: index)
+            report.indexed += reconciled.indexed
+            report.droppedRows += reconciled.dropped
+        }
 
         try store.database.write { db in
-            let indexedPaths = Set(try String.fetchAll(db, sql: "SELECT path FROM message"))
-            for box in mailboxes {
-                for path in files(in: box.path + "/new") + files(in: box.path + "/cur") where !indexedPaths.contains(path) {
-                    let attributes = try? fm.attributesOfItem(atPath: path)
-                    let size = (attributes?[.size] as? Int) ?? 0
-                    let received = (attributes?[.modificationDate] as? Date) ?? now
-                    try db.execute(
-                        sql: "INSERT INTO message(domain, user, path, size, receivedAt) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [box.domain, box.user, path, size, received.timeIntervalSince1970])
-                    report.indexed.append(path)
-                }
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT id, path FROM message") {
-                let path: String = row["path"]
-                if !fm.fileExists(atPath: path) {
-                    try db.execute(sql: "DELETE FROM message WHERE id = ?", arguments: [row["id"] as Int64])
-                    report.droppedRows.append(path)
-                }
-            }
             let queuedPaths = Set(try String.fetchAll(db, sql: "SELECT path FROM queue"))
             for path in files(in: queueRoot + "/new") where !queuedPaths.contains(path) {
                 report.orphanedQueueFiles.append(path)

@@ -19,15 +19,15 @@ struct ConfigStoreTests {
     func migrations() throws {
         try Self.withStore { store, directory in
             let tables = [
-                "settings", "portSequence", "port", "ipAddress", "domain", "user", "message", "queue", "certificateSequence",
-                "certificate", "queueRecipient", "route", "dkimKey",
+                "settings", "portSequence", "port", "ipAddress", "domain", "user", "queue", "certificateSequence",
+                "certificate", "queueRecipient", "route", "dkimKey", "mailbox", "mail", "expunged",
             ]
             let (present, migrations) = try store.database.read { db in
                 (try tables.filter { try db.tableExists($0) },
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library", "v4-outbound"])
+            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library", "v4-outbound", "v5-mail-index"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")

@@ -65,7 +65,7 @@ struct MailStoreTests {
             #expect(bytes.starts(with: returnPath))
             #expect(bytes == returnPath + Self.trace + Self.content)
             #expect(!bytes.contains(0x0D))
-            #expect(delivered[0].hasSuffix(",S=\(bytes.count)"), "Maildir size tag: \(delivered[0])")
+            #expect(delivered[0].hasSuffix(",S=\(bytes.count),W=\(MaildirMailboxStore.crlfSize(ofLF: bytes))"), "Maildir size tags: \(delivered[0])")
             #expect(directory.files(in: "mail/example.com/alice/tmp").isEmpty)
             #expect(directory.files(in: "mail/example.com/alice/cur").isEmpty)
 
@@ -75,15 +75,15 @@ struct MailStoreTests {
             #expect(queuedBytes == bytes, "the queue holds a link to the same file")
             #expect(directory.files(in: "queue/tmp").isEmpty)
 
-            let (messages, queue) = try config.database.read { db in
-                (try Row.fetchAll(db, sql: "SELECT domain, user, path, size FROM message"),
-                 try Row.fetchAll(db, sql: "SELECT path, sender, recipients, size, authUser FROM queue"))
+            let messages = try MailStoreRecoveryTests.indexedRows(config)
+            let queue = try config.database.read { db in
+                try Row.fetchAll(db, sql: "SELECT path, sender, recipients, size, authUser FROM queue")
             }
             #expect(messages.count == 1)
-            #expect(messages.first?["domain"] == "example.com")
-            #expect(messages.first?["user"] == "alice")
-            #expect(messages.first?["size"] == bytes.count)
-            #expect((messages.first?["path"] as String?)?.hasSuffix("/mail/example.com/alice/new/\(delivered[0])") == true)
+            #expect(messages.first?.domain == "example.com")
+            #expect(messages.first?.user == "alice")
+            #expect(messages.first?.size == MaildirMailboxStore.crlfSize(ofLF: bytes))
+            #expect(messages.first?.path.hasSuffix("/mail/example.com/alice/new/\(delivered[0])") == true)
 
             #expect(queue.count == 1)
             #expect(queue.first?["sender"] == Self.sender)
@@ -104,7 +104,7 @@ struct MailStoreTests {
             #expect(directory.files(in: "mail").isEmpty)
             #expect(directory.files(in: "queue/new").count == 1)
             let counts = try config.database.read { db in
-                (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message")!, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM queue")!)
+                (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM mail")!, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM queue")!)
             }
             #expect(counts == (0, 1))
         }
@@ -150,7 +150,7 @@ struct MailStoreTests {
             #expect(Set(ids.get()).count == count, "ids are distinct")
             #expect(directory.files(in: "mail/example.com/alice/new").count == count)
             #expect(directory.files(in: "mail/example.com/alice/tmp").isEmpty)
-            let rows = try config.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") }
+            let rows = try config.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM mail") }
             #expect(rows == count)
         }
     }
@@ -176,7 +176,7 @@ struct MailStoreTests {
                 let stored = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory.path)/mail/example.com/\(user)/new/\(files[0])")))
                 #expect(stored == bytes)
             }
-            let rows = try config.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") }
+            let rows = try config.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM mail") }
             #expect(rows == 2)
         }
     }

@@ -1,0 +1,123 @@
+import BerthCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bringing the index and the Maildir back together: at every start (after a crash, or
+/// files changed by another program such as mutt) and for `berth reindex`.
+extension MaildirMailboxStore {
+    public struct ReconcileReport: Sendable, Hashable {
+        /// Files that had no row, now indexed (full paths).
+        public var indexed: [String] = []
+        /// Rows whose file is gone, dropped (full paths they named).
+        public var dropped: [String] = []
+        /// Rows whose file had been renamed (flags changed by another program), followed.
+        public var relocated = 0
+        /// Folders found on disk without a row, now indexed.
+        public var foldersAdded: [String] = []
+
+        public init() {}
+    }
+
+    /// Every account with a directory under `mail/` or a folder in the index.
+    static func accounts(layout: MaildirLayout, index: any MailIndex) throws -> [MailAccount] {
+        var found = Set(try index.accounts())
+        for domain in subdirectories(of: layout.mailRoot) {
+            for user in subdirectories(of: layout.mailRoot + "/" + domain) {
+                found.insert(MailAccount(domain: domain, user: user))
+            }
+        }
+        return found.sorted { ($0.domain, $0.user) < ($1.domain, $1.user) }
+    }
+
+    /// The folders of an account on disk: INBOX (the account's Maildir) and each Maildir++
+    /// subfolder. Finishes deletions a crash interrupted (`.DELETED.` directories).
+    static func folderDirectories(of account: MailAccount, layout: MaildirLayout) -> [(name: String, directory: String)] {
+        let root = layout.accountDirectory(account)
+        var folders: [(String, String)] = [(DefaultMailboxes.inbox, root)]
+        for entry in subdirectories(of: root, includeHidden: true) {
+            if entry.hasPrefix(MaildirLayout.deletingPrefix) {
+                try? FileManager.default.removeItem(atPath: root + "/" + entry)
+                continue
+            }
+            if let name = MaildirLayout.folderName(ofDirectory: entry) { folders.append((name, root + "/" + entry)) }
+        }
+        return folders
+    }
+
+    /// Makes the index of `account` agree with its Maildir: folders on disk get rows,
+    /// folders in the index get directories, files without rows are indexed (UIDs in
+    /// name order, which is arrival order), rows without files are dropped, rows of
+    /// renamed files follow them.
+    @discardableResult
+    static func reconcile(_ account: MailAccount, layout: MaildirLayout, index: any MailIndex) throws -> ReconcileReport {
+        var report = ReconcileReport()
+        let onDisk = folderDirectories(of: account, layout: layout)
+        var folders = Dictionary(uniqueKeysWithValues: try index.mailboxes(of: account).map { ($0.name, $0) })
+        for (name, _) in onDisk where folders[name] == nil {
+            let specialUse = DefaultMailboxes.all.first { $0.name == name }?.specialUse
+            folders[name] = try index.createMailbox(
+                name, specialUse: specialUse, uidValidity: SQLiteMailIndex.newUIDValidity(), of: account)
+            report.foldersAdded.append(name)
+        }
+        for folder in folders.values.sorted(by: { $0.name < $1.name }) {
+            let directory = layout.directory(of: folder.name, in: account)
+            if !onDisk.contains(where: { $0.name == folder.name }) {
+                try makeMaildir(directory, isFolder: folder.name != DefaultMailboxes.inbox)
+            }
+            var rows: [String: IndexedMessage] = [:]
+            for message in try index.messages(in: folder.id) {
+                rows[MaildirFileName(lastComponent(message.file)).base] = message
+            }
+            var added: [NewIndexedMessage] = []
+            var relocations: [(uid: UInt32, file: String)] = []
+            var seen: Set<String> = []
+            for sub in ["new", "cur"] {
+                for name in files(in: directory + "/" + sub) {
+                    let parsed = MaildirFileName(name)
+                    let file = sub + "/" + name
+                    guard seen.insert(parsed.base).inserted else { continue }
+                    if let row = rows[parsed.base] {
+                        if row.file != file { relocations.append((row.uid, file)) }
+                        continue
+                    }
+                    let path = directory + "/" + file
+                    var info = stat()
+                    let modified = stat(path, &info) == 0 ? Double(info.st_mtim.tv_sec) : Date().timeIntervalSince1970
+                    let size = try parsed.crlfSize ?? crlfSize(ofFile: path)
+                    let flags = MessageFlags(system: MessageFlags.system(fromMaildirInfo: parsed.info ?? ""))
+                    added.append(NewIndexedMessage(file: file, flags: flags, internalDate: modified, size: size))
+                }
+            }
+            added.sort { $0.file.split(separator: "/").last! < $1.file.split(separator: "/").last! }
+            if !added.isEmpty {
+                _ = try index.insert(added, into: folder.id)
+                report.indexed += added.map { directory + "/" + $0.file }
+            }
+            if !relocations.isEmpty {
+                try index.relocate(relocations, in: folder.id)
+                report.relocated += relocations.count
+            }
+            let gone = rows.filter { !seen.contains($0.key) }.map(\.value)
+            if !gone.isEmpty {
+                _ = try index.remove(uids: gone.map(\.uid), from: folder.id)
+                report.dropped += gone.map { directory + "/" + $0.file }.sorted()
+            }
+        }
+        return report
+    }
+
+    static func files(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    static func subdirectories(of directory: String, includeHidden: Bool = false) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().filter { name in
+            var isDirectory: ObjCBool = false
+            return (includeHidden || !name.hasPrefix(".")) && name != "." && name != ".."
+                && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+}
