@@ -22,7 +22,7 @@ extension MaildirMailboxStore {
     }
 
     /// Every account with a directory under `mail/` or a folder in the index.
-    static func accounts(layout: MaildirLayout, index: any MailIndex) throws -> [MailAccount] {
+    public static func accounts(layout: MaildirLayout, index: any MailIndex) throws -> [MailAccount] {
         var found = Set(try index.accounts())
         for domain in subdirectories(of: layout.mailRoot) {
             for user in subdirectories(of: layout.mailRoot + "/" + domain) {
@@ -52,7 +52,7 @@ extension MaildirMailboxStore {
     /// name order, which is arrival order), rows without files are dropped, rows of
     /// renamed files follow them.
     @discardableResult
-    static func reconcile(_ account: MailAccount, layout: MaildirLayout, index: any MailIndex) throws -> ReconcileReport {
+    public static func reconcile(_ account: MailAccount, layout: MaildirLayout, index: any MailIndex) throws -> ReconcileReport {
         var report = ReconcileReport()
         let onDisk = folderDirectories(of: account, layout: layout)
         var folders = Dictionary(uniqueKeysWithValues: try index.mailboxes(of: account).map { ($0.name, $0) })

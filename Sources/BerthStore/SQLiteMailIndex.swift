@@ -317,6 +317,12 @@ public struct SQLiteMailIndex: MailIndex {
         }
     }
 
+    /// Makes every later UIDVALIDITY larger than `value` (a rebuilt index must not give a
+    /// folder the UIDVALIDITY it had, even within the same second).
+    public static func raiseUIDValidity(above value: UInt32) {
+        uidValidityLock.withLock { lastUIDValidity = max(lastUIDValidity, value) }
+    }
+
     private nonisolated(unsafe) static var lastUIDValidity: UInt32 = 0
     private static let uidValidityLock = NSLock()
 

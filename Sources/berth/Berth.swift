@@ -11,6 +11,7 @@ struct Berth: AsyncParsableCommand {
         subcommands: [
             Serve.self, PortsCommand.self, IPsCommand.self, DomainsCommand.self, UsersCommand.self,
             ListenersCommand.self, SettingsCommand.self, CertificatesCommand.self, QueueCommand.self, RoutesCommand.self,
+            ReindexCommand.self,
         ])
 
     /// As ArgumentParser's own `main`, except that with `--json` a usage error is printed
