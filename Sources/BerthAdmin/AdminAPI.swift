@@ -304,20 +304,24 @@ public struct AdminAPI: Sendable {
                 var name: String
                 var password: String
                 var displayName: String?
-                enum CodingKeys: CodingKey { case name, password, displayName }
+                var quotaBytes: Int?
+                enum CodingKeys: CodingKey { case name, password, displayName, quotaBytes }
                 init(from decoder: any Decoder) throws {
                     try decoder.refuseUnknownKeys(CodingKeys.self)
                     let container = try decoder.container(keyedBy: CodingKeys.self)
                     name = try container.decode(String.self, forKey: .name)
                     password = try container.decode(String.self, forKey: .password)
                     displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
+                    quotaBytes = try container.decodeIfPresent(Int.self, forKey: .quotaBytes)
                 }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
-            let user = User(domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "")
+            let user = User(
+                domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "", quotaBytes: body.quotaBytes)
             try Self.mapErrors {
                 try DomainRules.validateUserName(user.name)
                 try DomainRules.validatePassword(body.password)
+                try DomainRules.validateQuota(user.quotaBytes)
                 try store.addUser(user, password: body.password)
             }
             return try JSONResponse.make(UserView(user), status: .created)
@@ -325,22 +329,28 @@ public struct AdminAPI: Sendable {
         api.put("domains/:name/users/:user") { request, context -> Response in
             let domain = try context.parameters.require("name").lowercased()
             let name = try context.parameters.require("user").lowercased()
-            /// Partial: a new password, a new display name, or both.
+            /// Partial: a new password, display name and/or quota (`"quotaBytes": null` removes it).
             struct Body: Decodable {
                 var password: String?
                 var displayName: String?
-                enum CodingKeys: CodingKey { case password, displayName }
+                var quotaBytes: Int??
+                enum CodingKeys: CodingKey { case password, displayName, quotaBytes }
                 init(from decoder: any Decoder) throws {
                     try decoder.refuseUnknownKeys(CodingKeys.self)
                     let container = try decoder.container(keyedBy: CodingKeys.self)
                     password = try container.decodeIfPresent(String.self, forKey: .password)
                     displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
+                    if container.contains(.quotaBytes) {
+                        quotaBytes = .some(try container.decodeNil(forKey: .quotaBytes) ? nil : try container.decode(Int.self, forKey: .quotaBytes))
+                    }
                 }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
             let user = try Self.mapErrors { () throws -> User in
                 if let password = body.password { try DomainRules.validatePassword(password) }
-                return try store.updateUser(domain: domain, name: name, password: body.password, displayName: body.displayName)
+                if let quota = body.quotaBytes { try DomainRules.validateQuota(quota) }
+                return try store.updateUser(
+                    domain: domain, name: name, password: body.password, displayName: body.displayName, quotaBytes: body.quotaBytes)
             }
             if body.password != nil { context.logger.info("user \(user.address): password changed") }
             return try JSONResponse.make(UserView(user))
@@ -449,11 +459,25 @@ public struct AdminAPI: Sendable {
         var domain: String
         var address: String
         var displayName: String
+        var quotaBytes: Int?
         init(_ user: User) {
             name = user.name
             domain = user.domain
             address = user.address
             displayName = user.displayName
+            quotaBytes = user.quotaBytes
+        }
+
+        enum CodingKeys: CodingKey { case name, domain, address, displayName, quotaBytes }
+
+        /// `quotaBytes` is always present: null says "no quota".
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(domain, forKey: .domain)
+            try container.encode(address, forKey: .address)
+            try container.encode(displayName, forKey: .displayName)
+            try container.encode(quotaBytes, forKey: .quotaBytes)
         }
     }
 

@@ -77,11 +77,14 @@ public struct User: Codable, Sendable, Hashable {
     public var domain: String
     public var name: String
     public var displayName: String
+    /// Octets the user's folders may hold (IMAP QUOTA, SMTP 452 4.2.2); nil: no limit.
+    public var quotaBytes: Int?
 
-    public init(domain: String, name: String, displayName: String = "") {
+    public init(domain: String, name: String, displayName: String = "", quotaBytes: Int? = nil) {
         self.domain = domain
         self.name = name
         self.displayName = displayName
+        self.quotaBytes = quotaBytes
     }
 
     public var address: String { "\(name)@\(domain)" }

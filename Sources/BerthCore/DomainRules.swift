@@ -60,6 +60,13 @@ public enum DomainRules {
     public static let minimumPasswordLength = 8
     public static let maximumPasswordLength = 1024
 
+    /// A quota is a positive number of octets (nil: none).
+    public static func validateQuota(_ quotaBytes: Int?) throws {
+        if let quotaBytes, quotaBytes <= 0 {
+            throw BindingsError.invalid("quotaBytes", "quotaBytes must be a positive number of octets, or null for no quota")
+        }
+    }
+
     public static func validatePassword(_ password: String) throws {
         guard password.count >= minimumPasswordLength else {
             throw BindingsError.invalid("password", "password must be at least \(minimumPasswordLength) characters")

@@ -4,6 +4,8 @@ public enum RecipientClass: Sendable, Hashable {
     case local(domain: String, user: String)
     /// A configured domain without that user (RFC 5321 550 5.1.1).
     case unknownLocalUser
+    /// A mailbox here whose quota is used up (RFC 3463 X.2.2: 452 4.2.2, try later).
+    case mailboxFull
     /// Somewhere else: relaying, allowed only for authenticated senders.
     case remote
 }

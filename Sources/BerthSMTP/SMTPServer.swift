@@ -14,6 +14,23 @@ public protocol SMTPBackend: Sendable {
     func deliver(_ message: InboundMessage, completion: @escaping @Sendable (Result<String, any Error>) -> Void)
 }
 
+/// A backend's final "no" to a message (not a storage failure, which gets 451): the
+/// reply the client gets instead of 250, e.g. 552 5.2.2 when it cannot fit the mailbox.
+public struct SMTPDeliveryRefusal: Error, Sendable {
+    public var reply: SMTPReply
+
+    public init(_ reply: SMTPReply) {
+        self.reply = reply
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}
+
 /// SMTP and submission as a protocol the listener layer can serve.
 public struct SMTPServer: ProtocolServer {
     public struct Configuration: Sendable {

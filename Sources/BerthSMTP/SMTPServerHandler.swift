@@ -385,10 +385,17 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                             "rcpts": .stringConvertible(recipients.count),
                             "size": .stringConvertible((try? result.get())?.size ?? 0),
                         ])
+                    case .failure(let refusal as SMTPDeliveryRefusal):
+                        handler.log.event("refused", [
+                            "queue": .string(queueID), "from": .string(sender), "code": .stringConvertible(refusal.reply.code),
+                            "text": .string(refusal.reply.lines.last ?? ""),
+                        ])
                     case .failure(let error):
                         handler.log.event("delivery failed", ["queue": .string(queueID), "error": "\(error)"], level: .error)
                     }
-                    handler.run(handler.machine.deliveryFinished(queueID: (try? stored.get()).map { _ in queueID }), context)
+                    let refusal = (stored.failureValue as? SMTPDeliveryRefusal)?.reply
+                    handler.run(
+                        handler.machine.deliveryFinished(queueID: (try? stored.get()).map { _ in queueID }, refusal: refusal), context)
                     handler.process(context)
                 }
             }

@@ -270,9 +270,11 @@ public struct SMTPStateMachine {
     }
 
     /// The store answered: durable (with its id) or failed.
-    public mutating func deliveryFinished(queueID: String?) -> Action {
+    /// `refusal`: the store turned the message down for good (552 5.2.2 over quota).
+    public mutating func deliveryFinished(queueID: String?, refusal: SMTPReply? = nil) -> Action {
         guard case .delivering = phase else { return .none }
         phase = .ready
+        if let refusal { return .reply(refusal) }
         guard let queueID else {
             return .reply(SMTPReply(451, "4.3.0", "Error: could not store the message; try again later"))
         }
@@ -366,6 +368,9 @@ public struct SMTPStateMachine {
             break
         case .unknownLocalUser:
             return error(SMTPReply(550, "5.1.1", "<\(to)>: Recipient address rejected: User unknown in local recipient table"))
+        case .mailboxFull:
+            // Temporary: the sender retries while the user makes room.
+            return .reply(SMTPReply(452, "4.2.2", "<\(to)>: Recipient address rejected: Mailbox full"))
         case .remote:
             // No open relay: only authenticated clients may send elsewhere.
             guard authenticatedUser != nil else {

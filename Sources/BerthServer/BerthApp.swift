@@ -34,7 +34,13 @@ public enum BerthApp {
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
-        let mailStore = try MailStore(dataDirectory: options.dataDirectory, store: store, hostname: hostname, logger: logger)
+        let notifier = MailboxNotifier()
+        let mailStore = try MailStore(
+            dataDirectory: options.dataDirectory, store: store, hostname: hostname, notifier: notifier, logger: logger)
+        let directory = store.directory
+        let mailboxes = try MaildirMailboxStore(
+            dataDirectory: options.dataDirectory, index: SQLiteMailIndex(database: store.database), hostname: hostname,
+            notifier: notifier, quotaLimit: { directory.quota(of: $0) }, logger: logger)
         let authGuard = AuthGuard(logger: logger)
         let budget = SessionBudget.fromSystemLimit(logger: logger)
         var smtpConfiguration = SMTPServer.Configuration(spoolDirectory: mailStore.spoolRoot)
@@ -45,7 +51,7 @@ public enum BerthApp {
         smtpConfiguration.logger = logger
         smtpConfiguration.relayAvailable = true
         let smtp = SMTPServer(
-            backend: StoreSMTPBackend(store: store, mailStore: mailStore), authGuard: authGuard,
+            backend: StoreSMTPBackend(store: store, mailStore: mailStore, mailboxes: mailboxes), authGuard: authGuard,
             configuration: smtpConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
@@ -186,10 +192,24 @@ struct MailStoreService: Service {
 struct StoreSMTPBackend: SMTPBackend {
     let store: ConfigStore
     let mailStore: MailStore
+    let mailboxes: MaildirMailboxStore
     let accepted = Counter(label: "berth_smtp_messages_accepted_total")
 
+    /// A local user whose quota is used up is `.mailboxFull` (452 4.2.2). Only users with a
+    /// quota cost an index read.
     func classify(_ address: String) -> RecipientClass {
-        store.directory.classify(address)
+        let verdict = store.directory.classify(address)
+        guard case .local(let domain, let user) = verdict, let room = room(MailAccount(domain: domain, user: user)) else {
+            return verdict
+        }
+        return room <= 0 ? .mailboxFull : verdict
+    }
+
+    /// Octets left under the account's quota; nil: no quota.
+    private func room(_ account: MailAccount) -> Int? {
+        guard let limit = store.directory.quota(of: account) else { return nil }
+        guard let used = try? mailboxes.quota(of: account).usedBytes else { return nil }
+        return limit - used
     }
 
     func verify(user: String, password: String) -> Bool {
@@ -197,6 +217,19 @@ struct StoreSMTPBackend: SMTPBackend {
     }
 
     func deliver(_ message: InboundMessage, completion: @escaping @Sendable (Result<String, any Error>) -> Void) {
+        // RFC 3463 5.2.2: a message bigger than the room left in every mailbox it is for
+        // is refused for good; with other recipients it is delivered (the quota is soft
+        // for the one message that crosses it) rather than lost for all.
+        let fits = message.recipients.map { recipient -> Bool in
+            guard case .local(let domain, let user) = recipient.class,
+                  let room = room(MailAccount(domain: domain, user: user)) else { return true }
+            return message.body.size <= room
+        }
+        if !fits.isEmpty && !fits.contains(true) {
+            if case .file(let path, _) = message.body { unlink(path) }
+            completion(.failure(SMTPDeliveryRefusal(SMTPReply(552, "5.2.2", "Mailbox full: the message does not fit the recipient's quota"))))
+            return
+        }
         let accepted = self.accepted
         mailStore.deliver(message) { result in
             if case .success = result { accepted.increment() }

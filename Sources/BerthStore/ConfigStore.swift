@@ -309,8 +309,8 @@ public final class ConfigStore: Sendable {
     /// Every user of every domain, by domain then name.
     public func allUsers() throws -> [User] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT domain, name, displayName FROM user ORDER BY domain, name")
-                .map { User(domain: $0["domain"], name: $0["name"], displayName: $0["displayName"]) }
+            try Row.fetchAll(db, sql: "SELECT domain, name, displayName, quotaBytes FROM user ORDER BY domain, name")
+                .map(Self.user)
         }
     }
 
@@ -320,10 +320,14 @@ public final class ConfigStore: Sendable {
                 throw BindingsError.notFound("no domain '\(domain)'")
             }
             return try Row.fetchAll(
-                db, sql: "SELECT domain, name, displayName FROM user WHERE domain = ? ORDER BY name",
+                db, sql: "SELECT domain, name, displayName, quotaBytes FROM user WHERE domain = ? ORDER BY name",
                 arguments: [domain.lowercased()]
-            ).map { User(domain: $0["domain"], name: $0["name"], displayName: $0["displayName"]) }
+            ).map(Self.user)
         }
+    }
+
+    static func user(_ row: Row) -> User {
+        User(domain: row["domain"], name: row["name"], displayName: row["displayName"], quotaBytes: row["quotaBytes"])
     }
 
     /// Creates a user; the password is stored as a bcrypt hash, never in clear.
@@ -337,25 +341,30 @@ public final class ConfigStore: Sendable {
                 throw BindingsError(.conflict, "user \(user.address) already exists", field: "name")
             }
             try db.execute(
-                sql: "INSERT INTO user(domain, name, displayName, passwordHash) VALUES (?, ?, ?, ?)",
-                arguments: [user.domain, user.name, user.displayName, hash])
+                sql: "INSERT INTO user(domain, name, displayName, passwordHash, quotaBytes) VALUES (?, ?, ?, ?, ?)",
+                arguments: [user.domain, user.name, user.displayName, hash, user.quotaBytes])
         }
         committedDirectoryChange()
     }
 
-    /// Changes a user's password (stored as a new bcrypt hash) and/or display name.
-    public func updateUser(domain: String, name: String, password: String?, displayName: String?) throws -> User {
+    /// Changes a user's password (stored as a new bcrypt hash), display name and/or quota
+    /// (`quotaBytes`: nil leaves it, `.some(nil)` removes it).
+    public func updateUser(
+        domain: String, name: String, password: String?, displayName: String?, quotaBytes: Int?? = nil
+    ) throws -> User {
         let hash = password.map { Bcrypt.hash($0, cost: Self.passwordHashCost) }
         let user = try database.write { db -> User in
             let key: [any DatabaseValueConvertible] = [domain.lowercased(), name.lowercased()]
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT domain, name, displayName FROM user WHERE domain = ? AND name = ?", arguments: StatementArguments(key))
+                db, sql: "SELECT domain, name, displayName, quotaBytes FROM user WHERE domain = ? AND name = ?",
+                arguments: StatementArguments(key))
             else { throw BindingsError.notFound("no user '\(name)@\(domain)'") }
-            var user = User(domain: row["domain"], name: row["name"], displayName: row["displayName"])
+            var user = Self.user(row)
             if let displayName { user.displayName = displayName }
+            if let quotaBytes { user.quotaBytes = quotaBytes }
             try db.execute(
-                sql: "UPDATE user SET displayName = ?, passwordHash = COALESCE(?, passwordHash) WHERE domain = ? AND name = ?",
-                arguments: [user.displayName, hash, user.domain, user.name])
+                sql: "UPDATE user SET displayName = ?, quotaBytes = ?, passwordHash = COALESCE(?, passwordHash) WHERE domain = ? AND name = ?",
+                arguments: [user.displayName, user.quotaBytes, hash, user.domain, user.name])
             return user
         }
         committedDirectoryChange()
@@ -372,7 +381,7 @@ public final class ConfigStore: Sendable {
 
     private func refreshDirectory() throws {
         let entries = try directoryEntries()
-        directory.update(domains: entries.domains, users: entries.users)
+        directory.update(domains: entries.domains, users: entries.users, quotas: entries.quotas)
     }
 
     /// Commits of domains and users refresh the directory before anyone hears of them.
@@ -381,15 +390,18 @@ public final class ConfigStore: Sendable {
         changes.notify()
     }
 
-    /// Domain names and `user@domain` -> bcrypt hash, for the in-memory directory.
-    func directoryEntries() throws -> (domains: Set<String>, users: [String: String]) {
+    /// Domain names, `user@domain` -> bcrypt hash and -> quota, for the in-memory directory.
+    func directoryEntries() throws -> (domains: Set<String>, users: [String: String], quotas: [String: Int]) {
         try database.read { db in
             let domains = Set(try String.fetchAll(db, sql: "SELECT name FROM domain"))
             var users: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT domain, name, passwordHash FROM user") {
-                users["\(row["name"] as String)@\(row["domain"] as String)"] = row["passwordHash"]
+            var quotas: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT domain, name, passwordHash, quotaBytes FROM user") {
+                let address = "\(row["name"] as String)@\(row["domain"] as String)"
+                users[address] = row["passwordHash"]
+                if let quota = row["quotaBytes"] as Int? { quotas[address] = quota }
             }
-            return (domains, users)
+            return (domains, users, quotas)
         }
     }
 }

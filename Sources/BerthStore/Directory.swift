@@ -9,6 +9,7 @@ public final class MailDirectory: @unchecked Sendable {
     private let lock = NSLock()
     private var domains: Set<String> = []
     private var users: [String: String] = [:]
+    private var quotas: [String: Int] = [:]
     /// Verified credentials (like Dovecot's auth cache): a client that logs in every few
     /// seconds pays bcrypt once per `verifiedLifetime`, not at every login. Keyed by an
     /// HMAC of address and password under a key of this process, so memory holds neither
@@ -29,11 +30,17 @@ public final class MailDirectory: @unchecked Sendable {
     }
 
     /// Replaces the copy; the store calls this after every committed domain or user change.
-    public func update(domains: Set<String>, users: [String: String]) {
+    public func update(domains: Set<String>, users: [String: String], quotas: [String: Int] = [:]) {
         lock.withLock {
             self.domains = domains
             self.users = users
+            self.quotas = quotas
         }
+    }
+
+    /// The account's quota in octets; nil: none.
+    public func quota(of account: MailAccount) -> Int? {
+        lock.withLock { quotas[account.address] }
     }
 
     /// Classifies `address` (`local@domain`; the domain compared case-insensitively,

@@ -133,7 +133,7 @@ public final class MailStore: @unchecked Sendable {
                         account = MailAccount(domain: d, user: u)
                     case .remote:
                         box = queueRoot
-                    case .unknownLocalUser:
+                    case .unknownLocalUser, .mailboxFull:
                         continue
                     }
                     if let existing = mine.firstIndex(where: { $0.tmpPath.hasPrefix(box + "/") }) {

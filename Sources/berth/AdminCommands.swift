@@ -238,6 +238,23 @@ struct DomainsCommand: AsyncParsableCommand {
     }
 }
 
+let userColumns = ["address", "displayName", "quotaBytes"]
+
+/// `500M` → 524288000: octets, or a number with K, M or G (1024-based).
+func parseQuota(_ text: String) throws -> Int {
+    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+    var digits = text.uppercased()
+    var unit = 1
+    if let last = digits.last, let multiplier = units[last] {
+        unit = multiplier
+        digits.removeLast()
+    }
+    guard let value = Int(digits), value > 0, value <= Int.max / unit else {
+        throw AdminClient.Failure(description: "--quota must be a positive number of octets, optionally with K, M or G (e.g. 500M)")
+    }
+    return value * unit
+}
+
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "List, add, edit and delete users (`berth users`: every user of every domain).",
@@ -249,7 +266,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         func run() async throws {
             let path = domain.map { "/api/v1/domains/\($0)/users" } ?? "/api/v1/users"
-            try await AdminClient(options: client).list(path, columns: ["address", "displayName"])
+            try await AdminClient(options: client).list(path, columns: userColumns)
         }
     }
 
@@ -259,6 +276,8 @@ struct UsersCommand: AsyncParsableCommand {
         @Option(help: "Password (env BERTH_USER_PASSWORD keeps it out of the process list).")
         var password: String?
         @Option var displayName: String?
+        @Option(help: "Mail quota: octets, or with K, M, G (1024-based), e.g. 500M.")
+        var quota: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
             try await client.run {
@@ -268,31 +287,35 @@ struct UsersCommand: AsyncParsableCommand {
                 let api = AdminClient(options: client)
                 var body: [String: Any] = ["name": name, "password": password]
                 body["displayName"] = displayName
-                try api.show(try await api.request("POST", "/api/v1/domains/\(domain)/users", body: body), columns: ["address", "displayName"])
+                if let quota { body["quotaBytes"] = try parseQuota(quota) }
+                try api.show(try await api.request("POST", "/api/v1/domains/\(domain)/users", body: body), columns: userColumns)
             }
         }
     }
 
     struct Edit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reset a user's password and/or change the display name.")
+        static let configuration = CommandConfiguration(abstract: "Reset a user's password, change the display name or the quota.")
         @Argument var domain: String
         @Argument var name: String
         @Option(help: "New password (env BERTH_USER_PASSWORD keeps it out of the process list).")
         var password: String?
         @Option var displayName: String?
+        @Option(help: "Mail quota: octets, or with K, M, G (1024-based), e.g. 500M; \"none\" removes it.")
+        var quota: String?
         @OptionGroup var client: ClientOptions
         func run() async throws {
             try await client.run {
                 var body: [String: Any] = [:]
                 body["password"] = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"]
                 body["displayName"] = displayName
+                if let quota { body["quotaBytes"] = quota.lowercased() == "none" ? NSNull() : try parseQuota(quota) }
                 guard !body.isEmpty else {
-                    throw AdminClient.Failure(description: "give --password (or BERTH_USER_PASSWORD) and/or --display-name")
+                    throw AdminClient.Failure(description: "give --password (or BERTH_USER_PASSWORD), --display-name and/or --quota")
                 }
                 let api = AdminClient(options: client)
                 try api.show(
                     try await api.request("PUT", "/api/v1/domains/\(domain)/users/\(name)", body: body),
-                    columns: ["address", "displayName"])
+                    columns: userColumns)
             }
         }
     }

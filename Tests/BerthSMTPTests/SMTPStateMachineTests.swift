@@ -9,6 +9,7 @@ struct SMTPStateMachineTests {
     static func classify(_ address: String) -> RecipientClass {
         switch address.lowercased() {
         case "alice@example.com": return .local(domain: "example.com", user: "alice")
+        case "full@example.com": return .mailboxFull
         case let a where a.hasSuffix("@example.com"): return .unknownLocalUser
         default: return .remote
         }
@@ -62,6 +63,12 @@ struct SMTPStateMachineTests {
         #expect(envelope.recipients.map(\.address) == ["alice@example.com"])
         #expect(m.deliveryFinished(queueID: "Q1") == .reply(SMTPReply(250, "2.0.0", "Ok: queued as Q1")))
         #expect(m.deliveryFinished(queueID: "Q1") == .none)
+        #expect(Self.code(Self.send(&m, "MAIL FROM:<bob@elsewhere.org>")) == 250)
+        #expect(Self.code(Self.send(&m, "RCPT TO:<alice@example.com>")) == 250)
+        #expect(Self.code(Self.send(&m, "DATA")) == 354)
+        _ = m.dataFinished(problem: nil)
+        let full = SMTPReply(552, "5.2.2", "Mailbox full")
+        #expect(m.deliveryFinished(queueID: nil, refusal: full) == .reply(full), "the store's refusal is the reply")
         #expect(Self.send(&m, "QUIT") == .replyAndClose(.bye))
     }
 
@@ -73,6 +80,8 @@ struct SMTPStateMachineTests {
         (["EHLO c", "MAIL FROM:<a@b.c>", "DATA"], 554),                        // no recipients
         (["EHLO c", "MAIL FROM:<a@b.c>", "MAIL FROM:<a@b.c>"], 503),
         (["EHLO c", "MAIL FROM:<a@b.c>", "RCPT TO:<nobody@example.com>"], 550),
+        (["EHLO c", "MAIL FROM:<a@b.c>", "RCPT TO:<full@example.com>"], 452),       // over quota: try later
+        (["EHLO c", "MAIL FROM:<a@b.c>", "RCPT TO:<full@example.com>", "DATA"], 554),
         (["EHLO c", "MAIL FROM:<a@b.c>", "RCPT TO:<someone@elsewhere.org>"], 554),  // no open relay
         (["EHLO c", "MAIL FROM:<a@b.c> SIZE=999999999"], 552),
         (["EHLO c", "MAIL FROM:<a@b.c> SMTPUTF8"], 555),
