@@ -23,11 +23,12 @@ async function render(root, ctx) {
       { label: 'Name', cell: (u) => u.name },
       { label: 'Domain', cell: (u) => u.domain },
       { label: 'Display name', cell: (u) => u.displayName },
+      { label: 'Quota', cell: (u) => (u.quotaBytes == null ? 'none' : `${mib(u.quotaBytes)} MiB`) },
     ],
   });
   const filter = h('select', { id: 'user-filter' });
   filter.addEventListener('change', () => show());
-  root.append(viewHead('Users', 'Mailboxes. Double-click a user to change its display name or password.'),
+  root.append(viewHead('Users', 'Mailboxes. Double-click a user to change its display name, password or quota.'),
     h('div', { class: 'filters' }, h('label', { for: filter.id }, 'Domain'), filter), tb.el, t.el);
 
   const show = () => t.setRows(filter.value ? all.filter((u) => u.domain === filter.value) : all);
@@ -43,21 +44,33 @@ async function render(root, ctx) {
   /** After a save: the list again (a failure here must not keep the dialog open). */
   const reload = (keys) => { ctx.refreshCounts(); load().then(() => t.select(keys), ctx.fail); };
 
+  const MIB = 1024 * 1024;
+  const mib = (bytes) => Math.round((bytes / MIB) * 100) / 100;
+  const quotaInput = (id, bytes) => h('input', { type: 'number', id, min: '1', step: 'any', inputmode: 'decimal', value: bytes == null ? '' : String(mib(bytes)), placeholder: 'no quota' });
+  /** MiB typed → octets for quotaBytes; empty → null (no quota). */
+  const quotaValue = (input) => (input.value.trim() === '' ? null : Math.round(Number(input.value) * MIB));
+  const quotaHelp = 'In MiB. Empty: no quota. Over it, IMAP APPEND/COPY fail and SMTP answers 452 4.2.2.';
+
   function add() {
     const domain = select(domains.map((d) => [d, d]), filter.value || domains[0], { id: 'user-domain' });
     const name = h('input', { type: 'text', id: 'user-name', autocomplete: 'off', placeholder: 'alice' });
     const displayName = h('input', { type: 'text', id: 'user-display', autocomplete: 'off' });
     const password = h('input', { type: 'password', id: 'user-password', autocomplete: 'new-password' });
+    const quota = quotaInput('user-quota', null);
     const m = formDialog('Add user', {
       saveLabel: 'Add',
-      fields: { domain, name, displayName, password },
+      fields: { domain, name, displayName, password, quotaBytes: quota },
       save: async () => {
-        const u = await api('POST', `/domains/${enc(domain.value)}/users`, { name: name.value.trim(), displayName: displayName.value, password: password.value });
+        const body = { name: name.value.trim(), displayName: displayName.value, password: password.value };
+        const q = quotaValue(quota);
+        if (q !== null) body.quotaBytes = q;
+        const u = await api('POST', `/domains/${enc(domain.value)}/users`, body);
         reload([u.address]);
       },
     });
     m.body.append(field('Domain', domain).row, field('Name', name, 'The part before the @.').row,
-      field('Display name', displayName).row, field('Password', password, 'At least 8 characters.').row);
+      field('Display name', displayName).row, field('Password', password, 'At least 8 characters.').row,
+      field('Quota', quota, quotaHelp).row);
     showModal(m);
   }
 
@@ -66,12 +79,15 @@ async function render(root, ctx) {
     const address = h('input', { type: 'text', id: 'user-address', value: u.address, readOnly: true });
     const displayName = h('input', { type: 'text', id: 'user-edit-display', value: u.displayName || '', autocomplete: 'off' });
     const password = h('input', { type: 'password', id: 'user-new-password', autocomplete: 'new-password' });
+    const quota = quotaInput('user-edit-quota', u.quotaBytes);
     const m = formDialog(`Edit user ${u.address}`, {
-      fields: { displayName, password },
+      fields: { displayName, password, quotaBytes: quota },
       save: async () => {
         const body = {};
         if (displayName.value !== (u.displayName || '')) body.displayName = displayName.value;
         if (password.value) body.password = password.value;
+        const q = quotaValue(quota);
+        if (q !== (u.quotaBytes == null ? null : Math.round(mib(u.quotaBytes) * MIB))) body.quotaBytes = q;
         if (!Object.keys(body).length) return;
         await api('PUT', `/domains/${enc(u.domain)}/users/${enc(u.name)}`, body);
         if (body.password) ctx.alert(`Password of ${u.address} changed.`, 'info');
@@ -79,7 +95,8 @@ async function render(root, ctx) {
       },
     });
     m.body.append(field('Address', address).row, field('Display name', displayName).row,
-      field('New password', password, 'At least 8 characters. Leave empty to keep the password.').row);
+      field('New password', password, 'At least 8 characters. Leave empty to keep the password.').row,
+      field('Quota', quota, quotaHelp).row);
     showModal(m);
   }
 
