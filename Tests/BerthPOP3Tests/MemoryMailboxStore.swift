@@ -23,6 +23,13 @@ final class MemoryMailboxStore: MailboxStore, @unchecked Sendable {
     private var flagChanges: [(FlagChange, [UInt32])] = []
     /// Lock tokens handed out and not yet cancelled.
     private var liveLocks = 0
+    private var failing: Set<String> = []
+
+    /// Makes `snapshot` or `expunge` throw, as a broken disk or database would.
+    func fail(_ call: String) { lock.withLock { _ = failing.insert(call) } }
+    private func check(_ call: String) throws {
+        if lock.withLock({ failing.contains(call) }) { throw MailboxStoreError.storage("\(call) failed") }
+    }
 
     init() throws {
         directory = try TempDirectory()
@@ -74,6 +81,7 @@ final class MemoryMailboxStore: MailboxStore, @unchecked Sendable {
 
     func snapshot(_ name: String, of account: MailAccount) throws -> MailboxSnapshot {
         guard name == DefaultMailboxes.inbox else { throw MailboxStoreError.noSuchMailbox(name) }
+        try check("snapshot")
         let messages = lock.withLock { (inboxes[account] ?? []).map(\.record) }
         return MailboxSnapshot(
             mailbox: MailboxInfo(
@@ -88,6 +96,7 @@ final class MemoryMailboxStore: MailboxStore, @unchecked Sendable {
 
     func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
         guard mailboxID == Self.inboxID else { throw MailboxStoreError.mailboxGone }
+        try check("expunge")
         return lock.withLock {
             expunges.append(uids)
             let removed = (inboxes[account] ?? []).filter { uids.contains($0.record.uid) }

@@ -35,7 +35,8 @@ struct POP3ServerHandlerTests {
 
         init(
             _ store: MemoryMailboxStore, encryption: Encryption = .none, tlsRequired: Bool = false,
-            tls: NIOSSLContext? = nil, plaintext: Bool = true, before: (any ChannelHandler & Sendable)? = nil
+            tls: NIOSSLContext? = nil, implicitTLS: Bool = false, plaintext: Bool = true,
+            before: (@Sendable () -> any ChannelHandler)? = nil
         ) async throws {
             var configuration = POP3Server.Configuration()
             configuration.allowPlaintextAuth = plaintext
@@ -44,15 +45,17 @@ struct POP3ServerHandlerTests {
                 configuration: configuration)
             let connection = ConnectionContext(
                 spec: POP3ServerHandlerTests.spec(encryption: encryption, tlsRequired: tlsRequired),
-                isImplicitTLS: false, tlsContext: tls, clientAddress: "192.0.2.\(Int.random(in: 1...254))")
+                isImplicitTLS: implicitTLS, tlsContext: tls, clientAddress: "192.0.2.\(Int.random(in: 1...254))")
             channel = NIOAsyncTestingChannel()
             let channel = self.channel
             try await channel.eventLoop.submit {
-                if let before { try channel.pipeline.syncOperations.addHandler(before) }
+                // What the listener puts first: the TLS handler of an `ssl` port, or a test's socket.
+                if let before { try channel.pipeline.syncOperations.addHandler(before()) }
                 try server.configure(channel: channel, connection: connection)
             }.get()
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).get()
-            greeting = try await read()
+            // Over implicit TLS the greeting is encrypted: the test reads it with its TLS client.
+            greeting = implicitTLS ? "" : try await read()
         }
 
         func send(_ text: String) async throws {
@@ -421,9 +424,9 @@ struct POP3ServerHandlerTests {
         }
     }
 
-    @Test func aClientThatDoesNotReadARetrDoesNotMakeTheServerBufferIt() async throws {
-        let store = try MemoryMailboxStore()
-        // 2 MiB of 100-byte lines, every tenth starting with a dot.
+    /// 2 MiB of 100-byte lines, every tenth starting with a dot, and the RETR response
+    /// body it must give (CRLF, dot-stuffed, terminated).
+    static func bigMessage() -> (message: [UInt8], expected: [UInt8]) {
         var message = Array("Subject: big\n\n".utf8)
         var expected = Array("Subject: big\r\n\r\n".utf8)
         for n in 0..<21_000 {
@@ -432,9 +435,15 @@ struct POP3ServerHandlerTests {
             expected += Array(((n % 10 == 0 ? "." : "") + line + "\r\n").utf8)
         }
         expected += Array(".\r\n".utf8)
+        return (message, expected)
+    }
+
+    @Test func aClientThatDoesNotReadARetrDoesNotMakeTheServerBufferIt() async throws {
+        let store = try MemoryMailboxStore()
+        let (message, expected) = Self.bigMessage()
         try store.add(message, to: Self.alice)
         let socket = SlowSocket(highWater: 64 * 1024)
-        let client = try await Client(store, before: socket)
+        let client = try await Client(store, before: { socket })
         _ = try await client.login()
         try await client.send("RETR 1\r\n")
         let firstLine = try await client.read()
@@ -458,6 +467,96 @@ struct POP3ServerHandlerTests {
         #expect(whole, "the message, CRLF and dot-stuffed, arrives whole and in order")
         #expect(rounds > 10, "the response came in many pieces, not at once")
         #expect(try await client.channel.eventLoop.submit { socket.peak }.get() < 64 * 1024 + 2 * MessageFile.chunkSize + 512)
+    }
+
+    @Test func aClientThatStopsReadingMidMessageIsClosedAtTheTimeout() async throws {
+        let store = try MemoryMailboxStore()
+        try store.add(Self.bigMessage().message, to: Self.alice)
+        try store.add("Subject: small\n\nhi\n", to: Self.alice)
+        let socket = SlowSocket(highWater: 64 * 1024)
+        let client = try await Client(store, before: { socket })
+        _ = try await client.login()
+        #expect(try await client.command("DELE 2").hasPrefix("+OK"))
+        try await client.send("RETR 1\r\n")
+        _ = try await client.quiet(for: 200)
+        #expect(!client.channel.isWritable)
+        await client.channel.testingEventLoop.advanceTime(by: .seconds(599))
+        #expect(client.channel.isActive, "within the timeout")
+        await client.channel.testingEventLoop.advanceTime(by: .seconds(1))
+        #expect(try await client.closed())
+        #expect(store.expungeCalls.isEmpty, "no UPDATE without QUIT")
+        #expect(!store.isLocked(Self.alice))
+    }
+
+    @Test func topOfABigMessageReadsOnlyWhatItSends() async throws {
+        let store = try MemoryMailboxStore()
+        try store.add(Self.bigMessage().message, to: Self.alice)
+        let client = try await Client(store)
+        _ = try await client.login()
+        let top = try await client.multiLine("TOP 1 2")
+        #expect(top == "+OK top of message follows\r\nSubject: big\r\n\r\n..\(String(repeating: "y", count: 98))\r\nx\(String(repeating: "y", count: 98))\r\n.\r\n")
+        #expect(try await client.quiet(for: 50) == "")
+        #expect(try await client.command("NOOP") == "+OK\r\n")
+    }
+
+    @Test func aDrainDuringRetrLetsTheMessageFinish() async throws {
+        let store = try MemoryMailboxStore()
+        let (message, expected) = Self.bigMessage()
+        try store.add(message, to: Self.alice)
+        let socket = SlowSocket(highWater: 64 * 1024)
+        let client = try await Client(store, before: { socket })
+        _ = try await client.login()
+        try await client.send("RETR 1\r\nDELE 1\r\nQUIT\r\n")
+        var received = Array(try await client.read().utf8)
+        client.channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        for _ in 0..<1000 where client.channel.isActive {
+            try await client.channel.eventLoop.submit { socket.clientReads() }.get()
+            received += Array(try await client.quiet(for: 5).utf8)
+        }
+        let shuttingDown = Array("-ERR [SYS/TEMP] server shutting down\r\n".utf8)
+        #expect(received.count == "+OK 2121016 octets\r\n".utf8.count + expected.count + shuttingDown.count)
+        let whole = received.suffix(expected.count + shuttingDown.count).elementsEqual(expected + shuttingDown)
+        #expect(whole, "the message whole, then the -ERR; the pipelined DELE and QUIT never run")
+        #expect(store.expungeCalls.isEmpty)
+        #expect(!store.isLocked(Self.alice))
+    }
+
+    @Test func storeFailuresAreTemporaryErrors() async throws {
+        let (store, _) = try Self.aliceStore()
+        store.fail("snapshot")
+        let client = try await Client(store)
+        #expect(try await client.login() == "-ERR [SYS/TEMP] unable to open the maildrop; try again later\r\n")
+        #expect(!store.isLocked(Self.alice))
+
+        let (other, _) = try Self.aliceStore()
+        other.fail("expunge")
+        let second = try await Client(other)
+        _ = try await second.login()
+        #expect(try await second.command("DELE 1").hasPrefix("+OK"))
+        #expect(try await second.command("QUIT") == "-ERR [SYS/TEMP] some deleted messages not removed\r\n")
+        #expect(try await second.closed())
+        #expect(!other.isLocked(Self.alice), "the lock is freed even when UPDATE failed")
+    }
+
+    @Test func anImplicitTLSPortGreetsOverTLSAndOffersLogin() async throws {
+        let (serverTLS, clientTLS) = try Self.tlsContexts()
+        let (store, _) = try Self.aliceStore()
+        let server = try await Client(
+            store, encryption: .ssl, implicitTLS: true, plaintext: false,
+            before: { NIOSSLServerHandler(context: serverTLS) })
+        #expect(!server.greeting.contains("+OK"), "the greeting waits for the handshake")
+        let client = NIOAsyncTestingChannel()
+        try await client.eventLoop.submit {
+            try client.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: clientTLS, serverHostname: nil))
+        }.get()
+        try await client.connect(to: SocketAddress(ipAddress: "127.0.0.2", port: 995)).get()
+        try await Self.shuttle(client, server.channel)
+        #expect(try await Self.clientText(client) == "+OK pop.example.com POP3 Berth ready\r\n")
+        try await client.writeAndFlush(ByteBuffer(string: "CAPA\r\nUSER alice@example.com\r\nPASS right password\r\n"))
+        try await Self.shuttle(client, server.channel)
+        let replies = try await Self.clientText(client)
+        #expect(replies.contains("\r\nUSER\r\n") && !replies.contains("STLS"), "\(replies)")
+        #expect(replies.hasSuffix("+OK send PASS\r\n+OK maildrop has 2 messages (96 octets)\r\n"), "\(replies)")
     }
 
     @Test func anIdleClientIsLoggedOutWithoutUpdate() async throws {
