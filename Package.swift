@@ -84,13 +84,18 @@ let package = Package(
         ),
         // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
         .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
-        // POP3 protocol core: parser, reply encoder, session state machine, dot-stuffer,
-        // UIDL ids. Pure, no I/O; reuses BerthNet's SASL server and line framer.
+        // POP3: parser, reply encoder, session state machine, UIDL ids (pure), and the
+        // server handler that runs them on a channel over a MailboxStore.
         .target(
             name: "BerthPOP3",
             dependencies: [
                 "BerthCore", "BerthNet",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -234,8 +239,12 @@ let package = Package(
         .testTarget(
             name: "BerthPOP3Tests",
             dependencies: [
-                "BerthTestSupport", "BerthPOP3", "BerthNet",
+                "BerthTestSupport", "BerthPOP3", "BerthNet", "BerthCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
