@@ -82,6 +82,19 @@ let package = Package(
         ),
         // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
         .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+        // IMAP4rev1 server: session engine, NIO handler and the `ProtocolServer` over a `MailboxStore`.
+        .target(
+            name: "BerthIMAPServer",
+            dependencies: [
+                "BerthCore", "BerthNet", "BerthIMAP", "BerthMIME",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // POP3 protocol core: parser, reply encoder, session state machine, dot-stuffer,
         // UIDL ids. Pure, no I/O; reuses BerthNet's SASL server and line framer.
         .target(
@@ -227,6 +240,17 @@ let package = Package(
         .testTarget(
             name: "BerthIMAPTests",
             dependencies: ["BerthTestSupport", "BerthIMAP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthIMAPServerTests",
+            dependencies: [
+                "BerthTestSupport", "BerthIMAPServer", "BerthIMAP", "BerthMIME", "BerthNet", "BerthCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
