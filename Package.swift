@@ -248,6 +248,7 @@ let package = Package(
                 "BerthTestSupport", "BerthIMAPServer", "BerthIMAP", "BerthMIME", "BerthNet", "BerthCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -324,7 +324,11 @@ extension IMAPServerHandler {
         let store = server.store
         busy = true
         spool.finish().assumeIsolated().whenComplete { spooled in
-            guard self.mode != .closed else { return }
+            guard self.mode != .closed else {
+                // The client left while the spool was being closed: nothing of it stays.
+                if case .success(.file(let path, _)) = spooled { unlink(path) }
+                return
+            }
             switch spooled {
             case .failure(let error):
                 self.log.event("append spool failed", ["error": "\(error)"], level: .error)

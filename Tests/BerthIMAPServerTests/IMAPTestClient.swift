@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOSSL
 
 /// One IMAP session on an `EmbeddedChannel`: the server's handler with the fake store, and
 /// helpers that send lines and read what came back.
@@ -23,7 +24,7 @@ struct IMAPTestClient {
 
     init(
         _ store: FakeMailboxStore, encryption: Encryption = .none, tlsRequired: Bool = false, allowPlaintext: Bool = true,
-        maxAppendSize: Int? = nil, clientAddress: String = "192.0.2.1"
+        maxAppendSize: Int? = nil, clientAddress: String = "192.0.2.1", tlsContext: NIOSSLContext? = nil
     ) throws {
         var configuration = IMAPServer.Configuration(spoolDirectory: Self.spool.path, threadPool: nil)
         configuration.allowPlaintextAuth = allowPlaintext
@@ -34,7 +35,7 @@ struct IMAPTestClient {
         try server.configure(
             channel: channel,
             connection: ConnectionContext(
-                spec: Self.spec(encryption: encryption, tlsRequired: tlsRequired), isImplicitTLS: false, tlsContext: nil,
+                spec: Self.spec(encryption: encryption, tlsRequired: tlsRequired), isImplicitTLS: false, tlsContext: tlsContext,
                 clientAddress: clientAddress))
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 40000)).wait()
         channel.embeddedEventLoop.run()
