@@ -6,14 +6,27 @@ import Foundation
 /// FETCH responses (RFC 3501 §6.4.5, §7.4.2; RFC 7162 MODSEQ), pure: a record and, when
 /// an item needs it, the parsed message.
 enum IMAPFetch {
-    /// Whether any item needs the message file.
-    static func needsContent(_ attributes: [IMAPFetchAttribute]) -> Bool {
-        attributes.contains { attribute in
+    /// How much of the message file a request needs.
+    enum Content: Int, Sendable, Comparable {
+        case none, header, full
+        static func < (a: Content, b: Content) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    /// ENVELOPE and top-level header sections need only the header: a client syncing a
+    /// folder's headers does not make the server read every attachment.
+    static func content(_ attributes: [IMAPFetchAttribute]) -> Content {
+        attributes.map { attribute -> Content in
             switch attribute {
-            case .envelope, .body, .bodyStructure, .bodySection, .rfc822, .rfc822Header, .rfc822Text: true
-            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: false
+            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: .none
+            case .envelope, .rfc822Header: .header
+            case .bodySection(let section, _, _):
+                switch section.text {
+                case .header?, .headerFields?, .headerFieldsNot? where section.part.isEmpty: .header
+                default: .full
+                }
+            case .body, .bodyStructure, .rfc822, .rfc822Text: .full
             }
-        }
+        }.max() ?? .none
     }
 
     /// RFC 3501 §6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set \Seen.
@@ -83,9 +96,41 @@ enum IMAPFetch {
         return items
     }
 
-    /// Reads and parses a message file (off the event loop). nil when it is gone.
-    static func load(path: String?) -> MIMEMessage? {
-        guard let path, let data = FileManager.default.contents(atPath: path) else { return nil }
-        return MIMEMessage(data)
+    /// Reads and parses a message file (off the event loop); for `.header`, only up to the
+    /// blank line that ends the header. nil when it is gone.
+    static func load(path: String?, _ content: Content = .full) -> MIMEMessage? {
+        guard let path else { return nil }
+        guard content == .header else {
+            return FileManager.default.contents(atPath: path).map { MIMEMessage($0) }
+        }
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        var bytes: [UInt8] = []
+        var searched = 0
+        while bytes.count < MIMELimits.defaultHeaderSize, let chunk = try? file.read(upToCount: 16 * 1024), !chunk.isEmpty {
+            bytes += chunk
+            if let end = headerEnd(bytes, from: max(0, searched - 2)) {
+                bytes.removeSubrange(end...)
+                break
+            }
+            searched = bytes.count
+        }
+        return MIMEMessage(bytes)
+    }
+
+    /// Just past the blank line ending a header (`LF LF` or `LF CR LF`), if it is there.
+    static func headerEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+        // An empty header: the message starts with its blank line.
+        if start == 0, bytes.first == 0x0A { return 1 }
+        if start == 0, bytes.starts(with: [0x0D, 0x0A]) { return 2 }
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == 0x0A {
+                if index + 1 < bytes.count && bytes[index + 1] == 0x0A { return index + 2 }
+                if index + 2 < bytes.count && bytes[index + 1] == 0x0D && bytes[index + 2] == 0x0A { return index + 3 }
+            }
+            index += 1
+        }
+        return nil
     }
 }

@@ -15,14 +15,16 @@ enum IMAPSearch {
         var sequenceNumber: Int
     }
 
-    /// Whether any key reads the message itself.
-    static func needsContent(_ key: IMAPSearchKey) -> Bool {
+    /// How much of each message the keys read: BODY and TEXT the whole message, header
+    /// keys and the SENT dates only the header, the rest nothing.
+    static func content(_ key: IMAPSearchKey) -> IMAPFetch.Content {
         switch key {
-        case .bcc, .body, .cc, .from, .subject, .text, .to, .header, .sentBefore, .sentOn, .sentSince: true
-        case .not(let inner): needsContent(inner)
-        case .or(let a, let b): needsContent(a) || needsContent(b)
-        case .and(let keys): keys.contains(where: needsContent)
-        default: false
+        case .body, .text: .full
+        case .bcc, .cc, .from, .subject, .to, .header, .sentBefore, .sentOn, .sentSince: .header
+        case .not(let inner): content(inner)
+        case .or(let a, let b): max(content(a), content(b))
+        case .and(let keys): keys.map(content).max() ?? .none
+        default: .none
         }
     }
 

@@ -15,7 +15,7 @@ extension IMAPServerHandler {
         /// UIDs, in sequence order.
         var targets: [UInt32]
         var next = 0
-        var needsContent: Bool
+        var content: IMAPFetch.Content
         var modSeq: Bool
         /// UIDs whose \Seen this FETCH set.
         var seenSet: Set<UInt32> = []
@@ -46,7 +46,7 @@ extension IMAPServerHandler {
         if let changedSince { records = records.filter { $0.modSeq > changedSince } }
         var job = FetchJob(
             tag: tag, uid: uid, attributes: attributes, targets: records.map(\.uid),
-            needsContent: IMAPFetch.needsContent(attributes), modSeq: attributes.contains(.modSeq) || changedSince != nil)
+            content: IMAPFetch.content(attributes), modSeq: attributes.contains(.modSeq) || changedSince != nil)
         let store = server.store
         let mailboxID = view.mailboxID
 
@@ -81,7 +81,7 @@ extension IMAPServerHandler {
         selected?.condStore = true
     }
 
-    /// Writes the FETCH job's next responses until it ends, output backs up, or a message
+    /// Writes the FETCH job's next responses until it ends, output backs up, or messages
     /// must be read from disk.
     func continueFetch() {
         guard var job = fetchJob, mode != .closed else { return }
@@ -94,30 +94,20 @@ extension IMAPServerHandler {
                 settle(commandDone: false)
                 return
             }
-            let uid = job.targets[job.next]
-            guard let view = selected, let index = view.index(of: uid), !view.pendingExpunges.contains(uid) || !job.needsContent else {
-                job.missing = true
-                job.next += 1
-                continue
-            }
-            let record = view.messages[index]
-            let sequence = UInt32(index + 1)
-            let flagsChanged = job.seenSet.contains(uid)
-            if job.needsContent {
-                if let cached = messageCache, cached.mailboxID == view.mailboxID, cached.uid == uid {
-                    write(.data(.fetch(sequence, IMAPFetch.items(
-                        job.attributes, record: record, message: cached.message, uid: job.uid, modSeq: job.modSeq,
-                        flagsChanged: flagsChanged))))
-                    job.next += 1
-                    continue
-                }
+            if job.content != .none {
                 fetchJob = job
-                readAndWrite(record: record, sequence: sequence, mailboxID: view.mailboxID, flagsChanged: flagsChanged, job)
+                readAndWrite(job)
                 return
             }
-            write(.data(.fetch(sequence, IMAPFetch.items(
-                job.attributes, record: record, message: nil, uid: job.uid, modSeq: job.modSeq, flagsChanged: flagsChanged))))
+            let uid = job.targets[job.next]
             job.next += 1
+            guard let view = selected, let index = view.index(of: uid) else {
+                job.missing = true
+                continue
+            }
+            write(.data(.fetch(UInt32(index + 1), IMAPFetch.items(
+                job.attributes, record: view.messages[index], message: nil, uid: job.uid, modSeq: job.modSeq,
+                flagsChanged: job.seenSet.contains(uid)))))
             batch += 1
             if batch >= Self.fetchBatch && job.next < job.targets.count {
                 // Let the loop (and the socket) breathe between batches of a long FETCH.
@@ -135,29 +125,77 @@ extension IMAPServerHandler {
             text: job.missing ? "Some messages were expunged" : "FETCH completed", expungeAllowed: job.uid)
     }
 
-    /// Reads, parses and encodes one message's FETCH response off the event loop.
-    private func readAndWrite(record: MessageRecord, sequence: UInt32, mailboxID: Int64, flagsChanged: Bool, _ job: FetchJob) {
-        guard let account else { return }
+    /// Messages read in one trip to the thread pool: up to this many, or this many octets
+    /// (the first message whatever its size), so memory stays bounded.
+    static let readBatchMessages = 32
+    static let readBatchOctets = 1024 * 1024
+
+    /// Reads, parses and encodes the next messages' FETCH responses off the event loop,
+    /// writes them, and carries on.
+    private func readAndWrite(_ job: FetchJob) {
+        guard let account, let view = selected else { return }
+        struct Target: Sendable {
+            var record: MessageRecord
+            var sequence: UInt32
+            var flagsChanged: Bool
+        }
+        var targets: [Target] = []
+        var octets = 0
+        var index = job.next
+        while index < job.targets.count && targets.count < Self.readBatchMessages {
+            let uid = job.targets[index]
+            guard let position = view.index(of: uid), !view.pendingExpunges.contains(uid) else { break }
+            let record = view.messages[position]
+            if !targets.isEmpty && octets + record.size > Self.readBatchOctets { break }
+            octets += job.content == .full ? record.size : 4096
+            targets.append(Target(record: record, sequence: UInt32(position + 1), flagsChanged: job.seenSet.contains(uid)))
+            index += 1
+        }
+        guard !targets.isEmpty else {
+            // Gone from the view, or expunged meanwhile: its file may be gone too.
+            fetchJob?.missing = true
+            fetchJob?.next += 1
+            return continueFetch()
+        }
         let store = server.store
-        let attributes = job.attributes, uid = job.uid, modSeq = job.modSeq
-        blocking({ () throws -> (MIMEMessage, [UInt8])? in
-            guard let message = IMAPFetch.load(path: try store.messagePath(uid: record.uid, in: mailboxID, of: account)) else {
-                return nil
+        let mailboxID = view.mailboxID
+        let attributes = job.attributes, uid = job.uid, modSeq = job.modSeq, content = job.content
+        let cached = messageCache
+        let batch = targets
+        blocking({ () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
+            var responses: [[UInt8]?] = []
+            var last = cached
+            for target in batch {
+                let message: MIMEMessage?
+                if let cached, cached.serves(mailboxID, target.record.uid, content) {
+                    message = cached.message
+                } else {
+                    let path = try store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
+                    message = IMAPFetch.load(path: path, content)
+                    if let message { last = CachedMessage(mailboxID: mailboxID, uid: target.record.uid, message: message, content: content) }
+                }
+                guard let message else {
+                    responses.append(nil)
+                    continue
+                }
+                let items = IMAPFetch.items(
+                    attributes, record: target.record, message: message, uid: uid, modSeq: modSeq, flagsChanged: target.flagsChanged)
+                responses.append(IMAPResponseEncoder.encode(.data(.fetch(target.sequence, items))))
             }
-            let items = IMAPFetch.items(attributes, record: record, message: message, uid: uid, modSeq: modSeq, flagsChanged: flagsChanged)
-            return (message, IMAPResponseEncoder.encode(.data(.fetch(sequence, items))))
+            return (responses, last)
         }) { result in
             switch result {
-            case .success(let loaded?):
-                self.messageCache = (mailboxID, record.uid, loaded.0)
-                self.writeRaw(loaded.1)
-            case .success(nil):
-                self.fetchJob?.missing = true
+            case .success(let read):
+                self.messageCache = read.last
+                for response in read.responses {
+                    if let response { self.writeRaw(response) } else { self.fetchJob?.missing = true }
+                }
+                self.flushIfNeeded()
             case .failure(let error):
-                self.log.event("fetch read failed", ["uid": .stringConvertible(record.uid), "error": "\(error)"], level: .error)
+                self.log.event("fetch read failed", ["error": "\(error)"], level: .error)
                 self.fetchJob?.missing = true
             }
-            self.fetchJob?.next += 1
+            self.fetchJob?.next += batch.count
             self.continueFetch()
         }
     }
@@ -167,8 +205,7 @@ extension IMAPServerHandler {
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
-        pendingWrites = false
-        context.flush()
+        pendingWrites = true
     }
 
     // MARK: SEARCH (§6.4.4; RFC 4731 ESEARCH; RFC 7162 §3.1.5 MODSEQ)
@@ -200,7 +237,8 @@ extension IMAPServerHandler {
             }
             self.complete(tag, .ok, text: "SEARCH completed", expungeAllowed: uid)
         }
-        guard IMAPSearch.needsContent(key) else {
+        let content = IMAPSearch.content(key)
+        guard content != .none else {
             let nothing = IMAPSearch.Content { nil }
             return answer(candidates.filter {
                 IMAPSearch.matches(key, $0, lastSequence: lastSequence, lastUID: lastUID, content: nothing)
@@ -210,7 +248,7 @@ extension IMAPServerHandler {
         storeCommand(tag, {
             candidates.filter { candidate in
                 let content = IMAPSearch.Content {
-                    IMAPFetch.load(path: try? store.messagePath(uid: candidate.record.uid, in: mailboxID, of: account))
+                    IMAPFetch.load(path: try? store.messagePath(uid: candidate.record.uid, in: mailboxID, of: account), content)
                 }
                 return IMAPSearch.matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
             }

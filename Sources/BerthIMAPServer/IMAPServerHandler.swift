@@ -73,7 +73,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var fetchJob: FetchJob?
     /// The last message read for FETCH or SEARCH: clients often fetch a message's parts
     /// one command after another.
-    var messageCache: (mailboxID: Int64, uid: UInt32, message: MIMEMessage)?
+    var messageCache: CachedMessage?
     var badCommands = 0
     var draining = false
     var log: SessionLog
@@ -87,6 +87,18 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var started = false
     private var continuationScheduled = false
     private var processing = false
+
+    struct CachedMessage: Sendable {
+        var mailboxID: Int64
+        var uid: UInt32
+        var message: MIMEMessage
+        /// `.header` when only the header was read.
+        var content: IMAPFetch.Content
+
+        func serves(_ mailboxID: Int64, _ uid: UInt32, _ content: IMAPFetch.Content) -> Bool {
+            self.mailboxID == mailboxID && self.uid == uid && self.content >= content
+        }
+    }
 
     /// An APPEND whose message literal is arriving.
     struct AppendState {

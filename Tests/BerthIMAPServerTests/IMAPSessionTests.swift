@@ -88,7 +88,9 @@ struct IMAPSessionTests {
 
     @Test func fetchWaitsForTheClientToRead() throws {
         let store = try FakeMailboxStore()
-        for _ in 0..<3 { try store.deliver(Self.message) }
+        // Over half the read batch each: one message per trip to the disk.
+        let big = Self.message + String(repeating: String(repeating: "z", count: 99) + "\n", count: 6000)
+        for _ in 0..<3 { try store.deliver(big) }
         let client = try IMAPTestClient(store)
         try client.login()
         _ = try client.select()
@@ -159,32 +161,98 @@ struct IMAPSessionTests {
         }
     }
 
-    @Test func servesOverRealSocketsWithAThreadPool() async throws {
+    /// The server on a real socket, with its own thread pool; stopped by `stop()`.
+    struct SocketServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        let spool = try TempDirectory()
-        defer { spool.remove() }
+        let spool: TempDirectory
+        let listener: any Channel
+
+        init(_ store: FakeMailboxStore) async throws {
+            pool.start()
+            spool = try TempDirectory()
+            var configuration = IMAPServer.Configuration(spoolDirectory: spool.path, threadPool: pool)
+            configuration.allowPlaintextAuth = true
+            let server = IMAPServer(
+                store: store, authenticator: FakeAuthenticator(), authGuard: IMAPTestClient.authGuard, configuration: configuration)
+            let spec = IMAPTestClient.spec()
+            listener = try await ServerBootstrap(group: self.group)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try server.configure(channel: channel, connection: ConnectionContext(spec: spec, isImplicitTLS: false, tlsContext: nil))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+        }
+
+        var port: Int { listener.localAddress!.port! }
+
+        func stop() async throws {
+            try await listener.close()
+            try await pool.shutdownGracefully()
+            try await group.shutdownGracefully()
+            spool.remove()
+        }
+    }
+
+    /// Python's imaplib, a strict client parser, through a whole session.
+    @Test(.enabled(if: executable("python3") != nil))
+    func pythonImaplibSession() async throws {
         let store = try FakeMailboxStore()
         try store.deliver(Self.message)
-        var configuration = IMAPServer.Configuration(spoolDirectory: spool.path, threadPool: pool)
-        configuration.allowPlaintextAuth = true
-        let server = IMAPServer(
-            store: store, authenticator: FakeAuthenticator(), authGuard: IMAPTestClient.authGuard, configuration: configuration)
-        let spec = IMAPTestClient.spec()
-        let listener = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try server.configure(channel: channel, connection: ConnectionContext(spec: spec, isImplicitTLS: false, tlsContext: nil))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let server = try await SocketServer(store)
+        let script = #"""
+            import imaplib, sys
+            m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+            assert "IMAP4REV1" in m.capabilities and "IDLE" in m.capabilities, m.capabilities
+            typ, data = m.login("alice@example.com", "secret")
+            assert typ == "OK", data
+            typ, data = m.select("INBOX")
+            assert typ == "OK" and data == [b"1"], data
+            typ, data = m.fetch("1", "(FLAGS RFC822.SIZE RFC822)")
+            assert typ == "OK", data
+            raw = data[0][1]
+            assert raw.startswith(b"From: Bob") and raw.endswith(b"Line two\r\n"), raw
+            assert (b"RFC822.SIZE %d" % len(raw)) in data[0][0], data
+            typ, data = m.fetch("1", "(FLAGS)")
+            assert b"\\Seen" in data[0], data
+            typ, data = m.uid("SEARCH", None, "SUBJECT", "Hello")
+            assert data == [b"1"], data
+            typ, data = m.append("INBOX", r"(\Draft)", None, b"Subject: py\r\n\r\nbody\r\n")
+            assert typ == "OK" and b"APPENDUID" in data[0], data
+            typ, data = m.store("2", "+FLAGS", r"(\Deleted)")
+            assert typ == "OK", data
+            typ, data = m.expunge()
+            assert typ == "OK" and data == [b"2"], data
+            typ, data = m.create("Py/Sub")
+            assert typ == "OK", data
+            typ, data = m.copy("1", "Py/Sub")
+            assert typ == "OK", data
+            typ, data = m.list()
+            assert typ == "OK" and b'(\\HasNoChildren) "/" Py/Sub' in data, data
+            typ, data = m.status("Py/Sub", "(MESSAGES UIDNEXT)")
+            assert data == [b"Py/Sub (MESSAGES 1 UIDNEXT 2)"], data
+            typ, data = m.search(None, "ALL")
+            assert data == [b"1"], data
+            m.close()
+            m.logout()
+            """#
+        let result = try run(executable("python3")!, ["-c", script, String(server.port)])
+        #expect(result.status == 0, "\(result.stderr)")
+        try await server.stop()
+    }
+
+    @Test func servesOverRealSocketsWithAThreadPool() async throws {
+        let store = try FakeMailboxStore()
+        try store.deliver(Self.message)
+        let server = try await SocketServer(store)
+        let spool = server.spool
         let collector = Collector()
-        let client = try await ClientBootstrap(group: group)
+        let client = try await ClientBootstrap(group: server.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
-            .connect(host: "127.0.0.1", port: listener.localAddress!.port!).get()
+            .connect(host: "127.0.0.1", port: server.port).get()
         func send(_ text: String) async throws {
             try await client.writeAndFlush(ByteBuffer(string: text)).get()
         }
@@ -210,8 +278,6 @@ struct IMAPSessionTests {
         _ = try await collector.wait(for: "a7 OK LOGOUT completed\r\n")
         try await client.closeFuture.get()
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty, "no spool file left behind")
-        try await listener.close()
-        try await pool.shutdownGracefully()
-        try await group.shutdownGracefully()
+        try await server.stop()
     }
 }
