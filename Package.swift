@@ -84,6 +84,19 @@ let package = Package(
         ),
         // IMAP protocol core: framer (lines + literals), parser, response encoder. Pure, no I/O.
         .target(name: "BerthIMAP", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+        // IMAP4rev1 server: session engine, NIO handler and the `ProtocolServer` over a `MailboxStore`.
+        .target(
+            name: "BerthIMAPServer",
+            dependencies: [
+                "BerthCore", "BerthNet", "BerthIMAP", "BerthMIME",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // POP3: parser, reply encoder, session state machine, UIDL ids (pure), and the
         // server handler that runs them on a channel over a MailboxStore.
         .target(
@@ -157,7 +170,8 @@ let package = Package(
         .target(
             name: "BerthServer",
             dependencies: [
-                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthAdmin", "BerthDelivery", "BerthDNS",
+                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthIMAPServer", "BerthPOP3", "BerthAdmin", "BerthDelivery",
+                "BerthDNS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -234,6 +248,18 @@ let package = Package(
         .testTarget(
             name: "BerthIMAPTests",
             dependencies: ["BerthTestSupport", "BerthIMAP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthIMAPServerTests",
+            dependencies: [
+                "BerthTestSupport", "BerthIMAPServer", "BerthIMAP", "BerthMIME", "BerthNet", "BerthCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

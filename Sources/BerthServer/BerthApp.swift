@@ -2,7 +2,9 @@ import BerthAdmin
 import BerthCore
 import BerthDNS
 import BerthDelivery
+import BerthIMAPServer
 import BerthNet
+import BerthPOP3
 import BerthSMTP
 import BerthStore
 import Foundation
@@ -53,6 +55,18 @@ public enum BerthApp {
         let smtp = SMTPServer(
             backend: StoreSMTPBackend(store: store, mailStore: mailStore, mailboxes: mailboxes), authGuard: authGuard,
             configuration: smtpConfiguration)
+        let authenticator = DirectoryAuthenticator(directory: directory)
+        var imapConfiguration = IMAPServer.Configuration(spoolDirectory: mailStore.spoolRoot, threadPool: .singleton)
+        imapConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
+        imapConfiguration.maxAppendSize = options.maxMessageSize
+        imapConfiguration.timeouts.handshake = .seconds(Int64(options.tlsHandshakeTimeoutSeconds))
+        imapConfiguration.logger = logger
+        let imap = IMAPServer(store: mailboxes, authenticator: authenticator, authGuard: authGuard, configuration: imapConfiguration)
+        var popConfiguration = POP3Server.Configuration()
+        popConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
+        popConfiguration.timeouts.handshake = .seconds(Int64(options.tlsHandshakeTimeoutSeconds))
+        popConfiguration.logger = logger
+        let pop = POP3Server(store: mailboxes, authenticator: authenticator, authGuard: authGuard, configuration: popConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
         await certificateLibrary.reload()
@@ -74,7 +88,7 @@ public enum BerthApp {
         let listeners = ListenerManager(
             group: MultiThreadedEventLoopGroup.singleton,
             configuration: listenerConfiguration,
-            protocols: [.smtp: smtp, .submission: smtp],
+            protocols: [.smtp: smtp, .submission: smtp, .imap: imap, .pop: pop],
             registry: registry,
             changes: store.changes.subscribe(),
             logger: logger,
@@ -235,6 +249,19 @@ struct StoreSMTPBackend: SMTPBackend {
             if case .success = result { accepted.increment() }
             completion(result)
         }
+    }
+}
+
+/// IMAP and POP3 logins: the directory's bcrypt check (with its verified-credentials
+/// cache), then the address to its account.
+struct DirectoryAuthenticator: MailAuthenticator {
+    let directory: MailDirectory
+
+    func authenticate(user: String, password: String) -> MailAccount? {
+        guard directory.verify(address: user, password: password),
+              case .local(let domain, let name) = directory.classify(user)
+        else { return nil }
+        return MailAccount(domain: domain, user: name)
     }
 }
 

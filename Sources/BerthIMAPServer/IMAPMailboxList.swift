@@ -1,0 +1,125 @@
+import BerthCore
+import BerthIMAP
+
+/// LIST and LSUB (RFC 3501 §6.3.8, §6.3.9; RFC 5258 LIST-EXTENDED; RFC 6154 SPECIAL-USE;
+/// RFC 3348 CHILDREN) over the account's folders, pure.
+enum IMAPMailboxList {
+    static let delimiter: Character = "/"
+
+    /// RFC 3501 §6.3.8: `*` matches anything, `%` anything but the delimiter. INBOX is
+    /// case-insensitive (§5.1).
+    static func matches(_ pattern: String, _ name: String) -> Bool {
+        var pattern = pattern
+        if name.hasPrefix("INBOX"), pattern.prefix(5).uppercased() == "INBOX" { pattern = "INBOX" + pattern.dropFirst(5) }
+        return match(Array(pattern.unicodeScalars)[...], Array(name.unicodeScalars)[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<Unicode.Scalar>, _ name: ArraySlice<Unicode.Scalar>) -> Bool {
+        guard let first = pattern.first else { return name.isEmpty }
+        let rest = pattern.dropFirst()
+        switch first {
+        case "*":
+            var tail = name
+            while true {
+                if match(rest, tail) { return true }
+                guard !tail.isEmpty else { return false }
+                tail = tail.dropFirst()
+            }
+        case "%":
+            var tail = name
+            while true {
+                if match(rest, tail) { return true }
+                guard let next = tail.first, next != "/" else { return false }
+                tail = tail.dropFirst()
+            }
+        default:
+            guard name.first == first else { return false }
+            return match(rest, name.dropFirst())
+        }
+    }
+
+    struct Entry: Sendable {
+        var item: IMAPListItem
+        /// nil for a parent that exists only as part of its children's names.
+        var mailbox: MailboxInfo?
+    }
+
+    /// The LIST answer, in the store's order (INBOX first), implied parents placed before
+    /// their first child.
+    static func list(_ mailboxes: [MailboxInfo], _ command: IMAPListCommand) -> [Entry] {
+        let names = Set(mailboxes.map(\.name))
+        let patterns = command.patterns.map { command.reference.name + $0 }
+        let subscribedOnly = command.selectOptions.contains(.subscribed)
+        let specialUseOnly = command.selectOptions.contains(.specialUse)
+        let showSubscribed = subscribedOnly || command.returnOptions.contains(.subscribed)
+        var entries: [Entry] = []
+        var implied = Set<String>()
+        for mailbox in mailboxes {
+            if subscribedOnly && !mailbox.subscribed { continue }
+            if specialUseOnly && mailbox.specialUse == nil { continue }
+            // Parents missing from the store (a/b without a), once each (RFC 3501 §6.3.8 `\Noselect`).
+            var parent = ""
+            for part in mailbox.name.split(separator: delimiter).dropLast() {
+                parent += (parent.isEmpty ? "" : "/") + part
+                guard !names.contains(parent), !implied.contains(parent), !subscribedOnly, !specialUseOnly,
+                      patterns.contains(where: { matches($0, parent) })
+                else { continue }
+                implied.insert(parent)
+                entries.append(Entry(
+                    item: IMAPListItem(attributes: ["\\Noselect", "\\HasChildren"], delimiter: delimiter,
+                                       mailbox: IMAPMailboxName(parent)),
+                    mailbox: nil))
+            }
+            guard patterns.contains(where: { matches($0, mailbox.name) }) else { continue }
+            var attributes: [String] = []
+            attributes.append(hasChildren(mailbox.name, names) ? "\\HasChildren" : "\\HasNoChildren")
+            if let use = mailbox.specialUse { attributes.append(use.rawValue) }
+            if showSubscribed && mailbox.subscribed { attributes.append("\\Subscribed") }
+            entries.append(Entry(
+                item: IMAPListItem(attributes: attributes, delimiter: delimiter, mailbox: IMAPMailboxName(mailbox.name)),
+                mailbox: mailbox))
+        }
+        return entries
+    }
+
+    /// LSUB: the subscribed folders matching the pattern.
+    static func lsub(_ mailboxes: [MailboxInfo], reference: String, pattern: String) -> [IMAPListItem] {
+        let full = reference + pattern
+        return mailboxes.filter { $0.subscribed && matches(full, $0.name) }.map {
+            IMAPListItem(attributes: [], delimiter: delimiter, mailbox: IMAPMailboxName($0.name))
+        }
+    }
+
+    static func hasChildren(_ name: String, _ names: Set<String>) -> Bool {
+        let prefix = name + "/"
+        return names.contains { $0.hasPrefix(prefix) }
+    }
+
+    /// The store's spelling of a client's name: INBOX in any case is INBOX (RFC 3501 §5.1),
+    /// and a trailing delimiter is dropped (§6.3.3).
+    static func canonical(_ name: IMAPMailboxName) -> String {
+        var text = name.name
+        while text.count > 1 && text.hasSuffix("/") { text.removeLast() }
+        if text.uppercased() == "INBOX" { return "INBOX" }
+        if text.uppercased().hasPrefix("INBOX/") { return "INBOX" + text.dropFirst(5) }
+        return text
+    }
+
+    /// STATUS values (RFC 3501 §6.3.10 and extensions) of a folder.
+    static func statusValues(_ status: MailboxStatus, _ attributes: [IMAPStatusAttribute]) -> [IMAPStatusValue] {
+        attributes.map { attribute in
+            let value: UInt64
+            switch attribute {
+            case .messages: value = UInt64(status.messages)
+            case .recent: value = 0
+            case .uidNext: value = UInt64(status.mailbox.uidNext)
+            case .uidValidity: value = UInt64(status.mailbox.uidValidity)
+            case .unseen: value = UInt64(status.unseen)
+            case .highestModSeq: value = status.mailbox.highestModSeq
+            case .size: value = UInt64(status.size)
+            case .deleted: value = UInt64(status.deleted)
+            }
+            return IMAPStatusValue(attribute, value)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import BerthCore
+import BerthIMAP
+import BerthMIME
+
+/// SEARCH (RFC 3501 §6.4.4) over a view's messages, pure: the message's content comes
+/// from `content` only when a key needs it (headers, body, sent date), so a flag search
+/// over a big folder never opens a file.
+enum IMAPSearch {
+    /// RFC 3501 §6.4.4: US-ASCII must be supported; UTF-8 is what Berth compares in.
+    static let charsets = ["UTF-8", "US-ASCII"]
+
+    struct Candidate: Sendable {
+        var record: MessageRecord
+        var sequenceNumber: Int
+    }
+
+    /// How much of each message the keys read: BODY and TEXT the whole message, header
+    /// keys and the SENT dates only the header, the rest nothing.
+    static func content(_ key: IMAPSearchKey) -> IMAPFetch.Content {
+        switch key {
+        case .body, .text: .full
+        case .bcc, .cc, .from, .subject, .to, .header, .sentBefore, .sentOn, .sentSince: .header
+        case .not(let inner): content(inner)
+        case .or(let a, let b): max(content(a), content(b))
+        case .and(let keys): keys.map(content).max() ?? .none
+        default: .none
+        }
+    }
+
+    /// RFC 7162 §3.1.5: a search with MODSEQ answers with the highest MODSEQ found.
+    static func usesModSeq(_ key: IMAPSearchKey) -> Bool {
+        switch key {
+        case .modSeq: true
+        case .not(let inner): usesModSeq(inner)
+        case .or(let a, let b): usesModSeq(a) || usesModSeq(b)
+        case .and(let keys): keys.contains(where: usesModSeq)
+        default: false
+        }
+    }
+
+    /// Loads a message's content once, on first use.
+    final class Content {
+        private let load: () -> MIMEMessage?
+        private var loaded = false
+        private var message: MIMEMessage?
+
+        init(_ load: @escaping () -> MIMEMessage?) { self.load = load }
+
+        var value: MIMEMessage? {
+            if !loaded {
+                loaded = true
+                message = load()
+            }
+            return message
+        }
+    }
+
+    /// `last`: the largest message number and UID, for `*`.
+    static func matches(
+        _ key: IMAPSearchKey, _ candidate: Candidate, lastSequence: UInt32, lastUID: UInt32, content: Content
+    ) -> Bool {
+        let record = candidate.record
+        let flags = record.flags.system
+        func recurse(_ key: IMAPSearchKey) -> Bool {
+            matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
+        }
+        func headerContains(_ name: String, _ text: String) -> Bool {
+            guard let message = content.value else { return false }
+            let values = message.decodedHeaderValues(name)
+            // RFC 3501 §6.4.4: HEADER with an empty string matches every message having the field.
+            if text.isEmpty { return !values.isEmpty }
+            return values.contains { contains($0, text) }
+        }
+        func sentDay() -> Int? {
+            content.value?.header.value("Date").flatMap { IMAPDates.dayNumber(rfc5322: $0) }
+        }
+        let internalDay = IMAPDates.dayNumber(seconds: record.internalDate)
+        switch key {
+        case .all: return true
+        case .answered: return flags.contains(.answered)
+        case .deleted: return flags.contains(.deleted)
+        case .draft: return flags.contains(.draft)
+        case .flagged: return flags.contains(.flagged)
+        case .seen: return flags.contains(.seen)
+        // Berth keeps no \Recent (RFC 9051 dropped it): no message is recent, so none new.
+        case .new, .recent: return false
+        case .old: return true
+        case .unanswered: return !flags.contains(.answered)
+        case .undeleted: return !flags.contains(.deleted)
+        case .undraft: return !flags.contains(.draft)
+        case .unflagged: return !flags.contains(.flagged)
+        case .unseen: return !flags.contains(.seen)
+        case .keyword(let flag): return IMAPFlags.has(record.flags, keyword: flag)
+        case .unkeyword(let flag): return !IMAPFlags.has(record.flags, keyword: flag)
+        case .bcc(let text): return headerContains("Bcc", text)
+        case .cc(let text): return headerContains("Cc", text)
+        case .from(let text): return headerContains("From", text)
+        case .to(let text): return headerContains("To", text)
+        case .subject(let text): return headerContains("Subject", text)
+        case .header(let name, let text): return headerContains(name, text)
+        case .body(let text):
+            guard let message = content.value else { return false }
+            return contains(message.bodyText, text)
+        case .text(let text):
+            guard let message = content.value else { return false }
+            return contains(message.fullText, text)
+        case .before(let date): return internalDay < IMAPDates.dayNumber(date)
+        case .on(let date): return internalDay == IMAPDates.dayNumber(date)
+        case .since(let date): return internalDay >= IMAPDates.dayNumber(date)
+        case .sentBefore(let date): return sentDay().map { $0 < IMAPDates.dayNumber(date) } ?? false
+        case .sentOn(let date): return sentDay() == IMAPDates.dayNumber(date)
+        case .sentSince(let date): return sentDay().map { $0 >= IMAPDates.dayNumber(date) } ?? false
+        case .larger(let size): return record.size > Int(size)
+        case .smaller(let size): return record.size < Int(size)
+        case .uid(let set): return contains(set, record.uid, last: lastUID)
+        case .sequenceSet(let set): return contains(set, UInt32(candidate.sequenceNumber), last: lastSequence)
+        case .not(let inner): return !recurse(inner)
+        case .or(let a, let b): return recurse(a) || recurse(b)
+        case .and(let keys): return keys.allSatisfy(recurse)
+        case .modSeq(let modSeq): return record.modSeq >= modSeq.value
+        }
+    }
+
+    /// Case-insensitive substring match (RFC 3501 §6.4.4), over Unicode text.
+    static func contains(_ haystack: String, _ needle: String) -> Bool {
+        needle.isEmpty || haystack.range(of: needle, options: .caseInsensitive) != nil
+    }
+
+    static func contains(_ set: IMAPSequenceSet, _ value: UInt32, last: UInt32) -> Bool {
+        guard case .ranges(let ranges) = set else { return false }
+        for range in ranges {
+            let a = number(range.first, last), b = number(range.last, last)
+            if min(a, b) <= value && value <= max(a, b) { return true }
+        }
+        return false
+    }
+
+    private static func number(_ n: IMAPSequenceNumber, _ last: UInt32) -> UInt32 {
+        switch n {
+        case .number(let value): value
+        case .last: last
+        }
+    }
+}
