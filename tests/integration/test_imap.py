@@ -647,7 +647,7 @@ def test_header_fields_and_partial_fetch(t):
 def test_search(t):
     msgs = [
         text_message("alpha report", "the quick brown fox", frm="ann@one.test"),
-        text_message("beta notes", "lazy dog " + "z" * 5000, frm="ben@two.test"),
+        text_message("beta notes", "lazy dog\r\n" + ("z" * 76 + "\r\n") * 65, frm="ben@two.test"),
         text_message("gamma", "nothing special", frm="ann@one.test"),
         text_message("Grüße aus Köln", "Umlaute: äöü", frm="carl@three.test",
                      extra_headers="Content-Type: text/plain; charset=utf-8\r\n").replace(
@@ -949,13 +949,28 @@ def test_qresync_select(t):
 
 
 def test_getquotaroot_inbox(t):
+    if t.kind == "berth":
+        # no quota: "* QUOTAROOT INBOX" without a root is the RFC 2087 answer
+        with raw(t) as c:
+            line, un = c.cmd("GETQUOTAROOT INBOX")
+            assert ok(line) and any(u.upper().startswith(b"* QUOTAROOT INBOX") for u in un), (line, un)
+        t.server.ok("PUT", "/api/v1/domains/example.com/users/alice", {"quotaBytes": 10 * 1024 * 1024})
+        deliver_and_wait(t, [text_message("quota", "q" * 60 + "\r\n")])
     with raw(t) as c:
         line, un = c.cmd("GETQUOTAROOT INBOX")
         assert ok(line), line
         roots = [u for u in un if u.upper().startswith(b"* QUOTAROOT")]
-        assert roots and re.match(rb'\* QUOTAROOT "?INBOX"?( |$)', roots[0], re.I), un
+        m = re.match(rb'\* QUOTAROOT "?INBOX"? ("[^"]*"|\S+)', roots[0] if roots else b"", re.I)
+        assert m, f"no quota root named for INBOX: {un}"
+        root = m.group(1)
         quotas = [u for u in un if u.upper().startswith(b"* QUOTA ")]
-        assert quotas and re.search(rb"\(STORAGE \d+ \d+", quotas[0], re.I), un
+        q = re.search(rb"\(STORAGE (\d+) (\d+)", quotas[0] if quotas else b"", re.I)
+        assert q, f"no QUOTA (STORAGE used limit): {un}"
+        if t.kind == "berth":
+            assert int(q.group(2)) == 10 * 1024, f"STORAGE limit in KiB: {quotas}"
+            assert int(q.group(1)) >= 1, f"STORAGE usage counts the delivered message: {quotas}"
+        line, un = c.cmd(b"GETQUOTA " + root)
+        assert ok(line) and any(b"STORAGE" in u.upper() for u in un), (line, un)
 
 
 # --------------------------------------------------------------------------- bad input
