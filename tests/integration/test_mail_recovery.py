@@ -204,6 +204,8 @@ def test_kill9_during_append_and_move_keeps_index_and_maildir_in_agreement(mail_
     assert not problems, (f"{len(problems)} problems after kill -9 at {kill_at:.2f}s "
                           f"({ledger.ops}, in flight {ledger.in_flight}):\n" + "\n".join(problems[:40]))
 
+    print(f"kill -9 at {kill_at:.2f}s: {dict(ledger.ops)} acknowledged, in flight {ledger.in_flight}; "
+          f"after restart {sum(len(r) for r in view.values())} messages in {len(view)} folders")
     # 4. the store goes on: a new APPEND gets a UID above every listed one
     with client(t) as c:
         info = c.select_folder("INBOX")
