@@ -31,8 +31,10 @@ def main():
     body = {"name": "bench imap", "protocol": "imap", "encryption": "none", "port": port,
             "assignedTo": ["127.0.0.1"], "maxConnections": 100000, "maxConnectionsPerClient": 100000}
     doc = api.must("POST", "/api/v1/ports", body)
-    print("berth: domain test.local, %d users, imap port %d on 127.0.0.1 (%s)" % (
-        users, port, (doc.get("port", doc) if isinstance(doc, dict) else doc).get("id", "?")))
+    if isinstance(doc, dict) and isinstance(doc.get("port"), dict):
+        doc = doc["port"]
+    print("berth: domain test.local, %d users, imap port %d on 127.0.0.1 (id %s)" % (
+        users, port, doc.get("id", "?") if isinstance(doc, dict) else "?"))
 
 
 if __name__ == "__main__":
