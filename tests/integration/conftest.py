@@ -907,6 +907,15 @@ class BerthMailTarget(MailTarget):
             if port:
                 wait_connect_state(self.host, port, "ok", deadline=10)
 
+    def stop(self):
+        rc = self.server.stop()
+        assert rc == 0, f"berth exit code on SIGTERM was {rc}:\n{self.server.log_tail()}"
+
+    def restart(self):
+        """SIGTERM (exit 0), start again, ports answering."""
+        self.stop()
+        self.start_again()
+
 
 def _not_served_reason(b: Berth, addr: str, port: int) -> str | None:
     l = b.wait_listener(addr, port, states=("listening", "notServing", "failed"), timeout=5)
@@ -1145,6 +1154,10 @@ class DovecotMailTarget(MailTarget):
         self.master = None
 
     def start_again(self):
+        self.start()
+
+    def restart(self):
+        self.stop()
         self.start()
 
     def stop(self):

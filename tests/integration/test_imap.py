@@ -1063,3 +1063,86 @@ def test_second_user_sees_only_own_mail(t):
         assert subjects == [b"Subject: for bob\r\n\r\n"], subjects
         with pytest.raises(imapclient.exceptions.IMAPClientError):
             c.select_folder("../alice")
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def _snapshot(t: MailTarget) -> dict:
+    """folder -> (UIDVALIDITY, {uid: (flags, BODY[])}) over every selectable folder."""
+    out = {}
+    with ic(t) as c:
+        for flags, _, name in c.list_folders():
+            if b"\\Noselect" in flags:
+                continue
+            info = c.select_folder(name, readonly=True)
+            uids = c.search(["ALL"])
+            data = c.fetch(uids, [b"FLAGS", b"BODY.PEEK[]"]) if uids else {}
+            out[name] = (info[b"UIDVALIDITY"],
+                         {u: (frozenset(f for f in d[b"FLAGS"] if f != b"\\Recent"), d[b"BODY[]"])
+                          for u, d in data.items()})
+    return out
+
+
+def _populate(t: MailTarget) -> None:
+    deliver_and_wait(t, [text_message("persist 1"), text_message("persist 2")])
+    with ic(t) as c:
+        c.create_folder("Projects/2026")
+        c.append("Projects/2026", text_message("in a subfolder"), flags=[b"\\Flagged"])
+        c.append("Archive", text_message("archived"), flags=[b"\\Seen", b"\\Answered"])
+        c.select_folder("INBOX")
+        uids = sorted(c.search(["ALL"]))
+        c.add_flags([uids[0]], [b"\\Seen", b"$Important"])
+        c.add_flags([uids[1]], [b"\\Deleted"])
+        c.expunge()
+        c.append("INBOX", text_message("appended"), flags=[b"\\Draft"])
+
+
+def test_uids_flags_and_folders_survive_a_restart(t):
+    _populate(t)
+    before = _snapshot(t)
+    with raw(t) as c:
+        line, un = c.cmd("STATUS INBOX (UIDNEXT HIGHESTMODSEQ)")
+        status_before = b"".join(un)
+    t.restart()
+    after = _snapshot(t)
+    assert after == before, "IMAP state changed across a restart"
+    with raw(t) as c:
+        line, un = c.cmd("STATUS INBOX (UIDNEXT HIGHESTMODSEQ)")
+        assert b"".join(un) == status_before, (status_before, un)
+    # POP3 UIDL too
+    import poplib
+    p = poplib.POP3(t.host, t.pop["none"], timeout=20)
+    p.user(t.user)
+    p.pass_(t.password)
+    uidl1 = p.uidl()[1]
+    p.quit()
+    t.restart()
+    p = poplib.POP3(t.host, t.pop["none"], timeout=20)
+    p.user(t.user)
+    p.pass_(t.password)
+    assert p.uidl()[1] == uidl1
+    p.quit()
+
+
+def test_reindex_rebuilds_from_the_files_with_new_uidvalidity(t):
+    berth_only(t, "berth reindex")
+    import subprocess
+    from conftest import BERTH_BIN
+    _populate(t)
+    before = _snapshot(t)
+    t.stop()
+    p = subprocess.run([str(BERTH_BIN), "reindex", "--data", str(t.server.data)], capture_output=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, (p.returncode, p.stdout.decode()[-2000:], p.stderr.decode()[-2000:])
+    t.start_again()
+    after = _snapshot(t)
+    assert sorted(after) == sorted(before), (sorted(after), sorted(before))
+    system = {b"\\Seen", b"\\Answered", b"\\Flagged", b"\\Deleted", b"\\Draft"}
+    for folder, (validity, msgs) in before.items():
+        v2, msgs2 = after[folder]
+        if msgs:
+            assert v2 != validity, f"{folder}: UIDVALIDITY kept ({validity}) though UIDs were rebuilt"
+        got = sorted((frozenset(f) & system, body) for f, body in msgs2.values())
+        want = sorted((frozenset(f) & system, body) for f, body in msgs.values())
+        assert got == want, f"{folder}: messages or system flags differ after reindex"
