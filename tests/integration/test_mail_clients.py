@@ -349,3 +349,62 @@ def test_mutt_reads_the_maildir(mail_target, tmp_path):
     flags = {md[k]["Subject"]: md[k].get_flags() for k in md.keys()}
     assert flags["mutt 1"] == "FS" and flags["mutt 0"] == "", flags
     assert len(md.get_folder("Sent")) == 1
+
+
+# --------------------------------------------------------------------------- Dovecot on Berth's Maildir
+
+
+SYSTEM_FLAGS = {b"\\Seen", b"\\Answered", b"\\Flagged", b"\\Deleted", b"\\Draft"}
+
+
+def folder_views(host: str, port: int, user: str, password: str) -> dict[str, list]:
+    """folder -> sorted [(system flags, BODY[])] as an IMAP server shows them."""
+    out = {}
+    with IMAPClient(host, port=port, ssl=False, timeout=30) as c:
+        c.login(user, password)
+        for flags, _, name in c.list_folders():
+            if b"\\Noselect" in flags:
+                continue
+            c.select_folder(name, readonly=True)
+            uids = c.search(["ALL"])
+            data = c.fetch(uids, [b"FLAGS", b"BODY.PEEK[]"]) if uids else {}
+            out[name] = sorted((sorted(set(d[b"FLAGS"]) & SYSTEM_FLAGS), d[b"BODY[]"]) for d in data.values())
+    return out
+
+
+def test_dovecot_reads_berths_maildir_as_it_is(mail_target):
+    """README: the store is Maildir++ with flags in the file names, 'so mutt -f and Dovecot read
+    it as it is'. A private Dovecot on a copy of Berth's Maildir shows the same folders, bytes
+    and system flags. Runs where /usr/sbin/dovecot exists (the CI does not install it)."""
+    from conftest import DOVECOT_BIN, DovecotMailTarget
+    t = mail_target
+    if t.kind != "berth":
+        pytest.skip("compares Berth with Dovecot")
+    if not os.path.exists(DOVECOT_BIN):
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd to run this check)")
+    deliver(t, [message("dc 1"), message("dc 2"), message("dc 3")])
+    with imap(t) as c:
+        c.create_folder("Projects/2026")
+        c.append("Projects/2026", message("in a subfolder"), flags=[b"\\Flagged", b"\\Seen"])
+        c.append("Archive", message("archived"), flags=[b"\\Answered"])
+        c.append("Drafts", message("draft"), flags=[b"\\Draft"])
+        c.select_folder("INBOX")
+        uids = sorted(c.search(["ALL"]))
+        c.add_flags([uids[0]], [b"\\Seen", b"\\Flagged"])
+        c.add_flags([uids[1]], [b"\\Deleted"])
+        c.expunge()
+        c.add_flags([uids[2]], [b"\\Answered"])
+    berth = folder_views(t.host, t.imap["none"], t.user, t.password)
+    assert "Projects/2026" in berth and len(berth["INBOX"]) == 2, berth.keys()
+    t.stop()
+    d = DovecotMailTarget()
+    try:
+        shutil.copytree(t.maildir(), d.maildir(), symlinks=True)
+        d.start()  # chowns mail/ to vmail at its top; the copied tree too:
+        run(["chown", "-R", "vmail:vmail", str(d.dir / "mail")], timeout=30)
+        dc = folder_views(d.host, d.imap["none"], t.user, t.password)
+    finally:
+        d.cleanup()
+    assert sorted(dc) == sorted(berth), (sorted(dc), sorted(berth))
+    for folder in berth:
+        assert dc[folder] == berth[folder], f"{folder}: Dovecot reads other bytes or flags than Berth serves"
