@@ -1146,3 +1146,128 @@ def test_reindex_rebuilds_from_the_files_with_new_uidvalidity(t):
         got = sorted((frozenset(f) & system, body) for f, body in msgs2.values())
         want = sorted((frozenset(f) & system, body) for f, body in msgs.values())
         assert got == want, f"{folder}: messages or system flags differ after reindex"
+
+
+# --------------------------------------------------------------------------- sessions, protocols, sizes
+
+
+def test_changes_reach_an_idling_session(t):
+    deliver_and_wait(t, [text_message("i1"), text_message("i2"), text_message("i3")])
+    with ic(t) as watcher, ic(t) as actor:
+        watcher.select_folder("INBOX")
+        actor.select_folder("INBOX")
+        uids = sorted(actor.search(["ALL"]))
+        watcher.idle()
+        try:
+            actor.add_flags([uids[0]], [b"\\Flagged"])
+            got = []
+            end = time.monotonic() + 3
+            for _ in range(30):
+                got += watcher.idle_check(timeout=max(0.1, end - time.monotonic()))
+                if any(r[1:2] == (b"FETCH",) for r in got) or time.monotonic() > end:
+                    break
+            assert any(r[0] == 1 and r[1] == b"FETCH" for r in got), f"no FETCH FLAGS during IDLE: {got}"
+            actor.move([uids[1]], "Archive")
+            got = []
+            end = time.monotonic() + 3
+            for _ in range(30):
+                got += watcher.idle_check(timeout=max(0.1, end - time.monotonic()))
+                if any(r[1:2] == (b"EXPUNGE",) for r in got) or time.monotonic() > end:
+                    break
+            assert (2, b"EXPUNGE") in got, f"no EXPUNGE during IDLE for a MOVE by another session: {got}"
+        finally:
+            watcher.idle_done()
+        assert sorted(watcher.search(["ALL"])) == [uids[0], uids[2]]
+
+
+def test_delivery_shows_at_the_next_command(t):
+    deliver_and_wait(t, [text_message("n1")])
+    with ic(t) as c:
+        c.select_folder("INBOX")
+        t.deliver(text_message("n2"))
+        t.wait_files(2)
+        seen = []
+        for _ in range(20):
+            _, responses = c.noop()
+            seen += responses
+            if (2, b"EXISTS") in seen:
+                break
+            time.sleep(0.1)
+        assert (2, b"EXISTS") in seen, seen
+        assert len(c.search(["ALL"])) == 2
+
+
+def test_pop3_and_imap_see_the_same_maildrop(t):
+    import poplib
+    deliver_and_wait(t, [text_message("both 1"), text_message("both 2")])
+    with ic(t) as c:
+        c.select_folder("INBOX")
+        c.append("INBOX", text_message("appended over imap"))
+        p = poplib.POP3(t.host, t.pop["none"], timeout=20)
+        try:
+            p.user(t.user)
+            p.pass_(t.password)
+            count, _ = p.stat()
+            assert count == 3, "POP3 sees what IMAP appended"
+            resp, lines, _ = p.top(1, 0)
+            assert any(l.startswith(b"Subject: both 1") for l in lines), lines
+            p.dele(1)
+            p.quit()
+        finally:
+            p.close()
+        seen = []
+        for _ in range(20):
+            _, responses = c.noop()
+            seen += responses
+            if (1, b"EXPUNGE") in seen:
+                break
+            time.sleep(0.1)
+        assert (1, b"EXPUNGE") in seen, f"POP3 DELE+QUIT did not reach the IMAP session: {seen}"
+        subjects = sorted(v[b"BODY[HEADER.FIELDS (SUBJECT)]"] for v in
+                          c.fetch(c.search(["ALL"]), [b"BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).values())
+        assert subjects == [b"Subject: appended over imap\r\n\r\n", b"Subject: both 2\r\n\r\n"], subjects
+
+
+def test_big_message_through_smtp_imap_and_pop3(t):
+    import poplib
+    line = b"0123456789" * 7 + b"\r\n"
+    sent = text_message("big", "start\r\n").rstrip(b"\r\n") + b"\r\n" + line * 70000 + b"end\r\n"  # ~5 MiB
+    deliver_and_wait(t, [sent])
+    with ic(t) as c:
+        c.select_folder("INBOX", readonly=True)
+        uid = c.search(["ALL"])[0]
+        d = c.fetch([uid], [b"BODY.PEEK[]", b"RFC822.SIZE", b"BODY.PEEK[]<4000000.100>"])[uid]
+        assert strip_trace_headers(d[b"BODY[]"])[1] == sent
+        assert d[b"RFC822.SIZE"] == len(d[b"BODY[]"])
+        assert d[b"BODY[]<4000000>"] == d[b"BODY[]"][4000000:4000100]
+        # APPEND of a 10 MiB literal
+        big = text_message("big append", "x").rstrip(b"\r\n") + b"\r\n" + line * 140000
+        resp = c.append("Archive", big)
+        assert b"APPENDUID" in resp
+        c.select_folder("Archive", readonly=True)
+        auid = c.search(["ALL"])[0]
+        assert c.fetch([auid], [b"BODY.PEEK[]"])[auid][b"BODY[]"] == big
+    p = poplib.POP3(t.host, t.pop["none"], timeout=60)
+    try:
+        p.user(t.user)
+        p.pass_(t.password)
+        _, lines, octets = p.retr(1)
+        assert strip_trace_headers(b"\r\n".join(lines) + b"\r\n")[1] == sent
+        p.quit()
+    finally:
+        p.close()
+
+
+def test_international_folder_names(t):
+    name = "Ärger/Überblick €"
+    with ic(t) as c:
+        c.create_folder(name)  # imapclient encodes modified UTF-7
+        names = [f[2] for f in c.list_folders()]
+        assert name in names and "Ärger" in names, names
+        c.append(name, text_message("umlaut folder"))
+        assert c.folder_status(name, [b"MESSAGES"])[b"MESSAGES"] == 1
+    with raw(t) as c:
+        line, un = c.cmd('LIST "" "*"')
+        assert any(b'"&AMQ-rger/&ANw-berblick &IKw-"' in u or b"&AMQ-rger/&ANw-berblick &IKw-" in u for u in un), un
+        line, _ = c.cmd('CREATE "bad&name"')
+        assert status_word(line) in (b"NO", b"BAD"), f"invalid modified UTF-7 accepted: {line!r}"
