@@ -14,8 +14,11 @@ DEAD_PID = 4194400
 
 
 def indexed(b) -> set[str]:
+    """Full paths of the messages the mail index holds (INBOX: the account's Maildir)."""
     with sqlite3.connect(f"file:{b.data / 'berth.sqlite'}?mode=ro", uri=True) as db:
-        return {row[0] for row in db.execute("SELECT path FROM message")}
+        rows = db.execute("SELECT mailbox.domain, mailbox.user, mailbox.name, mail.file "
+                          "FROM mail JOIN mailbox ON mailbox.id = mail.mailbox")
+        return {str(b.data / "mail" / d / u / f) for d, u, name, f in rows if name == "INBOX"}
 
 
 def test_kill_9_leftovers_are_reconciled_at_start(server):
