@@ -17,6 +17,9 @@
         5 bodies, SEARCH, STORE flags, IDLE + DONE), LOGOUT. Prints one line:
         RESULT ops=.. rounds=.. errors=.. seconds=.. ops_per_s=.. rounds_per_s=..
                gen_cpu_s=.. gen_cores=.. per_op_ms=cmd:mean,...
+    imapload.py latency --port P --users U1 --password PW [--repeat 20]
+        one session, each command of the load alone --repeat times: prints
+        "LATENCY name=ms ..." (mean milliseconds per command)
     imapload.py idle --port P --users U1,... --password PW --count N [--sources ...]
                      [--connect-secs 180] [--hold-secs 900]
         N sessions: LOGIN, SELECT INBOX, IDLE, then hold. Prints
@@ -381,6 +384,39 @@ def fill_imap(args):
     return 1 if done["err"] else 0
 
 
+# ------------------------------------------------------------------ single-session latency
+
+LATENCY_CMDS = [
+    ("noop", b"NOOP"), ("select", b"SELECT INBOX"),
+    ("fetch_50_headers", b"FETCH 1:50 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT "
+                         b"DATE MESSAGE-ID)])"),
+    ("fetch_5_bodies", b"FETCH 1,3,5,7,9 BODY.PEEK[]"), ("store", b"STORE 2 +FLAGS.SILENT (\\Flagged)"),
+] + [("search_" + c.split(b" ")[1].lower().decode(), c) for c in SEARCHES] + [("idle_done", None)]
+
+
+def latency(args):
+    assert_loopback(args.host)
+    user = args.users.split(",")[0]
+    c = Conn(args.host, args.port)
+    ok, _ = c.cmd(b'LOGIN "%s" "%s"' % (user.encode(), args.password.encode()))
+    if not ok:
+        sys.exit("LOGIN refused")
+    c.cmd(b"SELECT INBOX")
+    out = []
+    for name, cmd in LATENCY_CMDS:
+        c.idle_round() if cmd is None else c.cmd(cmd)  # once unmeasured
+        t0 = time.perf_counter()
+        for _ in range(args.repeat):
+            ok, _ = c.idle_round() if cmd is None else c.cmd(cmd)
+            if not ok:
+                sys.exit("%s refused" % name)
+        out.append("%s=%.2f" % (name, 1000 * (time.perf_counter() - t0) / args.repeat))
+    c.cmd(b"LOGOUT")
+    c.close()
+    print("LATENCY " + " ".join(out))
+    return 0
+
+
 # ------------------------------------------------------------------ idle sessions
 
 
@@ -487,7 +523,7 @@ def main():
     f.add_argument("--msgs", required=True)
     f.add_argument("--maildir", required=True)
     f.add_argument("--owner", default="")
-    for name in ("fill-imap", "run", "idle"):
+    for name in ("fill-imap", "run", "idle", "latency"):
         p = sub.add_parser(name)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, required=True)
@@ -501,6 +537,8 @@ def main():
             p.add_argument("--procs", type=int, default=0)
             p.add_argument("--sources", default="")
             p.add_argument("--cycles", type=int, default=10)
+        if name == "latency":
+            p.add_argument("--repeat", type=int, default=20)
         if name == "idle":
             p.add_argument("--count", type=int, required=True)
             p.add_argument("--parallel", type=int, default=50)
@@ -520,6 +558,10 @@ def main():
         return run(args)
     if args.cmd == "idle":
         return idle(args)
+    if args.cmd == "latency":
+        if not 1 <= args.repeat <= 1000:
+            sys.exit("--repeat is bounded at 1000")
+        return latency(args)
     return 2
 
 
