@@ -1271,3 +1271,98 @@ def test_international_folder_names(t):
         assert any(b'"&AMQ-rger/&ANw-berblick &IKw-"' in u or b"&AMQ-rger/&ANw-berblick &IKw-" in u for u in un), un
         line, _ = c.cmd('CREATE "bad&name"')
         assert status_word(line) in (b"NO", b"BAD"), f"invalid modified UTF-7 accepted: {line!r}"
+
+
+# --------------------------------------------------------------------------- RFC corners
+
+
+def test_no_expunge_during_fetch_store_search(t):
+    """RFC 3501 7.4.1: no untagged EXPUNGE while answering FETCH, STORE or SEARCH (the
+    client's sequence numbers would shift under it); it comes with NOOP."""
+    deliver_and_wait(t, [text_message("x1"), text_message("x2"), text_message("x3")])
+    with raw(t) as a, raw(t) as b:
+        assert ok(a.cmd("SELECT INBOX")[0]) and ok(b.cmd("SELECT INBOX")[0])
+        assert ok(a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")[0])
+        line, un = a.cmd("EXPUNGE")
+        assert ok(line) and b"* 1 EXPUNGE" in un, un
+        for cmd in ("FETCH 1:3 (FLAGS)", "STORE 3 +FLAGS (\\Seen)", "SEARCH ALL"):
+            line, un = b.cmd(cmd)
+            assert not any(u.endswith(b" EXPUNGE") for u in un), f"EXPUNGE sent during {cmd}: {un}"
+        line, un = b.cmd("NOOP")
+        assert b"* 1 EXPUNGE" in un, f"NOOP after another session's EXPUNGE: {un}"
+        line, un = b.cmd("SEARCH ALL")
+        assert un == [b"* SEARCH 1 2"], un
+
+
+def test_list_wildcards_and_hierarchy(t):
+    with ic(t) as c:
+        c.create_folder("Top/Mid/Leaf")
+    with raw(t) as c:
+        line, un = c.cmd('LIST "" "%"')
+        names = {u.rsplit(b" ", 1)[-1].strip(b'"') for u in un if u.startswith(b"* LIST")}
+        assert b"Top" in names and b"INBOX" in names and not any(b"/" in n for n in names), names
+        line, un = c.cmd('LIST "Top/" "%"')
+        names = {u.rsplit(b" ", 1)[-1].strip(b'"') for u in un if u.startswith(b"* LIST")}
+        assert names == {b"Top/Mid"}, names
+        line, un = c.cmd('LIST "" "Top/*"')
+        names = {u.rsplit(b" ", 1)[-1].strip(b'"') for u in un if u.startswith(b"* LIST")}
+        assert names == {b"Top/Mid", b"Top/Mid/Leaf"}, names
+        line, un = c.cmd('LIST "" "inbox"')
+        assert any(u.endswith(b"INBOX") or u.endswith(b'"INBOX"') for u in un), f"INBOX is case-insensitive: {un}"
+
+
+def test_search_by_sent_date(t):
+    msgs = [text_message("d1").replace(b"Date: Thu, 26 Nov 2026 04:00:00 +0000", b"Date: Mon, 02 Mar 2026 10:00:00 +0000"),
+            text_message("d2").replace(b"Date: Thu, 26 Nov 2026 04:00:00 +0000", b"Date: Sat, 15 Aug 2026 10:00:00 +0000")]
+    deliver_and_wait(t, msgs)
+    with ic(t) as c:
+        c.select_folder("INBOX")
+        uids = sorted(c.search(["ALL"]))
+        assert c.search(["SENTBEFORE", datetime.date(2026, 6, 1)]) == [uids[0]]
+        assert c.search(["SENTSINCE", datetime.date(2026, 6, 1)]) == [uids[1]]
+        assert c.search(["SENTON", datetime.date(2026, 8, 15)]) == [uids[1]]
+        assert c.search(["ON", datetime.date(2026, 8, 15)]) == [], "ON is the internal (delivery) date"
+
+
+def test_login_with_a_literal_and_quoted_specials(make_mail_target):
+    t = make_mail_target()
+    pw = 'pa ss"wo\\rd{7}'
+    if t.kind == "berth":
+        t.server.ok("POST", "/api/v1/domains/example.com/users", {"name": "carol", "password": pw}, statuses=(200, 201))
+    else:
+        with open(t.dir / "passwd", "a") as f:
+            f.write(f"carol@example.com:{{PLAIN}}{pw}\n")
+    with RawIMAP(t.host, t.imap["none"]) as c:
+        enc = pw.encode()
+        c.send(b"t1 LOGIN carol@example.com {%d}\r\n" % len(enc))
+        line = c.readline()
+        assert line.startswith(b"+"), line
+        c.send(enc + b"\r\n")
+        line, _ = c.until_tagged("t1")
+        assert ok(line), line
+    with RawIMAP(t.host, t.imap["none"]) as c:
+        quoted = pw.replace("\\", "\\\\").replace('"', '\\"')
+        line, _ = c.cmd(f'LOGIN "carol@example.com" "{quoted}"')
+        assert ok(line), line
+    with RawIMAP(t.host, t.imap["none"]) as c:
+        c.send(b"t1 LOGIN carol@example.com {%d+}\r\n" % len(pw.encode()) + pw.encode() + b"\r\n")
+        line, _ = c.until_tagged("t1")
+        assert ok(line), f"LITERAL+ password: {line!r}"
+
+
+def test_authenticate_plain_initial_response_and_cancel(t):
+    cred = base64.b64encode(f"\0{t.user}\0{t.password}".encode()).decode()
+    with RawIMAP(t.host, t.imap["none"]) as c:
+        c.send(b"t1 AUTHENTICATE PLAIN\r\n")
+        line = c.readline()
+        assert line.startswith(b"+"), line
+        c.send(b"*\r\n")
+        line, _ = c.until_tagged("t1")
+        assert status_word(line) == b"BAD", f"a cancelled AUTHENTICATE: {line!r}"
+        # SASL-IR: the response on the command line
+        line, _ = c.cmd(f"AUTHENTICATE PLAIN {cred}")
+        assert ok(line), line
+    with RawIMAP(t.host, t.imap["none"], source="127.0.0.63", timeout=30) as c:
+        other = base64.b64encode(f"{BOB}\0{t.user}\0{t.password}".encode()).decode()
+        line, _ = c.cmd(f"AUTHENTICATE PLAIN {other}")
+        assert status_word(line) == b"NO", f"alice's password authorizing as bob: {line!r}"

@@ -453,3 +453,13 @@ def test_empty_maildrop(t):
         status, body = c.multi("UIDL")
         assert body == b""
         assert c.cmd("QUIT").startswith(b"+OK")
+
+
+def test_auth_plain_authzid_of_another_user_is_refused(t):
+    with RawPOP(t.host, t.pop["none"], source="127.0.0.64", timeout=30) as c:
+        other = base64.b64encode(f"bob@example.com\0{t.user}\0{t.password}".encode()).decode()
+        r = c.cmd(f"AUTH PLAIN {other}")
+        assert r.startswith(b"-ERR"), f"alice's password authorizing as bob: {r!r}"
+        c.cmd("AUTH PLAIN")
+        r = c.cmd("*")
+        assert r.startswith(b"-ERR"), f"a cancelled AUTH: {r!r}"
