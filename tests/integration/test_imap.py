@@ -1366,3 +1366,40 @@ def test_authenticate_plain_initial_response_and_cancel(t):
         other = base64.b64encode(f"{BOB}\0{t.user}\0{t.password}".encode()).decode()
         line, _ = c.cmd(f"AUTHENTICATE PLAIN {other}")
         assert status_word(line) == b"NO", f"alice's password authorizing as bob: {line!r}"
+
+
+def test_unread_fetch_responses_do_not_grow_the_server(t):
+    """A client that pipelines FETCH BODY[] of 100 MiB and never reads: the server stops
+    reading from it (backpressure) instead of buffering the answers."""
+    berth_only(t, "reads one process's RSS")
+    from rss import MiB, rss_bytes
+    line = b"z" * 76 + b"\r\n"
+    with ic(t) as c:
+        for i in range(10):
+            c.append("INBOX", text_message(f"big {i}", "b").rstrip(b"\r\n") + b"\r\n" + line * 26000)  # 2 MiB
+    pid = t.server.pid
+    time.sleep(0.5)
+    before = rss_bytes(pid)
+    c = raw(t)
+    try:
+        assert ok(c.cmd("SELECT INBOX")[0])
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sock.settimeout(0.2)
+        sent = 0
+        for i in range(2000):
+            try:
+                c.sock.send(b"f%d FETCH 1:* BODY.PEEK[]\r\n" % i)
+                sent += 1
+            except (socket.timeout, BlockingIOError):
+                break
+        peak = before
+        for _ in range(30):
+            time.sleep(0.1)
+            peak = max(peak, rss_bytes(pid))
+        assert peak - before < 32 * MiB, \
+            f"server grew {(peak - before) / MiB:.1f} MiB for an unread client ({sent} FETCHes of 20 MiB queued)"
+    finally:
+        c.close()
+    # and it serves others meanwhile / afterwards
+    with raw(t) as c2:
+        assert ok(c2.cmd("NOOP")[0])
