@@ -15,10 +15,22 @@ public struct POP3Server: ProtocolServer {
         /// USER/PASS and AUTH without TLS, only when the admin asks for it (RFC 2595 §2.3).
         public var allowPlaintextAuth = false
         public var logger = Logger(label: "berth.pop3")
-        /// Runs the store's blocking calls (SQLite, file reads) off the event loops.
-        public var blockingPool: NIOThreadPool = .singleton
+        /// Where the store's blocking calls (SQLite, file reads) and password checks run.
+        public var blockingWork: BlockingWork = .threadPool(.singleton)
 
         public init() {}
+    }
+
+    /// Where a session's blocking work runs.
+    public enum BlockingWork: Sendable {
+        /// The server: store calls on this pool, password checks on the `AuthGuard`'s own
+        /// pool (a KDF must not hold the threads the store needs).
+        case threadPool(NIOThreadPool)
+        /// Tests on `EmbeddedChannel`, whose event loop must not be touched from another
+        /// thread: the work runs as a task of the channel's own loop, and the password
+        /// verdict comes from the guard's `record` (same delays, bans and log lines). It
+        /// blocks the loop: never in a server.
+        case channelEventLoop
     }
 
     /// RFC 1939 §3: "the autologout timer ... of at least 10 minutes".

@@ -93,7 +93,19 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
-    private var pool: NIOThreadPool { server.configuration.blockingPool }
+
+    /// Runs blocking work (a store call, a file read) off the event loop; the future
+    /// completes on the loop.
+    private func offload<T: Sendable>(
+        _ context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> T
+    ) -> EventLoopFuture<T> {
+        switch server.configuration.blockingWork {
+        case .threadPool(let pool):
+            return pool.runIfActive(eventLoop: context.eventLoop, work)
+        case .channelEventLoop:
+            return context.eventLoop.submit(work)
+        }
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { start(context) }
@@ -343,14 +355,25 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let found = NIOLockedValueBox<MailAccount?>(nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        server.authGuard.check(
-            user: user, client: connection.clientAddress, service: "pop3", failuresInSession: failures,
-            log: log.logger, on: eventLoop
-        ) {
+        let check: @Sendable () -> Bool = {
             guard let account = authenticator.authenticate(user: user, password: password) else { return false }
             found.withLockedValue { $0 = account }
             return true
-        }.whenComplete { result in
+        }
+        let (authGuard, client, logger) = (server.authGuard, connection.clientAddress, log.logger)
+        let checked: EventLoopFuture<AuthVerdict>
+        switch server.configuration.blockingWork {
+        case .threadPool:
+            checked = authGuard.check(
+                user: user, client: client, service: "pop3", failuresInSession: failures, log: logger, on: eventLoop,
+                verify: check)
+        case .channelEventLoop:
+            checked = eventLoop.submit {
+                authGuard.record(
+                    valid: check(), user: user, client: client, service: "pop3", failuresInSession: failures, log: logger)
+            }
+        }
+        checked.whenComplete { result in
             // The guard's pool only fails when it is shut down: ask the client to retry.
             let verdict = (try? result.get()) ?? .busy
             let finish: @Sendable () -> Void = {
@@ -385,7 +408,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let store = server.store
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        pool.runIfActive(eventLoop: context.eventLoop) { () -> Opening in
+        offload(context) { () -> Opening in
             // RFC 1939 §8: the lock first, so the listing cannot change under the session.
             guard let lock = store.lockMaildrop(of: account) else { return .locked }
             do {
@@ -454,7 +477,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let uid = maildrop.uids[number - 1]
         let (mailboxID, account) = (maildrop.mailboxID, maildrop.account)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        pool.runIfActive(eventLoop: context.eventLoop) { () throws -> Int32? in
+        offload(context) { () throws -> Int32? in
             guard let path = try store.messagePath(uid: uid, in: mailboxID, of: account) else { return nil }
             return try MessageFile.open(path)
         }.whenComplete { result in
@@ -496,7 +519,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let (fd, offset) = (stream.fd, stream.offset)
         let allocator = context.channel.allocator
         let loopBound = NIOLoopBound((self, context, stream), eventLoop: context.eventLoop)
-        pool.runIfActive(eventLoop: context.eventLoop) {
+        offload(context) {
             try MessageFile.read(fd, at: offset, allocator: allocator)
         }.whenComplete { result in
             let (handler, context, stream) = loopBound.value
@@ -547,7 +570,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         MessageFile.close(stream.fd)
         if stream.isRetrieval {
             stats.retrieved += 1
-            markSeen(stream.number)
+            markSeen(stream.number, context)
         } else {
             stats.top += 1
         }
@@ -557,20 +580,17 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// After a whole RETR, the message is \Seen for IMAP clients too (as Dovecot does);
     /// TOP leaves it unseen. Best effort: a failure costs only the flag.
-    private func markSeen(_ number: Int) {
+    private func markSeen(_ number: Int, _ context: ChannelHandlerContext) {
         guard let maildrop, !maildrop.seen[number - 1] else { return }
         self.maildrop?.seen[number - 1] = true
         let store = server.store
         let uid = maildrop.uids[number - 1]
         let (mailboxID, account, log) = (maildrop.mailboxID, maildrop.account, self.log)
-        pool.submit { state in
-            guard state == .active else { return }
-            do {
-                _ = try store.storeFlags(
-                    .add(MessageFlags(system: .seen)), uids: [uid], in: mailboxID, of: account, unchangedSince: nil)
-            } catch {
-                log.event("seen flag not stored", ["uid": .stringConvertible(uid), "error": "\(error)"], level: .notice)
-            }
+        offload(context) {
+            _ = try store.storeFlags(
+                .add(MessageFlags(system: .seen)), uids: [uid], in: mailboxID, of: account, unchangedSince: nil)
+        }.whenFailure { error in
+            log.event("seen flag not stored", ["uid": .stringConvertible(uid), "error": "\(error)"], level: .notice)
         }
     }
 
@@ -590,7 +610,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let lock = maildropLock
         maildropLock = nil
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        pool.runIfActive(eventLoop: context.eventLoop) { () -> Result<Int, MailboxStoreError> in
+        offload(context) { () -> Result<Int, MailboxStoreError> in
             defer { lock?.cancel() }
             do {
                 return .success(try store.expunge(uids: uids, in: mailboxID, of: account).count)
