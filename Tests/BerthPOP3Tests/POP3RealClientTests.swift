@@ -1,0 +1,80 @@
+import BerthCore
+import BerthNet
+import BerthTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import BerthPOP3
+
+/// The handler on a real socket, driven by Python's poplib: the wire format as a widely
+/// used client library reads it (multi-line responses, dot-unstuffing, UIDL, TOP).
+@Suite(.enabled(if: executable("python3") != nil, "needs python3"), .timeLimit(.minutes(1)))
+struct POP3RealClientTests {
+    static let script = #"""
+        import poplib, sys
+        port, big_size = int(sys.argv[1]), int(sys.argv[2])
+        pop = poplib.POP3("127.0.0.1", port, timeout=20)
+        assert pop.getwelcome() == b"+OK pop.example.com POP3 Berth ready", pop.getwelcome()
+        caps = pop.capa()
+        assert "USER" in caps and "UIDL" in caps and "TOP" in caps and "STLS" not in caps, caps
+        pop.user("alice@example.com")
+        pop.pass_("right password")
+        count, octets = pop.stat()
+        assert count == 2, count
+        _, listing, _ = pop.list()
+        assert [int(l.split()[1]) for l in listing] == [big_size, 41], listing
+        _, uidl, _ = pop.uidl()
+        assert all(l.split()[1].startswith(b"1712345678.") for l in uidl), uidl
+        _, lines, size = pop.retr(1)
+        assert len(lines) == 21002, len(lines)
+        assert lines[0] == b"Subject: big" and lines[1] == b"", lines[:2]
+        # poplib removes the stuffed dot: the stored line comes back as it was.
+        assert lines[2] == b"." + b"y" * 98 and lines[3] == b"x" + b"y" * 98, lines[2:4]
+        assert sum(len(l) + 2 for l in lines) == big_size, size
+        _, top, _ = pop.top(2, 1)
+        assert top == [b"Subject: one", b"", b"hello"], top
+        pop.dele(2)
+        assert pop.quit().startswith(b"+OK"), "quit"
+        """#
+
+    /// Synchronous on purpose: `run` blocks its thread while python runs, which must not be
+    /// one of Swift concurrency's few cooperative threads (the suite hung that way).
+    @Test func pythonPoplibReadsAndDeletes() throws {
+        let store = try MemoryMailboxStore()
+        let (big, _) = POP3ServerHandlerTests.bigMessage()
+        try store.add(big, to: POP3ServerHandlerTests.alice)
+        let small = try store.add("Subject: one\n\nhello\n.hidden dot\nend\n", to: POP3ServerHandlerTests.alice)
+
+        var configuration = POP3Server.Configuration()
+        configuration.allowPlaintextAuth = true
+        let server = POP3Server(
+            store: store, authenticator: TableAuthenticator(), authGuard: POP3ServerHandlerTests.authGuard,
+            configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let listener = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try server.configure(
+                        channel: channel,
+                        connection: ConnectionContext(
+                            spec: POP3ServerHandlerTests.spec(), isImplicitTLS: false, tlsContext: nil,
+                            clientAddress: "127.0.0.1"))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? listener.close().wait() }
+        let port = try #require(listener.localAddress?.port)
+
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let path = try directory.write("client.py", Self.script)
+        let bigSize = big.count + big.filter { $0 == 0x0A }.count
+        let (status, errors) = try run(try #require(executable("python3")), [path, "\(port)", "\(bigSize)"])
+        #expect(status == 0, "poplib: \(errors)")
+        #expect(store.expungeCalls == [[small]])
+    }
+}
