@@ -93,24 +93,25 @@ struct DNSResolverTests {
     }
 
     @Test func aClosedPortIsPassedOverWithoutWaitingForTheTimeout() async throws {
-        // A port nothing listens on: bind, note it, close.
+        // A port nothing listens on: bind, note it, close. The timeout is long, so that
+        // "not waiting for it" holds however loaded the machine is.
         let probe = try await DatagramBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
         let closed = probe.localAddress!
         try await probe.close()
         let working = try await FakeDNSServer.start(group: group) { query, _ in [mxAnswer(query)] }
         defer { Task { await working.stop() } }
-        let resolver = DNSResolver(servers: [closed, working.address], group: group, timeout: .seconds(5))
+        let resolver = DNSResolver(servers: [closed, working.address], group: group, timeout: .seconds(120))
         let started = ContinuousClock.now
         #expect(try await resolver.mx("example.net") == .records([MXRecord(preference: 10, exchange: "mx.example.net")]))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(60), "answered long before the timeout")
 
-        let alone = DNSResolver(servers: [closed], group: group, timeout: .seconds(5))
+        let alone = DNSResolver(servers: [closed], group: group, timeout: .seconds(120))
         await #expect(throws: DNSError.timeout(
             "DNS MX example.net: no answer in 2 rounds (\(DNSResolver.describe(closed)) refused the query (nothing listening))"
         )) {
             try await alone.mx("example.net")
         }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(60), "answered long before the timeout")
     }
 
     @Test func answersAreCachedForTheirTTL() async throws {
