@@ -81,6 +81,8 @@ struct IMAPCapabilities: Sendable, Hashable {
     /// BINDINGS.md `tlsRequired`: nothing but STARTTLS, CAPABILITY, NOOP, ID, LOGOUT before TLS.
     var tlsRequired: Bool
     var allowPlaintextAuth: Bool
+    /// RFC 7889 APPENDLIMIT: the largest message APPEND takes.
+    var appendLimit: Int
 
     static let extensions = [
         "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
@@ -98,7 +100,7 @@ struct IMAPCapabilities: Sendable, Hashable {
     }
 
     func list(isTLS: Bool, authenticated: Bool) -> [String] {
-        var capabilities = Self.extensions
+        var capabilities = Self.extensions + ["APPENDLIMIT=\(appendLimit)"]
         guard !authenticated else { return capabilities }
         if startTLSAvailable && !isTLS { capabilities.append("STARTTLS") }
         if loginAllowed(isTLS: isTLS) {

@@ -275,7 +275,7 @@ extension IMAPServerHandler {
         storeCommand(tag, {
             try store.storeFlags(change, uids: uids, in: mailboxID, of: account, unchangedSince: unchangedSince)
         }) { result in
-            self.selected?.update(result.updated)
+            self.write(self.selected?.update(result.updated) ?? [])
             if !action.silent, let view = self.selected {
                 for record in result.updated {
                     guard let sequence = view.sequenceNumber(of: record.uid) else { continue }

@@ -215,7 +215,10 @@ struct IMAPServerHandlerTests {
         #expect(try client.command("b STORE 1 +FLAGS.SILENT (\\Seen)") == "b OK STORE completed\r\n")
         #expect(try client.command("c EXPUNGE") == "* 2 EXPUNGE\r\nc OK EXPUNGE completed\r\n")
         #expect(try client.command("d FETCH 2 (UID)") == "* 2 FETCH (UID 3)\r\nd OK FETCH completed\r\n")
-        #expect(try client.command("e UID STORE 3 FLAGS (\\Flagged $Label1)") == "* 2 FETCH (UID 3 FLAGS (\\Flagged $Label1))\r\ne OK STORE completed\r\n")
+        let keyword = try client.command("e UID STORE 3 FLAGS (\\Flagged $Label1)")
+        // RFC 3501 §7.2.6: a new keyword comes with a new FLAGS.
+        #expect(keyword.hasPrefix("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $Label1)\r\n* OK [PERMANENTFLAGS ("))
+        #expect(keyword.hasSuffix("* 2 FETCH (UID 3 FLAGS (\\Flagged $Label1))\r\ne OK STORE completed\r\n"))
         #expect(store.records("INBOX").map(\.uid) == [1, 3])
     }
 
