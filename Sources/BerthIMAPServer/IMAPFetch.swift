@@ -17,14 +17,16 @@ enum IMAPFetch {
     static func content(_ attributes: [IMAPFetchAttribute]) -> Content {
         attributes.map { attribute -> Content in
             switch attribute {
-            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: .none
-            case .envelope, .rfc822Header: .header
+            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: return .none
+            case .envelope, .rfc822Header: return .header
             case .bodySection(let section, _, _):
+                // A part's HEADER (of an attached message) lies in the body.
+                guard section.part.isEmpty else { return .full }
                 switch section.text {
-                case .header?, .headerFields?, .headerFieldsNot? where section.part.isEmpty: .header
-                default: .full
+                case .header?, .headerFields?, .headerFieldsNot?: return .header
+                default: return .full
                 }
-            case .body, .bodyStructure, .rfc822, .rfc822Text: .full
+            case .body, .bodyStructure, .rfc822, .rfc822Text: return .full
             }
         }.max() ?? .none
     }

@@ -94,6 +94,7 @@ extension IMAPServerHandler {
         observation?.cancel()
         observation = nil
         selected = nil
+        messageCache = nil
         changesNoticed = false
     }
 
@@ -224,6 +225,8 @@ extension IMAPServerHandler {
 
     func idle(tag: String) {
         mode = .idle(tag: tag)
+        // An IDLE session may stay for hours: it keeps no message in memory meanwhile.
+        messageCache = nil
         write(.continuation("idling"))
         // What is pending goes out now; later changes as they happen.
         if selected != nil {

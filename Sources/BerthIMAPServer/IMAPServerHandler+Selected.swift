@@ -219,7 +219,7 @@ extension IMAPServerHandler {
         if usesModSeq { enableCondStore() }
         let candidates = view.messages.enumerated().map { IMAPSearch.Candidate(record: $1, sequenceNumber: $0 + 1) }
         let lastSequence = UInt32(view.count), lastUID = view.messages.last?.uid ?? 0
-        let key = search.key
+        let key = IMAPSearch.cheapFirst(search.key)
         let mailboxID = view.mailboxID
         let answer = { (matched: [IMAPSearch.Candidate]) in
             let numbers = matched.map { uid ? $0.record.uid : UInt32($0.sequenceNumber) }
