@@ -157,8 +157,8 @@ extension IMAPServerHandler {
             fetchJob?.next += 1
             return continueFetch()
         }
-        let store = server.store
-        let mailboxID = view.mailboxID
+        let server = self.server
+        let mailboxID = view.mailboxID, folder = (mailboxID: view.mailboxID, uidValidity: view.uidValidity)
         let attributes = job.attributes, uid = job.uid, modSeq = job.modSeq, content = job.content
         let cached = messageCache
         let batch = targets
@@ -170,8 +170,7 @@ extension IMAPServerHandler {
                 if let cached, cached.serves(mailboxID, target.record.uid, content) {
                     message = cached.message
                 } else {
-                    let path = try store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
-                    message = IMAPFetch.load(path: path, content)
+                    message = try server.message(uid: target.record.uid, in: folder, of: account, content)
                     if let message { last = CachedMessage(mailboxID: mailboxID, uid: target.record.uid, message: message, content: content) }
                 }
                 guard let message else {
@@ -244,11 +243,12 @@ extension IMAPServerHandler {
                 IMAPSearch.matches(key, $0, lastSequence: lastSequence, lastUID: lastUID, content: nothing)
             })
         }
-        let store = server.store
+        let server = self.server
+        let folder = (mailboxID: mailboxID, uidValidity: view.uidValidity)
         storeCommand(tag, {
             candidates.filter { candidate in
                 let content = IMAPSearch.Content {
-                    IMAPFetch.load(path: try? store.messagePath(uid: candidate.record.uid, in: mailboxID, of: account), content)
+                    (try? server.message(uid: candidate.record.uid, in: folder, of: account, content)) ?? nil
                 }
                 return IMAPSearch.matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
             }

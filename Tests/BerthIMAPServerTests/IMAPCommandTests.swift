@@ -1,5 +1,6 @@
 import BerthCore
 import BerthIMAP
+import BerthMIME
 import BerthNet
 import Foundation
 import Logging
@@ -126,6 +127,32 @@ struct IMAPCommandTests {
         #expect(try client.command("b ENABLE FOO CONDSTORE") == "* ENABLED CONDSTORE\r\nb OK ENABLE completed\r\n")
         #expect(try client.command("c GETQUOTA \"\"") == "c NO [NONEXISTENT] No quota is set\r\n")
         #expect(try client.command("d STATUS Nope (MESSAGES)").hasPrefix("d NO [NONEXISTENT]"))
+    }
+
+    /// Headers are read from disk once for every session of the server.
+    @Test func headersComeFromTheSharedCache() throws {
+        let store = try FakeMailboxStore()
+        let client = try Self.session(store, messages: 2)
+        _ = try client.select()
+        let first = try client.command("a FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        for record in store.records("INBOX") {
+            unlink(try #require(try store.messagePath(uid: record.uid, in: 1, of: FakeAuthenticator.alice)))
+        }
+        let again = try client.command("a FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        #expect(again == first && first.contains("* 2 FETCH"))
+        #expect(try client.command("b SEARCH SUBJECT hello") == "* SEARCH 1 2\r\nb OK SEARCH completed\r\n")
+        #expect(try client.command("c FETCH 1 BODY.PEEK[TEXT]") == "c NO [EXPUNGEISSUED] Some messages were expunged\r\n", "bodies are not cached")
+    }
+
+    @Test func headerCacheStaysWithinItsSize() {
+        let cache = IMAPHeaderCache(capacity: 64 * 1024)
+        let message = MIMEMessage(Array("Subject: x\n\n".utf8))
+        for uid in 1...2000 as ClosedRange<UInt32> {
+            cache.put(IMAPHeaderCache.Key(account: FakeAuthenticator.alice, mailboxID: 1, uidValidity: 1, uid: uid), message)
+        }
+        #expect(cache.count < 2000 && cache.count > 50)
+        #expect(cache.get(IMAPHeaderCache.Key(account: FakeAuthenticator.alice, mailboxID: 1, uidValidity: 1, uid: 2000)) != nil)
+        #expect(cache.get(IMAPHeaderCache.Key(account: FakeAuthenticator.alice, mailboxID: 1, uidValidity: 1, uid: 1)) == nil)
     }
 
     @Test func pipelinedCommandsRunInOrder() throws {
