@@ -31,6 +31,24 @@ enum IMAPFetch {
         }.max() ?? .none
     }
 
+    /// Only the message's octets are asked for (BODY[], BODY[]<partial>, RFC822): served
+    /// from the CRLF form of the file without parsing its MIME structure.
+    static func onlyOctets(_ attributes: [IMAPFetchAttribute]) -> Bool {
+        attributes.allSatisfy { attribute in
+            switch attribute {
+            case .bodySection(let section, _, _): section == .complete
+            case .rfc822, .flags, .internalDate, .uid, .modSeq, .rfc822Size: true
+            case .envelope, .body, .bodyStructure, .rfc822Header, .rfc822Text: false
+            }
+        }
+    }
+
+    /// The file's octets with CRLF line ends (off the event loop). nil when it is gone.
+    static func loadOctets(path: String?) -> [UInt8]? {
+        guard let path, let data = FileManager.default.contents(atPath: path) else { return nil }
+        return crlfNormalized(data)
+    }
+
     /// RFC 3501 §6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set \Seen.
     static func setsSeen(_ attributes: [IMAPFetchAttribute]) -> Bool {
         attributes.contains { attribute in
@@ -47,7 +65,7 @@ enum IMAPFetch {
     /// `flagsChanged`: this FETCH set \Seen, so FLAGS goes with it even if not asked.
     static func items(
         _ attributes: [IMAPFetchAttribute], record: MessageRecord, message: MIMEMessage?, uid: Bool, modSeq: Bool,
-        flagsChanged: Bool
+        flagsChanged: Bool, raw: [UInt8]? = nil
     ) -> [IMAPFetchItem] {
         var items: [IMAPFetchItem] = []
         var hasUID = false, hasFlags = false, hasModSeq = false
@@ -80,9 +98,17 @@ enum IMAPFetch {
                 guard let message else { continue }
                 items.append(.bodyStructure(message.bodyStructure))
             case .bodySection(let section, let partial, _):
+                if let raw, section == .complete {
+                    items.append(.bodySection(section, origin: partial?.offset, data: partial.map { MIMEMessage.apply($0, to: raw) } ?? raw))
+                    continue
+                }
                 guard let message else { continue }
                 items.append(.bodySection(section, origin: partial?.offset, data: message.section(section, partial: partial)))
             case .rfc822:
+                if let raw {
+                    items.append(.rfc822(raw))
+                    continue
+                }
                 guard let message else { continue }
                 items.append(.rfc822(message.bytes))
             case .rfc822Header:

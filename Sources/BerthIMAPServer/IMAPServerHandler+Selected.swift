@@ -162,10 +162,23 @@ extension IMAPServerHandler {
         let attributes = job.attributes, uid = job.uid, modSeq = job.modSeq, content = job.content
         let cached = messageCache
         let batch = targets
+        let octetsOnly = IMAPFetch.onlyOctets(attributes)
         blocking({ () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
             var responses: [[UInt8]?] = []
             var last = cached
             for target in batch {
+                if octetsOnly, !(cached?.serves(mailboxID, target.record.uid, content) ?? false) {
+                    let path = try server.store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
+                    guard let raw = IMAPFetch.loadOctets(path: path) else {
+                        responses.append(nil)
+                        continue
+                    }
+                    let items = IMAPFetch.items(
+                        attributes, record: target.record, message: nil, uid: uid, modSeq: modSeq,
+                        flagsChanged: target.flagsChanged, raw: raw)
+                    responses.append(IMAPResponseEncoder.encode(.data(.fetch(target.sequence, items))))
+                    continue
+                }
                 let message: MIMEMessage?
                 if let cached, cached.serves(mailboxID, target.record.uid, content) {
                     message = cached.message

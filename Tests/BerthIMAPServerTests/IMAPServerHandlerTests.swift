@@ -193,6 +193,7 @@ struct IMAPServerHandlerTests {
         #expect(subject == "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: Hello there\r\n\r\n)\r\na OK FETCH completed\r\n")
         let partial = try client.command("b FETCH 1 BODY.PEEK[TEXT]<5.8>")
         #expect(partial == "* 1 FETCH (BODY[TEXT]<5> {8}\r\none\r\nLin)\r\nb OK FETCH completed\r\n")
+        #expect(try client.command("p FETCH 1 BODY.PEEK[]<33.9>") == "* 1 FETCH (BODY[]<33> {9}\r\nalice@exa)\r\np OK FETCH completed\r\n")
         // EXAMINE: BODY[] does not set \Seen.
         _ = try client.command("c FETCH 1 BODY[]")
         #expect(store.records("INBOX").first?.flags.system == [])
