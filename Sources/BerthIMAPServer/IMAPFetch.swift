@@ -17,16 +17,36 @@ enum IMAPFetch {
     static func content(_ attributes: [IMAPFetchAttribute]) -> Content {
         attributes.map { attribute -> Content in
             switch attribute {
-            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: .none
-            case .envelope, .rfc822Header: .header
+            case .flags, .internalDate, .uid, .modSeq, .rfc822Size: return .none
+            case .envelope, .rfc822Header: return .header
             case .bodySection(let section, _, _):
+                // A part's HEADER (of an attached message) lies in the body.
+                guard section.part.isEmpty else { return .full }
                 switch section.text {
-                case .header?, .headerFields?, .headerFieldsNot? where section.part.isEmpty: .header
-                default: .full
+                case .header?, .headerFields?, .headerFieldsNot?: return .header
+                default: return .full
                 }
-            case .body, .bodyStructure, .rfc822, .rfc822Text: .full
+            case .body, .bodyStructure, .rfc822, .rfc822Text: return .full
             }
         }.max() ?? .none
+    }
+
+    /// Only the message's octets are asked for (BODY[], BODY[]<partial>, RFC822): served
+    /// from the CRLF form of the file without parsing its MIME structure.
+    static func onlyOctets(_ attributes: [IMAPFetchAttribute]) -> Bool {
+        attributes.allSatisfy { attribute in
+            switch attribute {
+            case .bodySection(let section, _, _): section == .complete
+            case .rfc822, .flags, .internalDate, .uid, .modSeq, .rfc822Size: true
+            case .envelope, .body, .bodyStructure, .rfc822Header, .rfc822Text: false
+            }
+        }
+    }
+
+    /// The file's octets with CRLF line ends (off the event loop). nil when it is gone.
+    static func loadOctets(path: String?) -> [UInt8]? {
+        guard let path, let data = FileManager.default.contents(atPath: path) else { return nil }
+        return crlfNormalized(data)
     }
 
     /// RFC 3501 §6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set \Seen.
@@ -45,7 +65,7 @@ enum IMAPFetch {
     /// `flagsChanged`: this FETCH set \Seen, so FLAGS goes with it even if not asked.
     static func items(
         _ attributes: [IMAPFetchAttribute], record: MessageRecord, message: MIMEMessage?, uid: Bool, modSeq: Bool,
-        flagsChanged: Bool
+        flagsChanged: Bool, raw: [UInt8]? = nil
     ) -> [IMAPFetchItem] {
         var items: [IMAPFetchItem] = []
         var hasUID = false, hasFlags = false, hasModSeq = false
@@ -78,9 +98,17 @@ enum IMAPFetch {
                 guard let message else { continue }
                 items.append(.bodyStructure(message.bodyStructure))
             case .bodySection(let section, let partial, _):
+                if let raw, section == .complete {
+                    items.append(.bodySection(section, origin: partial?.offset, data: partial.map { MIMEMessage.apply($0, to: raw) } ?? raw))
+                    continue
+                }
                 guard let message else { continue }
                 items.append(.bodySection(section, origin: partial?.offset, data: message.section(section, partial: partial)))
             case .rfc822:
+                if let raw {
+                    items.append(.rfc822(raw))
+                    continue
+                }
                 guard let message else { continue }
                 items.append(.rfc822(message.bytes))
             case .rfc822Header:

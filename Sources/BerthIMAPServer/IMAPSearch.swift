@@ -28,6 +28,21 @@ enum IMAPSearch {
         }
     }
 
+    /// The same search with each AND's keys cheapest first (flags, dates and sizes before
+    /// header and body keys), so a message that fails `UNSEEN` is never read from disk.
+    static func cheapFirst(_ key: IMAPSearchKey) -> IMAPSearchKey {
+        switch key {
+        case .and(let keys):
+            let ordered = keys.map(cheapFirst).enumerated().sorted { a, b in
+                (content(a.element), a.offset) < (content(b.element), b.offset)
+            }
+            return .and(ordered.map(\.element))
+        case .not(let inner): return .not(cheapFirst(inner))
+        case .or(let a, let b): return .or(cheapFirst(a), cheapFirst(b))
+        default: return key
+        }
+    }
+
     /// RFC 7162 §3.1.5: a search with MODSEQ answers with the highest MODSEQ found.
     static func usesModSeq(_ key: IMAPSearchKey) -> Bool {
         switch key {

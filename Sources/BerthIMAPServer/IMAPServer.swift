@@ -1,5 +1,6 @@
 import BerthCore
 import BerthIMAP
+import BerthMIME
 import BerthNet
 import Logging
 import NIOCore
@@ -33,6 +34,9 @@ public struct IMAPServer: ProtocolServer {
         /// separate event-loop tasks: only for tests over an in-memory store.
         public var threadPool: NIOThreadPool?
         public var logger = Logger(label: "berth.imap")
+        /// Octets of parsed message headers kept for every session (`IMAPHeaderCache`);
+        /// 0 turns the cache off.
+        public var headerCacheSize = 16 * 1024 * 1024
 
         public init(spoolDirectory: String, threadPool: NIOThreadPool?) {
             self.spoolDirectory = spoolDirectory
@@ -46,12 +50,27 @@ public struct IMAPServer: ProtocolServer {
     let authenticator: any MailAuthenticator
     let authGuard: AuthGuard
     let configuration: Configuration
+    let headerCache: IMAPHeaderCache
 
     public init(store: any MailboxStore, authenticator: any MailAuthenticator, authGuard: AuthGuard, configuration: Configuration) {
         self.store = store
         self.authenticator = authenticator
         self.authGuard = authGuard
         self.configuration = configuration
+        self.headerCache = IMAPHeaderCache(capacity: configuration.headerCacheSize)
+    }
+
+    /// A message, parsed as far as `content` asks (blocking: call off the event loop).
+    /// Headers come from the shared cache when they can. nil when the message is gone.
+    func message(
+        uid: UInt32, in view: (mailboxID: Int64, uidValidity: UInt32), of account: MailAccount, _ content: IMAPFetch.Content
+    ) throws -> MIMEMessage? {
+        let key = IMAPHeaderCache.Key(account: account, mailboxID: view.mailboxID, uidValidity: view.uidValidity, uid: uid)
+        if content == .header, let cached = headerCache.get(key) { return cached }
+        let path = try store.messagePath(uid: uid, in: view.mailboxID, of: account)
+        guard let message = IMAPFetch.load(path: path, content) else { return nil }
+        if content == .header { headerCache.put(key, message) }
+        return message
     }
 
     public func configure(channel: any Channel, connection: ConnectionContext) throws {
@@ -81,6 +100,8 @@ struct IMAPCapabilities: Sendable, Hashable {
     /// BINDINGS.md `tlsRequired`: nothing but STARTTLS, CAPABILITY, NOOP, ID, LOGOUT before TLS.
     var tlsRequired: Bool
     var allowPlaintextAuth: Bool
+    /// RFC 7889 APPENDLIMIT: the largest message APPEND takes.
+    var appendLimit: Int
 
     static let extensions = [
         "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
@@ -98,7 +119,7 @@ struct IMAPCapabilities: Sendable, Hashable {
     }
 
     func list(isTLS: Bool, authenticated: Bool) -> [String] {
-        var capabilities = Self.extensions
+        var capabilities = Self.extensions + ["APPENDLIMIT=\(appendLimit)"]
         guard !authenticated else { return capabilities }
         if startTLSAvailable && !isTLS { capabilities.append("STARTTLS") }
         if loginAllowed(isTLS: isTLS) {

@@ -53,16 +53,7 @@ extension IMAPServerHandler {
     }
 
     private func writeSelectResponses(_ view: SelectedMailbox) {
-        var keywords: [String] = []
-        var seenKeywords = Set<String>()
-        for record in view.messages {
-            for keyword in record.flags.keywords where seenKeywords.insert(keyword.lowercased()).inserted {
-                keywords.append(keyword)
-            }
-        }
-        let flags = IMAPFlags.selectFlags + keywords.map(IMAPFlag.init)
-        write(.data(.flags(flags)))
-        write(.untagged(.ok, code: .permanentFlags(view.readOnly ? [] : flags + [.wildcard]), text: "Flags permitted"))
+        write(view.flagResponses)
         write(.data(.exists(UInt32(view.count))))
         write(.data(.recent(0)))
         if let first = view.messages.firstIndex(where: { !$0.flags.system.contains(.seen) }) {
@@ -103,6 +94,7 @@ extension IMAPServerHandler {
         observation?.cancel()
         observation = nil
         selected = nil
+        messageCache = nil
         changesNoticed = false
     }
 
@@ -233,15 +225,13 @@ extension IMAPServerHandler {
 
     func idle(tag: String) {
         mode = .idle(tag: tag)
+        // An IDLE session may stay for hours: it keeps no message in memory meanwhile.
+        messageCache = nil
         write(.continuation("idling"))
         // What is pending goes out now; later changes as they happen.
         if selected != nil {
-            busy = true
-            refreshSelected(expungeAllowed: true) {
-                self.busy = false
-                self.settle(commandDone: true)
-                self.process()
-            }
+            changesNoticed = true
+            pushIfIdle()
         }
         settle(commandDone: true)
     }

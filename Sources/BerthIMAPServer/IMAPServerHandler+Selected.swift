@@ -157,21 +157,33 @@ extension IMAPServerHandler {
             fetchJob?.next += 1
             return continueFetch()
         }
-        let store = server.store
-        let mailboxID = view.mailboxID
+        let server = self.server
+        let mailboxID = view.mailboxID, folder = (mailboxID: view.mailboxID, uidValidity: view.uidValidity)
         let attributes = job.attributes, uid = job.uid, modSeq = job.modSeq, content = job.content
         let cached = messageCache
         let batch = targets
+        let octetsOnly = IMAPFetch.onlyOctets(attributes)
         blocking({ () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
             var responses: [[UInt8]?] = []
             var last = cached
             for target in batch {
+                if octetsOnly, !(cached?.serves(mailboxID, target.record.uid, content) ?? false) {
+                    let path = try server.store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
+                    guard let raw = IMAPFetch.loadOctets(path: path) else {
+                        responses.append(nil)
+                        continue
+                    }
+                    let items = IMAPFetch.items(
+                        attributes, record: target.record, message: nil, uid: uid, modSeq: modSeq,
+                        flagsChanged: target.flagsChanged, raw: raw)
+                    responses.append(IMAPResponseEncoder.encode(.data(.fetch(target.sequence, items))))
+                    continue
+                }
                 let message: MIMEMessage?
                 if let cached, cached.serves(mailboxID, target.record.uid, content) {
                     message = cached.message
                 } else {
-                    let path = try store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
-                    message = IMAPFetch.load(path: path, content)
+                    message = try server.message(uid: target.record.uid, in: folder, of: account, content)
                     if let message { last = CachedMessage(mailboxID: mailboxID, uid: target.record.uid, message: message, content: content) }
                 }
                 guard let message else {
@@ -219,7 +231,7 @@ extension IMAPServerHandler {
         if usesModSeq { enableCondStore() }
         let candidates = view.messages.enumerated().map { IMAPSearch.Candidate(record: $1, sequenceNumber: $0 + 1) }
         let lastSequence = UInt32(view.count), lastUID = view.messages.last?.uid ?? 0
-        let key = search.key
+        let key = IMAPSearch.cheapFirst(search.key)
         let mailboxID = view.mailboxID
         let answer = { (matched: [IMAPSearch.Candidate]) in
             let numbers = matched.map { uid ? $0.record.uid : UInt32($0.sequenceNumber) }
@@ -244,11 +256,12 @@ extension IMAPServerHandler {
                 IMAPSearch.matches(key, $0, lastSequence: lastSequence, lastUID: lastUID, content: nothing)
             })
         }
-        let store = server.store
+        let server = self.server
+        let folder = (mailboxID: mailboxID, uidValidity: view.uidValidity)
         storeCommand(tag, {
             candidates.filter { candidate in
                 let content = IMAPSearch.Content {
-                    IMAPFetch.load(path: try? store.messagePath(uid: candidate.record.uid, in: mailboxID, of: account), content)
+                    (try? server.message(uid: candidate.record.uid, in: folder, of: account, content)) ?? nil
                 }
                 return IMAPSearch.matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
             }
@@ -275,7 +288,7 @@ extension IMAPServerHandler {
         storeCommand(tag, {
             try store.storeFlags(change, uids: uids, in: mailboxID, of: account, unchangedSince: unchangedSince)
         }) { result in
-            self.selected?.update(result.updated)
+            self.write(self.selected?.update(result.updated) ?? [])
             if !action.silent, let view = self.selected {
                 for record in result.updated {
                     guard let sequence = view.sequenceNumber(of: record.uid) else { continue }

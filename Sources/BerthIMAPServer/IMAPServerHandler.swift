@@ -125,7 +125,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         IMAPCapabilities(
             startTLSAvailable: connection.spec.encryption == .tls && connection.tlsContext != nil,
             tlsRequired: connection.spec.encryption == .tls && connection.spec.tlsRequired,
-            allowPlaintextAuth: server.configuration.allowPlaintextAuth)
+            allowPlaintextAuth: server.configuration.allowPlaintextAuth, appendLimit: server.configuration.maxAppendSize)
     }
 
     var capabilityList: [String] { capabilities.list(isTLS: isTLS, authenticated: account != nil) }
@@ -441,15 +441,21 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func changeNoticed() {
         guard selected != nil, mode != .closed else { return }
         changesNoticed = true
-        if isIdle && !busy {
-            busy = true
-            refreshSelected(expungeAllowed: true) {
-                self.busy = false
-                self.settle(commandDone: false)
-                self.process()
-            }
-            settle(commandDone: false)
+        pushIfIdle()
+    }
+
+    /// In IDLE, what changed goes out now; a change noticed while a push was in flight
+    /// gets a push of its own.
+    func pushIfIdle() {
+        guard isIdle, !busy, changesNoticed, selected != nil else { return }
+        busy = true
+        refreshSelected(expungeAllowed: true) {
+            self.busy = false
+            self.pushIfIdle()
+            self.settle(commandDone: false)
+            self.process()
         }
+        settle(commandDone: false)
     }
 
     // MARK: Blocking work
@@ -526,7 +532,10 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Not closed for a TLS handshake: the TLS handler before this one needs the reads.
         var reopen = gate.set(.sessionBusy, closed: busy)
         reopen = gate.set(.replyBacklog, closed: !context.channel.isWritable) || reopen
-        reopen = gate.set(.inputBacklog, closed: continuationScheduled || framer.bufferedBytes >= Self.inputBacklog) || reopen
+        // Only input not yet framed counts: a command being assembled (up to
+        // IMAPLimits.maxCommandSize) needs more input to finish, never less.
+        let unframed = framer.bufferedBytes - framer.commandBytes
+        reopen = gate.set(.inputBacklog, closed: continuationScheduled || unframed >= Self.inputBacklog) || reopen
         reopen = gate.set(.spoolBacklog, closed: append?.spool?.isBackedUp == true) || reopen
         if reopen { context.read() }
     }

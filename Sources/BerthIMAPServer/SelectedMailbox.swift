@@ -17,6 +17,8 @@ public struct SelectedMailbox: Sendable, Hashable {
     public private(set) var highestModSeq: UInt64
     /// UIDs the store removed that the client has not been told of yet.
     public private(set) var pendingExpunges: Set<UInt32> = []
+    /// Keywords in use, as the client was told in `* FLAGS` (first spelling kept).
+    public private(set) var keywords: [String] = []
     /// RFC 7162: FETCH responses carry MODSEQ once the client used CONDSTORE.
     public var condStore = false
     /// RFC 7162 §3.2.10: expunges are reported as VANISHED, and FETCH carries UID.
@@ -30,6 +32,30 @@ public struct SelectedMailbox: Sendable, Hashable {
         messages = snapshot.messages.sorted { $0.uid < $1.uid }
         uidNext = snapshot.mailbox.uidNext
         highestModSeq = snapshot.mailbox.highestModSeq
+        _ = noteKeywords(messages)
+    }
+
+    /// `* FLAGS` and PERMANENTFLAGS as SELECT gives them: the system flags, then the
+    /// keywords in use; `\*` says more may be created (RFC 3501 §7.1).
+    public var flagResponses: [IMAPResponse] {
+        let flags = IMAPFlags.selectFlags + keywords.map(IMAPFlag.init)
+        return [
+            .data(.flags(flags)),
+            .untagged(.ok, code: .permanentFlags(readOnly ? [] : flags + [.wildcard]), text: "Flags permitted"),
+        ]
+    }
+
+    /// RFC 3501 §7.2.6: a keyword new to this folder is announced with a new FLAGS.
+    private mutating func noteKeywords(_ records: [MessageRecord]) -> Bool {
+        var known = Set(keywords.map { $0.lowercased() })
+        var added = false
+        for record in records {
+            for keyword in record.flags.keywords where known.insert(keyword.lowercased()).inserted {
+                keywords.append(keyword)
+                added = true
+            }
+        }
+        return added
     }
 
     public var count: Int { messages.count }
@@ -130,6 +156,7 @@ public struct SelectedMailbox: Sendable, Hashable {
         highestModSeq = max(highestModSeq, changes.mailbox.highestModSeq)
 
         var responses: [IMAPResponse] = []
+        if noteKeywords(changes.changed) { responses += flagResponses }
         if expungeAllowed { responses += flushExpunges() }
         if arrived > 0 { responses.append(.data(.exists(UInt32(messages.count)))) }
         for uid in flagChanged {
@@ -171,11 +198,14 @@ public struct SelectedMailbox: Sendable, Hashable {
 
     /// This session changed flags itself (STORE, FETCH setting \Seen): the view takes the
     /// records as the store returned them.
-    public mutating func update(_ records: [MessageRecord]) {
+    /// Returns the new FLAGS when a keyword appeared.
+    @discardableResult
+    public mutating func update(_ records: [MessageRecord]) -> [IMAPResponse] {
         for record in records {
             guard let index = index(of: record.uid), !pendingExpunges.contains(record.uid) else { continue }
             messages[index] = record
         }
+        return noteKeywords(records) ? flagResponses : []
     }
 
     /// `FLAGS (...)`, with `UID` under QRESYNC (RFC 7162 §3.2.4) and `MODSEQ` under CONDSTORE.

@@ -193,6 +193,7 @@ struct IMAPServerHandlerTests {
         #expect(subject == "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: Hello there\r\n\r\n)\r\na OK FETCH completed\r\n")
         let partial = try client.command("b FETCH 1 BODY.PEEK[TEXT]<5.8>")
         #expect(partial == "* 1 FETCH (BODY[TEXT]<5> {8}\r\none\r\nLin)\r\nb OK FETCH completed\r\n")
+        #expect(try client.command("p FETCH 1 BODY.PEEK[]<33.9>") == "* 1 FETCH (BODY[]<33> {9}\r\nalice@exa)\r\np OK FETCH completed\r\n")
         // EXAMINE: BODY[] does not set \Seen.
         _ = try client.command("c FETCH 1 BODY[]")
         #expect(store.records("INBOX").first?.flags.system == [])
@@ -215,7 +216,10 @@ struct IMAPServerHandlerTests {
         #expect(try client.command("b STORE 1 +FLAGS.SILENT (\\Seen)") == "b OK STORE completed\r\n")
         #expect(try client.command("c EXPUNGE") == "* 2 EXPUNGE\r\nc OK EXPUNGE completed\r\n")
         #expect(try client.command("d FETCH 2 (UID)") == "* 2 FETCH (UID 3)\r\nd OK FETCH completed\r\n")
-        #expect(try client.command("e UID STORE 3 FLAGS (\\Flagged $Label1)") == "* 2 FETCH (UID 3 FLAGS (\\Flagged $Label1))\r\ne OK STORE completed\r\n")
+        let keyword = try client.command("e UID STORE 3 FLAGS (\\Flagged $Label1)")
+        // RFC 3501 §7.2.6: a new keyword comes with a new FLAGS.
+        #expect(keyword.hasPrefix("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $Label1)\r\n* OK [PERMANENTFLAGS ("))
+        #expect(keyword.hasSuffix("* 2 FETCH (UID 3 FLAGS (\\Flagged $Label1))\r\ne OK STORE completed\r\n"))
         #expect(store.records("INBOX").map(\.uid) == [1, 3])
     }
 

@@ -203,7 +203,7 @@ struct IMAPSessionTests {
         let server = try await SocketServer(store)
         let script = #"""
             import imaplib, sys
-            m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+            m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=20)
             assert "IMAP4REV1" in m.capabilities and "IDLE" in m.capabilities, m.capabilities
             typ, data = m.login("alice@example.com", "secret")
             assert typ == "OK", data

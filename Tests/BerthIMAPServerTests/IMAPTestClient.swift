@@ -24,13 +24,14 @@ struct IMAPTestClient {
 
     init(
         _ store: FakeMailboxStore, encryption: Encryption = .none, tlsRequired: Bool = false, allowPlaintext: Bool = true,
-        maxAppendSize: Int? = nil, clientAddress: String = "192.0.2.1", tlsContext: NIOSSLContext? = nil
+        maxAppendSize: Int? = nil, clientAddress: String = "192.0.2.1", tlsContext: NIOSSLContext? = nil,
+        authGuard: AuthGuard = IMAPTestClient.authGuard
     ) throws {
         var configuration = IMAPServer.Configuration(spoolDirectory: Self.spool.path, threadPool: nil)
         configuration.allowPlaintextAuth = allowPlaintext
         if let maxAppendSize { configuration.maxAppendSize = maxAppendSize }
         let server = IMAPServer(
-            store: store, authenticator: FakeAuthenticator(), authGuard: Self.authGuard, configuration: configuration)
+            store: store, authenticator: FakeAuthenticator(), authGuard: authGuard, configuration: configuration)
         channel = EmbeddedChannel()
         try server.configure(
             channel: channel,

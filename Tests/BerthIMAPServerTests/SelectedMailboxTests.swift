@@ -128,6 +128,22 @@ struct SelectedMailboxTests {
         #expect(IMAPDates.dayNumber(rfc5322: "garbage") == nil)
     }
 
+    @Test func searchReadsMessagesLast() {
+        let key = IMAPSearchKey.and([.body("x"), .from("bob"), .unseen, .not(.larger(5))])
+        #expect(IMAPSearch.cheapFirst(key) == .and([.unseen, .not(.larger(5)), .from("bob"), .body("x")]))
+        #expect(IMAPSearch.content(.or(.seen, .subject("a"))) == .header)
+    }
+
+    @Test func headerEnds() {
+        #expect(IMAPFetch.headerEnd(Array("A: b\n\nbody".utf8), from: 0) == 6)
+        #expect(IMAPFetch.headerEnd(Array("A: b\r\n\r\nbody".utf8), from: 0) == 8)
+        #expect(IMAPFetch.headerEnd(Array("\nbody".utf8), from: 0) == 1)
+        #expect(IMAPFetch.headerEnd(Array("A: b\nC: d\n".utf8), from: 0) == nil)
+        #expect(IMAPFetch.content([.envelope, .bodySection(IMAPSection(text: .headerFields(["SUBJECT"])), partial: nil, peek: true)]) == .header)
+        #expect(IMAPFetch.content([.bodySection(IMAPSection(part: [1], text: .header), partial: nil, peek: true)]) == .full)
+        #expect(IMAPFetch.content([.flags, .uid]) == .none)
+    }
+
     @Test func listPatterns() {
         #expect(IMAPMailboxList.matches("*", "a/b"))
         #expect(!IMAPMailboxList.matches("%", "a/b"))
