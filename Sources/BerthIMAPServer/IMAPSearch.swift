@@ -137,9 +137,42 @@ enum IMAPSearch {
         }
     }
 
-    /// Case-insensitive substring match (RFC 3501 §6.4.4), over Unicode text.
+    /// Case-insensitive substring match (RFC 3501 §6.4.4), over Unicode text. Almost every
+    /// search string is ASCII (a name, an address, a word): those are matched on the UTF-8
+    /// octets with ASCII case folding, which SEARCH TEXT over a whole folder of bodies
+    /// needs to be fast; others go through Unicode lower-casing.
     static func contains(_ haystack: String, _ needle: String) -> Bool {
-        needle.isEmpty || haystack.range(of: needle, options: .caseInsensitive) != nil
+        if needle.isEmpty { return true }
+        guard needle.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return haystack.lowercased().contains(needle.lowercased())
+        }
+        let pattern = needle.utf8.map(asciiLowercased)
+        var haystack = haystack
+        return haystack.withUTF8 { containsASCII($0, pattern) }
+    }
+
+    @inline(__always)
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte &- 0x41 < 26 ? byte | 0x20 : byte
+    }
+
+    /// Whether `pattern` (ASCII, lower case) occurs in `text`, ASCII letters compared
+    /// without case. Non-ASCII octets never equal a pattern octet, so UTF-8 text is safe.
+    static func containsASCII(_ text: UnsafeBufferPointer<UInt8>, _ pattern: [UInt8]) -> Bool {
+        let count = pattern.count
+        guard count <= text.count else { return false }
+        let first = pattern[0]
+        var start = 0
+        let lastStart = text.count - count
+        while start <= lastStart {
+            if asciiLowercased(text[start]) == first {
+                var matched = 1
+                while matched < count && asciiLowercased(text[start + matched]) == pattern[matched] { matched += 1 }
+                if matched == count { return true }
+            }
+            start += 1
+        }
+        return false
     }
 
     static func contains(_ set: IMAPSequenceSet, _ value: UInt32, last: UInt32) -> Bool {
