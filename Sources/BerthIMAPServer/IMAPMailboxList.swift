@@ -14,27 +14,46 @@ enum IMAPMailboxList {
         return match(Array(pattern.unicodeScalars)[...], Array(name.unicodeScalars)[...])
     }
 
+    /// Wildcard matching in O(pattern × name) steps, whatever the pattern: the set of
+    /// pattern positions reachable after each character of the name (a backtracking
+    /// matcher takes exponential time on patterns like `*a*a*a*a*b`).
     private static func match(_ pattern: ArraySlice<Unicode.Scalar>, _ name: ArraySlice<Unicode.Scalar>) -> Bool {
-        guard let first = pattern.first else { return name.isEmpty }
-        let rest = pattern.dropFirst()
-        switch first {
-        case "*":
-            var tail = name
-            while true {
-                if match(rest, tail) { return true }
-                guard !tail.isEmpty else { return false }
-                tail = tail.dropFirst()
+        let pattern = Array(pattern)
+        var current = [Bool](repeating: false, count: pattern.count + 1)
+        var next = current
+        current[0] = true
+        closeOverWildcards(&current, pattern)
+        for character in name {
+            for index in next.indices { next[index] = false }
+            var any = false
+            for index in pattern.indices where current[index] {
+                switch pattern[index] {
+                case "*":
+                    next[index] = true
+                    any = true
+                case "%":
+                    if character != "/" {
+                        next[index] = true
+                        any = true
+                    }
+                case let literal:
+                    if literal == character {
+                        next[index + 1] = true
+                        any = true
+                    }
+                }
             }
-        case "%":
-            var tail = name
-            while true {
-                if match(rest, tail) { return true }
-                guard let next = tail.first, next != "/" else { return false }
-                tail = tail.dropFirst()
-            }
-        default:
-            guard name.first == first else { return false }
-            return match(rest, name.dropFirst())
+            guard any else { return false }
+            closeOverWildcards(&next, pattern)
+            swap(&current, &next)
+        }
+        return current[pattern.count]
+    }
+
+    /// A wildcard may match nothing: a position before one reaches the position after it.
+    private static func closeOverWildcards(_ reachable: inout [Bool], _ pattern: [Unicode.Scalar]) {
+        for index in pattern.indices where reachable[index] && (pattern[index] == "*" || pattern[index] == "%") {
+            reachable[index + 1] = true
         }
     }
 

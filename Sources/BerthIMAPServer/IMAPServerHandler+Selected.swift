@@ -25,8 +25,27 @@ extension IMAPServerHandler {
 
     // MARK: FETCH (§6.4.5; RFC 7162 §3.1.4, §3.2.6)
 
+    /// Body sections one FETCH may ask for: each is built in memory for a message before
+    /// backpressure applies, so a command repeating `BODY[]` hundreds of times would make
+    /// one connection hold hundreds of copies of a large message.
+    static let maxBodySectionsPerFetch = 16
+
     func fetch(tag: String, set: IMAPSequenceSet, attributes: [IMAPFetchAttribute], modifiers: [IMAPFetchModifier], uid: Bool) {
         guard let view = selected, let account else { return }
+        // The same item asked twice is answered once (as Dovecot does).
+        var attributes = attributes
+        var seenAttributes: Set<IMAPFetchAttribute> = []
+        attributes = attributes.filter { seenAttributes.insert($0).inserted }
+        let sections = attributes.filter { attribute in
+            switch attribute {
+            case .bodySection, .rfc822, .rfc822Header, .rfc822Text: return true
+            default: return false
+            }
+        }
+        if sections.count > Self.maxBodySectionsPerFetch {
+            return bad(tag, "Too many body sections in one FETCH (at most \(Self.maxBodySectionsPerFetch)); ask in several")
+        }
+        if let problem = view.sequenceProblem(set, uid: uid) { return bad(tag, problem) }
         guard let indexes = view.indexes(of: set, uid: uid) else { return bad(tag, "Saved search results are not supported") }
         var changedSince: UInt64?
         var vanished = false
@@ -273,6 +292,7 @@ extension IMAPServerHandler {
     func store(tag: String, set: IMAPSequenceSet, action: IMAPStoreAction, unchangedSince: UInt64?, uid: Bool) {
         guard let view = selected, let account else { return }
         guard !view.readOnly else { return complete(tag, .no, text: "Mailbox is read-only", expungeAllowed: uid) }
+        if let problem = view.sequenceProblem(set, uid: uid) { return bad(tag, problem) }
         guard let indexes = view.indexes(of: set, uid: uid) else { return bad(tag, "Saved search results are not supported") }
         guard let flags = IMAPFlags.messageFlags(action.flags) else { return bad(tag, "Unknown system flag") }
         if unchangedSince != nil { enableCondStore() }
@@ -313,6 +333,7 @@ extension IMAPServerHandler {
     func copy(tag: String, set: IMAPSequenceSet, to name: IMAPMailboxName, uid: Bool, move: Bool) {
         guard let view = selected, let account else { return }
         if move && view.readOnly { return complete(tag, .no, text: "Mailbox is read-only") }
+        if let problem = view.sequenceProblem(set, uid: uid) { return bad(tag, problem) }
         guard let indexes = view.indexes(of: set, uid: uid) else { return bad(tag, "Saved search results are not supported") }
         let uids = indexes.map { view.messages[$0].uid }.filter { !view.pendingExpunges.contains($0) }
         let verb = move ? "MOVE" : "COPY"
@@ -323,10 +344,13 @@ extension IMAPServerHandler {
         storeCommand(tag, tryCreate: true, {
             try store.copy(uids: uids, from: mailboxID, to: destination, move: move, of: account)
         }) { result in
+            self.log.event(move ? "move" : "copy", ["to": .string(destination), "messages": .stringConvertible(result.uids.count)])
+            // Every message was expunged by another session meanwhile: nothing was copied,
+            // and RFC 4315 §3's COPYUID needs two non-empty sets.
+            guard !result.uids.isEmpty else { return self.complete(tag, .ok, text: "\(verb) completed: no messages") }
             let code = IMAPResponseCode.copyUID(
                 uidValidity: result.uidValidity, source: SelectedMailbox.sequenceSet(result.uids.map { $0.source }),
                 destination: SelectedMailbox.sequenceSet(result.uids.map { $0.destination }))
-            self.log.event(move ? "move" : "copy", ["to": .string(destination), "messages": .stringConvertible(result.uids.count)])
             guard move else { return self.complete(tag, .ok, code: code, text: "COPY completed") }
             // RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges, then the tagged OK.
             self.write(.untagged(.ok, code: code, text: "Moved"))

@@ -94,6 +94,22 @@ public struct SelectedMailbox: Sendable, Hashable {
     /// past the end are left out; `*` is the last message, or, for UIDs, the largest UID
     /// (RFC 3501 §9: `n:*` always names the last message even when `n` is larger). Nil for
     /// `$` (SEARCHRES is not offered).
+    /// RFC 3501 §9 seq-number: a message sequence number is 1 to EXISTS (or `*`); a UID
+    /// set may name UIDs that are gone. Returns why a set is invalid, or nil.
+    public func sequenceProblem(_ set: IMAPSequenceSet, uid: Bool) -> String? {
+        guard !uid, case .ranges(let ranges) = set else { return nil }
+        for range in ranges {
+            // `n:*` stays lenient (clients send `1:*` to an empty mailbox).
+            if range.first == .last || range.last == .last { continue }
+            for number in [range.first, range.last] {
+                if case .number(let n) = number, n == 0 || n > UInt32(messages.count) {
+                    return "Invalid message sequence number \(n) (the mailbox has \(messages.count) messages)"
+                }
+            }
+        }
+        return nil
+    }
+
     public func indexes(of set: IMAPSequenceSet, uid: Bool) -> [Int]? {
         guard case .ranges(let ranges) = set else { return nil }
         guard !messages.isEmpty else { return [] }

@@ -438,10 +438,13 @@ extension MailStore {
         return report
     }
 
-    /// Whether a file is shorter than the `S=` size in its Maildir name (`…,S=1234` or
-    /// `…,S=1234:2,FLAGS`). Names without `S=` are never called truncated.
+    /// Whether a file Berth wrote is shorter than the `S=` size in its Maildir name
+    /// (`…,S=1234` or `…,S=1234:2,FLAGS`). Names without `S=`, and files other programs
+    /// named (a Dovecot Maildir with compressed files has `S=` larger than the file), are
+    /// never called truncated: those are indexed as they are, never removed.
     static func isTruncated(_ path: String) -> Bool {
         let name = (path as NSString).lastPathComponent
+        guard writerPID(ofMaildirName: name) != nil, name.contains(".M"), name.contains("Q") else { return false }
         guard let range = name.range(of: ",S=") else { return false }
         let digits = name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }
         guard let expected = Int(digits),

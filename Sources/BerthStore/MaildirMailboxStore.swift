@@ -274,13 +274,20 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
                     modified.append(message.uid)
                     continue
                 }
-                let flags = change.applied(to: message.record.flags)
-                if flags == message.record.flags {
+                var flags = change.applied(to: message.record.flags)
+                var file = message.file
+                if access(directory + "/" + file, F_OK) != 0, let found = locate(message.file, in: directory) {
+                    // Renamed by another program (mutt): the flags it gave the file are the
+                    // ones this change applies to.
+                    let onDisk = MessageFlags.system(fromMaildirInfo: MaildirFileName(Self.lastComponent(found)).info ?? "")
+                    flags = change.applied(to: MessageFlags(system: onDisk, keywords: message.record.flags.keywords))
+                    file = found
+                }
+                if flags == message.record.flags && file == message.file {
                     unchanged.append(message.record)
                     continue
                 }
-                var file = message.file
-                if flags.system != message.record.flags.system || file.hasPrefix("new/") {
+                if flags.system != message.record.flags.system || file.hasPrefix("new/") || file != message.file {
                     let target = MaildirFileName.curPath(base: MaildirFileName(Self.lastComponent(file)).base, flags: flags)
                     if rename(directory + "/" + file, directory + "/" + target) == 0 {
                         file = target
@@ -381,9 +388,21 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         }
         let directory = layout.directory(of: folder.name, in: account)
         if access(directory + "/" + message.file, F_OK) == 0 { return directory + "/" + message.file }
-        guard let found = locate(message.file, in: directory) else { return nil }
-        try? index.relocate([(uid, found)], in: mailboxID)
-        return directory + "/" + found
+        if let found = locate(message.file, in: directory) {
+            try? index.relocate([(uid, found)], in: mailboxID)
+            return directory + "/" + found
+        }
+        // Deleted by another program: expunge it, so that every session hears EXPUNGE
+        // instead of failing to fetch a message that stays listed.
+        try locked(account) {
+            guard access(directory + "/" + message.file, F_OK) != 0, locate(message.file, in: directory) == nil else { return }
+            let removed = try wrapStorage("cannot update the index") { try index.remove(uids: [uid], from: mailboxID) }
+            if !removed.isEmpty {
+                logger.notice("message \(uid) of \(account)'s \(folder.name) vanished from the Maildir; expunged")
+                notifier.notify(mailboxID)
+            }
+        }
+        return nil
     }
 
     public func quota(of account: MailAccount) throws -> QuotaUsage {

@@ -73,6 +73,7 @@ extension MaildirMailboxStore {
             }
             var added: [NewIndexedMessage] = []
             var relocations: [(uid: UInt32, file: String)] = []
+            var reflagged: [(uid: UInt32, flags: MessageFlags, file: String)] = []
             var seen: Set<String> = []
             for sub in ["new", "cur"] {
                 for name in files(in: directory + "/" + sub) {
@@ -80,13 +81,27 @@ extension MaildirMailboxStore {
                     let file = sub + "/" + name
                     guard seen.insert(parsed.base).inserted else { continue }
                     if let row = rows[parsed.base] {
-                        if row.file != file { relocations.append((row.uid, file)) }
+                        guard row.file != file else { continue }
+                        // Renamed by another program (mutt marking it read): its flags win.
+                        let system = MessageFlags.system(fromMaildirInfo: parsed.info ?? "")
+                        if parsed.info != nil && system != row.record.flags.system {
+                            reflagged.append((row.uid, MessageFlags(system: system, keywords: row.record.flags.keywords), file))
+                        } else {
+                            relocations.append((row.uid, file))
+                        }
                         continue
                     }
                     let path = directory + "/" + file
                     var info = stat()
-                    let modified = stat(path, &info) == 0 ? Double(info.st_mtim.tv_sec) : Date().timeIntervalSince1970
-                    let size = try parsed.crlfSize ?? crlfSize(ofFile: path)
+                    let found = stat(path, &info) == 0
+                    let modified = found ? Double(info.st_mtim.tv_sec) : Date().timeIntervalSince1970
+                    // The name's W= only when its S= is the file's size and W= is plausible
+                    // for it; a name another program made may say anything.
+                    let fileSize = found ? Int(info.st_size) : -1
+                    let named = parsed.crlfSize.flatMap { w in
+                        parsed.fileSize == fileSize && w >= fileSize && w <= 2 * fileSize ? w : nil
+                    }
+                    let size = try named ?? crlfSize(ofFile: path)
                     let flags = MessageFlags(system: MessageFlags.system(fromMaildirInfo: parsed.info ?? ""))
                     added.append(NewIndexedMessage(file: file, flags: flags, internalDate: modified, size: size))
                 }
@@ -99,6 +114,10 @@ extension MaildirMailboxStore {
             if !relocations.isEmpty {
                 try index.relocate(relocations, in: folder.id)
                 report.relocated += relocations.count
+            }
+            if !reflagged.isEmpty {
+                _ = try index.update(reflagged, in: folder.id)
+                report.relocated += reflagged.count
             }
             let gone = rows.filter { !seen.contains($0.key) }.map(\.value)
             if !gone.isEmpty {

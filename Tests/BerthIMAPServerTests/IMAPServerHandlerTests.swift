@@ -201,7 +201,10 @@ struct IMAPServerHandlerTests {
         #expect(envelope.contains("* 1 FETCH (FLAGS () INTERNALDATE \"14-Nov-2023 22:13:20 +0000\" ENVELOPE (\"Tue, 14 Nov 2023 10:00:00 +0000\" \"Hello there\" ((\"Bob\" NIL \"bob\" \"example.org\"))"))
         let structure = try client.command("e FETCH 1 BODYSTRUCTURE")
         #expect(structure.contains("BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 20 2"))
-        #expect(try client.command("f FETCH 5 FLAGS") == "f OK FETCH completed\r\n")
+        // RFC 3501 §9: a sequence number beyond EXISTS is invalid (QA); a UID that is gone is not.
+        #expect(try client.command("f FETCH 5 FLAGS").hasPrefix("f BAD Invalid message sequence number 5"))
+        #expect(try client.command("g UID FETCH 500 FLAGS") == "g OK FETCH completed\r\n")
+        #expect(try client.command("h FETCH 1:* FLAGS").hasSuffix("h OK FETCH completed\r\n"))
     }
 
     // MARK: STORE, EXPUNGE, two sessions

@@ -150,5 +150,25 @@ struct SelectedMailboxTests {
         #expect(IMAPMailboxList.matches("a/%", "a/b"))
         #expect(IMAPMailboxList.matches("inbox", "INBOX"))
         #expect(!IMAPMailboxList.matches("sent", "Sent"))
+        #expect(IMAPMailboxList.matches("%/b", "a/b"))
+        #expect(!IMAPMailboxList.matches("%b", "a/b"))
+        #expect(IMAPMailboxList.matches("a*", "a"))
+        #expect(IMAPMailboxList.matches("**%", "x/y"))
+        #expect(!IMAPMailboxList.matches("a", "ab"))
+        #expect(!IMAPMailboxList.matches("", "a"))
+        #expect(IMAPMailboxList.matches("", ""))
+        #expect(IMAPMailboxList.matches("Arch*/2%", "Archive/2024"))
+    }
+
+    /// QA found `*a*a*a*a*a*a*b` against 200 `a`s ran for minutes in a backtracking matcher
+    /// and tied up the store's threads: wildcard matching is linear in each side now.
+    @Test func listPatternsCannotExplode() {
+        let name = String(repeating: "a", count: 255)
+        let pattern = String(repeating: "*a", count: 40) + "*b" + String(repeating: "%a", count: 40) + "%b"
+        let clock = ContinuousClock()
+        var matched = true
+        let elapsed = clock.measure { matched = IMAPMailboxList.matches(pattern, name) }
+        #expect(!matched)
+        #expect(elapsed < .seconds(30), "a backtracking matcher would not finish at all")
     }
 }

@@ -222,9 +222,42 @@ struct MaildirMailboxStoreTests {
             #expect(after.messages.map(\.uid) == [1, 3])
             #expect(after.messages.last?.size == 16 + 3)
             #expect(try store.messagePath(uid: 1, in: inbox.id, of: Self.alice)?.hasSuffix(":2,S") == true)
+            #expect(after.messages.first?.flags.system == .seen, "the flags mutt gave the file win (QA)")
             let again = try MaildirMailboxStore.reconcile(Self.alice, layout: layout, index: store.index)
             #expect(again == MaildirMailboxStore.ReconcileReport())
             _ = config
+        }
+    }
+
+    @Test("a file deleted behind the store's back is expunged when a session asks for it")
+    func vanishedFile() throws {
+        try Self.withStore { store, _, directory in
+            _ = try store.append(.bytes(Self.message), to: "INBOX", flags: .none, internalDate: nil, of: Self.alice)
+            let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
+            let heard = LockedCounter()
+            let observation = store.observe(inbox.id, of: Self.alice) { heard.add() }
+            defer { observation.cancel() }
+            let cur = directory.path + "/mail/example.com/alice/cur"
+            for name in directory.files(in: "mail/example.com/alice/cur") { try FileManager.default.removeItem(atPath: cur + "/" + name) }
+            #expect(try store.messagePath(uid: 1, in: inbox.id, of: Self.alice) == nil)
+            #expect(try store.snapshot("INBOX", of: Self.alice).messages.isEmpty)
+            #expect(try store.changes(in: inbox.id, of: Self.alice, since: inbox.highestModSeq).expunged == [1])
+            #expect(heard.value == 1)
+        }
+    }
+
+    @Test("names other programs made: W= trusted only when S= is the file's size")
+    func foreignSizes() throws {
+        try Self.withStore { store, _, directory in
+            let new = directory.path + "/mail/example.com/alice/new/"
+            try FileManager.default.createDirectory(atPath: new, withIntermediateDirectories: true)
+            let text = "Subject: x\n\nbody\n"  // 17 octets, 3 LFs
+            try Data(text.utf8).write(to: URL(fileURLWithPath: new + "1795999990.a.other,S=17,W=9999"))
+            try Data(text.utf8).write(to: URL(fileURLWithPath: new + "1795999991.b.other,S=17,W=20"))
+            try Data(text.utf8).write(to: URL(fileURLWithPath: new + "1795999992.c.other,S=99999"))
+            let layout = MaildirLayout(mailRoot: directory.path + "/mail")
+            _ = try MaildirMailboxStore.reconcile(Self.alice, layout: layout, index: store.index)
+            #expect(try store.snapshot("INBOX", of: Self.alice).messages.map(\.size) == [20, 20, 20])
         }
     }
 

@@ -110,10 +110,14 @@ struct TruncatedFileTests {
         let full = directory.path + "/1.M1P1Q1.host,S=5"
         let short = directory.path + "/1.M1P1Q2.host,S=50:2,S"
         let unnamed = directory.path + "/plain"
-        for path in [full, short, unnamed] { try Data("hello".utf8).write(to: URL(fileURLWithPath: path)) }
+        // Another program's name (a Dovecot Maildir with compressed files has S= above the
+        // file's size): never called truncated, never removed (QA).
+        let foreign = directory.path + "/1795999996.hand4.otherhost,S=99999"
+        for path in [full, short, unnamed, foreign] { try Data("hello".utf8).write(to: URL(fileURLWithPath: path)) }
         #expect(!MailStore.isTruncated(full))
         #expect(MailStore.isTruncated(short))
         #expect(!MailStore.isTruncated(unnamed))
+        #expect(!MailStore.isTruncated(foreign))
     }
 
     @Test("recovery removes a truncated message and drops its row")
