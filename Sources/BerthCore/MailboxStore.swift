@@ -196,13 +196,16 @@ public struct MailboxStatus: Sendable, Hashable {
     public var deleted: Int
     /// Sum of RFC822.SIZE (RFC 8438 STATUS SIZE).
     public var size: Int
+    /// Messages no session has seen yet (`\Recent`, see `MailboxStore.claimRecent`).
+    public var recent: Int
 
-    public init(mailbox: MailboxInfo, messages: Int, unseen: Int, deleted: Int, size: Int) {
+    public init(mailbox: MailboxInfo, messages: Int, unseen: Int, deleted: Int, size: Int, recent: Int = 0) {
         self.mailbox = mailbox
         self.messages = messages
         self.unseen = unseen
         self.deleted = deleted
         self.size = size
+        self.recent = recent
     }
 }
 
@@ -339,6 +342,16 @@ public protocol MailboxStore: Sendable {
 
     /// RFC 1939 §8: one POP3 session per maildrop. Returns nil when another session holds it.
     func lockMaildrop(of account: MailAccount) -> (any MailboxObservation)?
+
+    /// RFC 3501 §2.3.2 `\Recent`, the Maildir way: a message no session has seen yet is
+    /// recent; the first read-write session to learn of it claims it, and it is recent in
+    /// that session alone. Returns the UIDs this call claimed.
+    func claimRecent(in mailboxID: Int64, of account: MailAccount) throws -> [UInt32]
+}
+
+extension MailboxStore {
+    /// A store that keeps no `\Recent` claims none (RFC 9051 dropped the flag).
+    public func claimRecent(in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] { [] }
 }
 
 /// Logins for IMAP and POP3: a login name (`user@domain`) and password to an account.

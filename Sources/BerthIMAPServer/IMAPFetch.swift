@@ -65,8 +65,9 @@ enum IMAPFetch {
     /// `flagsChanged`: this FETCH set \Seen, so FLAGS goes with it even if not asked.
     static func items(
         _ attributes: [IMAPFetchAttribute], record: MessageRecord, message: MIMEMessage?, uid: Bool, modSeq: Bool,
-        flagsChanged: Bool, raw: [UInt8]? = nil
+        flagsChanged: Bool, raw: [UInt8]? = nil, recent: Bool = false
     ) -> [IMAPFetchItem] {
+        let flags = IMAPFlags.imapFlags(record.flags) + (recent ? [.recent] : [])
         var items: [IMAPFetchItem] = []
         var hasUID = false, hasFlags = false, hasModSeq = false
         if uid {
@@ -79,7 +80,7 @@ enum IMAPFetch {
                 if !hasUID { items.append(.uid(record.uid)) }
                 hasUID = true
             case .flags:
-                if !hasFlags { items.append(.flags(IMAPFlags.imapFlags(record.flags))) }
+                if !hasFlags { items.append(.flags(flags)) }
                 hasFlags = true
             case .modSeq:
                 if !hasModSeq { items.append(.modSeq(record.modSeq)) }
@@ -120,7 +121,7 @@ enum IMAPFetch {
             }
         }
         if modSeq && !hasModSeq { items.append(.modSeq(record.modSeq)) }
-        if flagsChanged && !hasFlags { items.append(.flags(IMAPFlags.imapFlags(record.flags))) }
+        if flagsChanged && !hasFlags { items.append(.flags(flags)) }
         return items
     }
 

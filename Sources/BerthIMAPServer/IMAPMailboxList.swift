@@ -130,7 +130,7 @@ enum IMAPMailboxList {
             let value: UInt64
             switch attribute {
             case .messages: value = UInt64(status.messages)
-            case .recent: value = 0
+            case .recent: value = UInt64(status.recent)
             case .uidNext: value = UInt64(status.mailbox.uidNext)
             case .uidValidity: value = UInt64(status.mailbox.uidValidity)
             case .unseen: value = UInt64(status.unseen)

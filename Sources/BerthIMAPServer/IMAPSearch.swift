@@ -13,6 +13,8 @@ enum IMAPSearch {
     struct Candidate: Sendable {
         var record: MessageRecord
         var sequenceNumber: Int
+        /// `\Recent` in this session.
+        var recent = false
     }
 
     /// How much of each message the keys read: BODY and TEXT the whole message, header
@@ -98,9 +100,10 @@ enum IMAPSearch {
         case .draft: return flags.contains(.draft)
         case .flagged: return flags.contains(.flagged)
         case .seen: return flags.contains(.seen)
-        // Berth keeps no \Recent (RFC 9051 dropped it): no message is recent, so none new.
-        case .new, .recent: return false
-        case .old: return true
+        // RFC 3501 §6.4.4: NEW is RECENT UNSEEN.
+        case .recent: return candidate.recent
+        case .new: return candidate.recent && !flags.contains(.seen)
+        case .old: return !candidate.recent
         case .unanswered: return !flags.contains(.answered)
         case .undeleted: return !flags.contains(.deleted)
         case .undraft: return !flags.contains(.draft)

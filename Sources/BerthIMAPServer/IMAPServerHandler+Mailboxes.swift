@@ -29,21 +29,26 @@ extension IMAPServerHandler {
         let mailboxName = IMAPMailboxList.canonical(name)
         let store = server.store
         let resync = qresync
-        storeCommand(tag, { () throws -> (MailboxSnapshot, MailboxChanges?) in
+        storeCommand(tag, { () throws -> (MailboxSnapshot, MailboxChanges?, [UInt32], Int) in
             let snapshot = try store.snapshot(mailboxName, of: account)
             var changes: MailboxChanges?
             if let resync, resync.uidValidity == snapshot.mailbox.uidValidity {
                 changes = try store.changes(in: snapshot.mailbox.id, of: account, since: resync.modSeq)
             }
-            return (snapshot, changes)
-        }) { snapshot, changes in
+            // RFC 3501 §6.3.2: EXAMINE leaves \Recent as it is (it reports, claims nothing).
+            let claimed = readOnly ? [] : try store.claimRecent(in: snapshot.mailbox.id, of: account)
+            let unclaimed = readOnly ? try store.status(mailboxName, of: account).recent : 0
+            return (snapshot, changes, claimed, unclaimed)
+        }) { snapshot, changes, claimed, unclaimed in
             var view = SelectedMailbox(snapshot: snapshot, readOnly: readOnly)
+            let known = Set(snapshot.messages.map(\.uid))
+            view.recent = Set(claimed.filter { known.contains($0) })
             view.condStore = self.condStoreEnabled
             view.qresync = self.qresyncEnabled
             self.selected = view
             self.changesNoticed = false
             self.observe(view.mailboxID, account)
-            self.writeSelectResponses(view)
+            self.writeSelectResponses(view, recent: readOnly ? unclaimed : view.recent.count)
             if let resync, let changes { self.writeQResync(resync, changes, view) }
             self.log.event(readOnly ? "examine" : "select", [
                 "mailbox": .string(view.name), "messages": .stringConvertible(view.count),
@@ -52,10 +57,10 @@ extension IMAPServerHandler {
         }
     }
 
-    private func writeSelectResponses(_ view: SelectedMailbox) {
+    private func writeSelectResponses(_ view: SelectedMailbox, recent: Int) {
         write(view.flagResponses)
         write(.data(.exists(UInt32(view.count))))
-        write(.data(.recent(0)))
+        write(.data(.recent(UInt32(recent))))
         if let first = view.messages.firstIndex(where: { !$0.flags.system.contains(.seen) }) {
             write(.untagged(.ok, code: .unseen(UInt32(first + 1)), text: "First unseen"))
         }

@@ -126,7 +126,7 @@ extension IMAPServerHandler {
             }
             write(.data(.fetch(UInt32(index + 1), IMAPFetch.items(
                 job.attributes, record: view.messages[index], message: nil, uid: job.uid, modSeq: job.modSeq,
-                flagsChanged: job.seenSet.contains(uid)))))
+                flagsChanged: job.seenSet.contains(uid), recent: view.recent.contains(uid)))))
             batch += 1
             if batch >= Self.fetchBatch && job.next < job.targets.count {
                 // Let the loop (and the socket) breathe between batches of a long FETCH.
@@ -248,7 +248,9 @@ extension IMAPServerHandler {
         }
         let usesModSeq = IMAPSearch.usesModSeq(search.key)
         if usesModSeq { enableCondStore() }
-        let candidates = view.messages.enumerated().map { IMAPSearch.Candidate(record: $1, sequenceNumber: $0 + 1) }
+        let candidates = view.messages.enumerated().map {
+            IMAPSearch.Candidate(record: $1, sequenceNumber: $0 + 1, recent: view.recent.contains($1.uid))
+        }
         let lastSequence = UInt32(view.count), lastUID = view.messages.last?.uid ?? 0
         let key = IMAPSearch.cheapFirst(search.key)
         let mailboxID = view.mailboxID

@@ -402,12 +402,18 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         changesNoticed = false
         let store = server.store
         let mailboxID = view.mailboxID, since = view.highestModSeq
-        blocking { try store.changes(in: mailboxID, of: account, since: since) } then: { result in
+        let lastKnown = view.messages.last?.uid ?? 0, readOnly = view.readOnly
+        blocking { () throws -> (MailboxChanges, [UInt32]) in
+            let changes = try store.changes(in: mailboxID, of: account, since: since)
+            // New arrivals: this session may be the first to see them (\Recent).
+            let arrived = !readOnly && changes.changed.contains { $0.uid > lastKnown }
+            return (changes, arrived ? try store.claimRecent(in: mailboxID, of: account) : [])
+        } then: { result in
             switch result {
-            case .success(let changes):
+            case .success(let (changes, claimed)):
                 // The folder may have been closed or reselected while the store answered.
                 if self.selected?.mailboxID == mailboxID {
-                    self.write(self.selected!.apply(changes, expungeAllowed: expungeAllowed))
+                    self.write(self.selected!.apply(changes, expungeAllowed: expungeAllowed, claimed: claimed))
                 }
                 done()
             case .failure(let error as MailboxStoreError) where error == .mailboxGone:

@@ -21,6 +21,8 @@ public struct SelectedMailbox: Sendable, Hashable {
     public private(set) var keywords: [String] = []
     /// RFC 7162: FETCH responses carry MODSEQ once the client used CONDSTORE.
     public var condStore = false
+    /// UIDs that are `\Recent` in this session (RFC 3501 §2.3.2): it claimed them first.
+    public var recent: Set<UInt32> = []
     /// RFC 7162 §3.2.10: expunges are reported as VANISHED, and FETCH carries UID.
     public var qresync = false
 
@@ -148,7 +150,8 @@ public struct SelectedMailbox: Sendable, Hashable {
     /// message numbers would shift under the client); with `expungeAllowed` false the
     /// expunged messages stay in the view, as held expunges, until a command that allows
     /// them. New messages are always announced (EXISTS), flag changes always (FETCH).
-    public mutating func apply(_ changes: MailboxChanges, expungeAllowed: Bool) -> [IMAPResponse] {
+    /// `claimed`: UIDs this session claimed as `\Recent` with the changes (new arrivals).
+    public mutating func apply(_ changes: MailboxChanges, expungeAllowed: Bool, claimed: [UInt32] = []) -> [IMAPResponse] {
         var arrived = 0
         for uid in changes.expunged where index(of: uid) != nil {
             pendingExpunges.insert(uid)
@@ -174,7 +177,12 @@ public struct SelectedMailbox: Sendable, Hashable {
         var responses: [IMAPResponse] = []
         if noteKeywords(changes.changed) { responses += flagResponses }
         if expungeAllowed { responses += flushExpunges() }
-        if arrived > 0 { responses.append(.data(.exists(UInt32(messages.count)))) }
+        if arrived > 0 {
+            let known = Set(messages.map(\.uid))
+            recent.formUnion(claimed.filter { known.contains($0) })
+            responses.append(.data(.exists(UInt32(messages.count))))
+            responses.append(.data(.recent(UInt32(recent.count))))
+        }
         for uid in flagChanged {
             guard let seq = sequenceNumber(of: uid), let record = record(uid: uid) else { continue }
             responses.append(.data(.fetch(UInt32(seq), flagItems(record))))
@@ -206,6 +214,7 @@ public struct SelectedMailbox: Sendable, Hashable {
             if !qresync { responses.append(.data(.expunge(UInt32(index + 1)))) }
         }
         messages.removeAll { gone.contains($0.uid) }
+        recent.subtract(gone)
         if qresync && !removedUIDs.isEmpty {
             responses.append(.data(.vanished(earlier: false, Self.sequenceSet(removedUIDs))))
         }
@@ -228,7 +237,7 @@ public struct SelectedMailbox: Sendable, Hashable {
     public func flagItems(_ record: MessageRecord) -> [IMAPFetchItem] {
         var items: [IMAPFetchItem] = []
         if qresync { items.append(.uid(record.uid)) }
-        items.append(.flags(IMAPFlags.imapFlags(record.flags)))
+        items.append(.flags(IMAPFlags.imapFlags(record.flags) + (recent.contains(record.uid) ? [.recent] : [])))
         if condStore { items.append(.modSeq(record.modSeq)) }
         return items
     }

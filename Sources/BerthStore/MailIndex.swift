@@ -50,9 +50,12 @@ public protocol MailIndex: Sendable {
 
     func messages(in mailboxID: Int64) throws -> [IndexedMessage]
     func messages(in mailboxID: Int64, uids: [UInt32]) throws -> [IndexedMessage]
+    /// Messages whose file is still in `new/`.
+    func unclaimedMessages(in mailboxID: Int64) throws -> [IndexedMessage]
     /// Messages with MODSEQ above `modSeq` and UIDs expunged after it.
     func changes(in mailboxID: Int64, since modSeq: UInt64) throws -> (changed: [MessageRecord], expunged: [UInt32])
-    func status(of mailboxID: Int64) throws -> (messages: Int, unseen: Int, deleted: Int, size: Int)
+    /// `recent`: messages whose file is still in `new/` (seen by no session).
+    func status(of mailboxID: Int64) throws -> (messages: Int, unseen: Int, deleted: Int, size: Int, recent: Int)
 
     /// Adds messages in order; returns their UIDs.
     func insert(_ messages: [NewIndexedMessage], into mailboxID: Int64) throws -> [UInt32]

@@ -194,7 +194,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         let folder = try existing(name, of: account)
         let status = try wrapStorage("cannot read the index") { try index.status(of: folder.id) }
         return MailboxStatus(
-            mailbox: folder, messages: status.messages, unseen: status.unseen, deleted: status.deleted, size: status.size)
+            mailbox: folder, messages: status.messages, unseen: status.unseen, deleted: status.deleted, size: status.size,
+            recent: status.recent)
     }
 
     private func existing(_ name: String, of account: MailAccount) throws -> MailboxInfo {
@@ -423,6 +424,23 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
 
     public func lockMaildrop(of account: MailAccount) -> (any MailboxObservation)? {
         maildrops.acquire(account)
+    }
+
+    /// Messages still in `new/` move to `cur/` (with an empty `:2,` info, as Dovecot and
+    /// mutt do when they first see a message): this session saw them first.
+    public func claimRecent(in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
+        try locked(account) {
+            let folder = try existing(id: mailboxID, of: account)
+            let directory = layout.directory(of: folder.name, in: account)
+            let fresh = try wrapStorage("cannot read the index") { try index.unclaimedMessages(in: mailboxID) }
+            var claimed: [(uid: UInt32, file: String)] = []
+            for message in fresh {
+                let target = MaildirFileName.curPath(base: MaildirFileName(Self.lastComponent(message.file)).base, flags: message.record.flags)
+                if rename(directory + "/" + message.file, directory + "/" + target) == 0 { claimed.append((message.uid, target)) }
+            }
+            try wrapStorage("cannot update the index") { try index.relocate(claimed, in: mailboxID) }
+            return claimed.map(\.uid)
+        }
     }
 
     // MARK: Files

@@ -154,6 +154,14 @@ public struct SQLiteMailIndex: MailIndex {
         }
     }
 
+    public func unclaimedMessages(in mailboxID: Int64) throws -> [IndexedMessage] {
+        try database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM mail WHERE mailbox = ? AND file LIKE 'new/%' ORDER BY uid", arguments: [mailboxID]
+            ).map(Self.message)
+        }
+    }
+
     public func changes(in mailboxID: Int64, since modSeq: UInt64) throws -> (changed: [MessageRecord], expunged: [UInt32]) {
         try database.read { db in
             let changed = try Row.fetchAll(
@@ -166,17 +174,18 @@ public struct SQLiteMailIndex: MailIndex {
         }
     }
 
-    public func status(of mailboxID: Int64) throws -> (messages: Int, unseen: Int, deleted: Int, size: Int) {
+    public func status(of mailboxID: Int64) throws -> (messages: Int, unseen: Int, deleted: Int, size: Int, recent: Int) {
         try database.read { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """
                     SELECT COUNT(*) AS messages, COALESCE(SUM((flags & ?) = 0), 0) AS unseen,
-                           COALESCE(SUM((flags & ?) <> 0), 0) AS deleted, COALESCE(SUM(size), 0) AS size
+                           COALESCE(SUM((flags & ?) <> 0), 0) AS deleted, COALESCE(SUM(size), 0) AS size,
+                           COALESCE(SUM(file LIKE 'new/%'), 0) AS recent
                     FROM mail WHERE mailbox = ?
                     """,
                 arguments: [Int(MessageFlags.System.seen.rawValue), Int(MessageFlags.System.deleted.rawValue), mailboxID])!
-            return (row["messages"], row["unseen"], row["deleted"], row["size"])
+            return (row["messages"], row["unseen"], row["deleted"], row["size"], row["recent"])
         }
     }
 

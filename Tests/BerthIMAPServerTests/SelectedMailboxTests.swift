@@ -37,7 +37,7 @@ struct SelectedMailboxTests {
         Case(label: "nothing changed", uids: [1, 2], changes: changes(), expungeAllowed: true, responses: [], after: [1, 2]),
         Case(
             label: "new message: EXISTS", uids: [1, 2], changes: changes(changed: [record(5, modSeq: 9)]), expungeAllowed: true,
-            responses: [.data(.exists(3))], after: [1, 2, 5]),
+            responses: [.data(.exists(3)), .data(.recent(0))], after: [1, 2, 5]),
         Case(
             label: "flag change: FETCH FLAGS", uids: [1, 2], changes: changes(changed: [record(2, .seen, modSeq: 9)]),
             expungeAllowed: true, responses: [.data(.fetch(2, [.flags([.seen])]))], after: [1, 2]),
@@ -53,11 +53,11 @@ struct SelectedMailboxTests {
         Case(
             label: "new message while an expunge is held counts the held one", uids: [1, 2],
             changes: changes(changed: [record(3)], expunged: [1]), expungeAllowed: false,
-            responses: [.data(.exists(3))], after: [1, 2, 3]),
+            responses: [.data(.exists(3)), .data(.recent(0))], after: [1, 2, 3]),
         Case(
             label: "expunge then arrival: EXPUNGE before EXISTS", uids: [1, 2],
             changes: changes(changed: [record(3)], expunged: [1]), expungeAllowed: true,
-            responses: [.data(.expunge(1)), .data(.exists(2))], after: [2, 3]),
+            responses: [.data(.expunge(1)), .data(.exists(2)), .data(.recent(0))], after: [2, 3]),
         Case(
             label: "QRESYNC: VANISHED instead of EXPUNGE", uids: [1, 2, 3, 4], changes: changes(expunged: [2, 3]), expungeAllowed: true,
             qresync: true, responses: [.data(.vanished(earlier: false, IMAPSequenceSet(IMAPSequenceRange(2...3))))], after: [1, 4]),
@@ -78,6 +78,19 @@ struct SelectedMailboxTests {
         #expect(responses == testCase.responses)
         #expect(view.messages.map(\.uid) == testCase.after)
         #expect(view.highestModSeq == 9)
+    }
+
+    /// RFC 3501 §2.3.2: messages this session claimed are \Recent in it: RECENT after
+    /// EXISTS, \Recent in FLAGS, gone from the count when expunged.
+    @Test func recentArrivals() {
+        var view = Self.view([1, 2])
+        let responses = view.apply(Self.changes(changed: [Self.record(3), Self.record(4)]), expungeAllowed: true, claimed: [3, 4, 9])
+        #expect(responses == [.data(.exists(4)), .data(.recent(2))])
+        #expect(view.recent == [3, 4], "a claimed UID the view does not hold is not counted")
+        #expect(view.flagItems(Self.record(3)) == [.flags([.recent])])
+        #expect(view.flagItems(Self.record(1)) == [.flags([])])
+        _ = view.expunged([3])
+        #expect(view.recent == [4])
     }
 
     @Test func heldExpungesAreFlushedLater() {

@@ -229,6 +229,28 @@ struct MaildirMailboxStoreTests {
         }
     }
 
+    @Test("\\Recent: delivered messages wait in new/ until one session claims them")
+    func recent() throws {
+        try Self.withStore { store, config, directory in
+            let mail = try MailStore(dataDirectory: directory.path, store: config, hostname: "mx.example.com", logger: Logger(label: "t"))
+            mail.start()
+            defer { mail.stop() }
+            for n in 0..<2 {
+                _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                    queueID: "R\(n)", sender: MailStoreTests.sender,
+                    recipients: [("alice@example.com", .local(domain: "example.com", user: "alice"))], body: MailStoreTests.body()))
+            }
+            let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
+            #expect(try store.status("INBOX", of: Self.alice).recent == 2)
+            #expect(try store.claimRecent(in: inbox.id, of: Self.alice) == [1, 2])
+            #expect(try store.claimRecent(in: inbox.id, of: Self.alice) == [], "claimed once")
+            #expect(try store.status("INBOX", of: Self.alice).recent == 0)
+            #expect(directory.files(in: "mail/example.com/alice/new").isEmpty)
+            #expect(directory.files(in: "mail/example.com/alice/cur").allSatisfy { $0.hasSuffix(":2,") })
+            #expect(try store.messagePath(uid: 1, in: inbox.id, of: Self.alice) != nil)
+        }
+    }
+
     @Test("a file deleted behind the store's back is expunged when a session asks for it")
     func vanishedFile() throws {
         try Self.withStore { store, _, directory in

@@ -510,6 +510,36 @@ def test_select_and_examine(t):
             c.select_folder("No/Such/Folder")
 
 
+def test_recent_goes_to_the_first_session_only(t):
+    """RFC 3501 §2.3.2: a new message is \\Recent in the first session that sees it."""
+    deliver_and_wait(t, [text_message("fresh one"), text_message("fresh two")])
+    with raw(t) as a, raw(t) as b:
+        line, un = a.cmd("STATUS INBOX (RECENT MESSAGES)")
+        assert ok(line) and re.search(rb"RECENT 2", b"".join(un)), un
+        line, un = a.cmd("EXAMINE INBOX")
+        assert b"* 2 RECENT" in b"\n".join(un), "EXAMINE sees them recent without claiming"
+        line, un = a.cmd("SELECT INBOX")
+        assert ok(line) and b"* 2 RECENT" in b"\n".join(un), un
+        line, un = a.cmd("FETCH 1:* FLAGS")
+        assert all(b"\\Recent" in u for u in un if b"FETCH" in u), un
+        line, un = a.cmd("SEARCH NEW")
+        assert re.search(rb"\* SEARCH 1 2", b"".join(un)), un
+        line, un = b.cmd("SELECT INBOX")
+        assert ok(line) and b"* 0 RECENT" in b"\n".join(un), f"the second session claims nothing: {un}"
+        # A delivery while both have INBOX selected: recent in one of them only.
+        t.deliver(text_message("fresh three"))
+        t.wait_files(3)
+        _, ua = a.cmd("NOOP")
+        _, ub = b.cmd("NOOP")
+        counts = [int(m.group(1)) for u in ua + ub for m in [re.search(rb"\* (\d+) RECENT", u)] if m]
+        assert sorted(counts)[-1] in (1, 3) and (3 in counts or 1 in counts), (ua, ub)
+        line, un = b.cmd("SEARCH RECENT")
+        line2, un2 = a.cmd("SEARCH RECENT")
+        recent_b = b"".join(un).split()[2:]
+        recent_a = b"".join(un2).split()[2:]
+        assert b"3" in recent_a + recent_b and not (b"3" in recent_a and b"3" in recent_b), (un, un2)
+
+
 # --------------------------------------------------------------------------- bytes through FETCH
 
 
