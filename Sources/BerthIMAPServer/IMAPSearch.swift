@@ -56,20 +56,52 @@ enum IMAPSearch {
         }
     }
 
-    /// Loads a message's content once, on first use.
+    /// Loads a message's content once, on first use: parsed, or (for SEARCH TEXT's fast
+    /// path) as the file's octets, which a later parse then reuses.
     final class Content {
         private let load: () -> MIMEMessage?
+        private let loadRaw: (() -> [UInt8]?)?
         private var loaded = false
         private var message: MIMEMessage?
+        private var rawLoaded = false
+        private var rawBytes: [UInt8]?
 
-        init(_ load: @escaping () -> MIMEMessage?) { self.load = load }
+        init(_ load: @escaping () -> MIMEMessage?, raw: (() -> [UInt8]?)? = nil) {
+            self.load = load
+            self.loadRaw = raw
+        }
 
         var value: MIMEMessage? {
             if !loaded {
                 loaded = true
-                message = load()
+                message = rawLoaded ? rawBytes.map { MIMEMessage($0) } : load()
             }
             return message
+        }
+
+        var raw: [UInt8]? {
+            if !rawLoaded, let loadRaw {
+                rawLoaded = true
+                rawBytes = loadRaw()
+            }
+            return rawBytes
+        }
+    }
+
+    /// Markers of content whose decoded text differs from its octets for an ASCII search
+    /// string: encoded words and transfer encodings, charsets that are not ASCII supersets,
+    /// and MIME structure (TEXT searches text parts only, without their part headers).
+    static let decodingMarkers: [[UInt8]] = ["=?", "base64", "quoted-printable", "utf-16", "utf-32", "utf-7", "multipart", "message/"]
+        .map { Array($0.utf8) }
+
+    /// SEARCH TEXT without parsing, when that gives the same answer: an ASCII search string
+    /// without white space (so no header folding can split it) in a single-part message with
+    /// no encoding is in the decoded text exactly when it is in the octets. nil: parse.
+    static func plainTextVerdict(_ needle: String, _ content: Content) -> Bool? {
+        guard !needle.isEmpty, needle.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 }), let raw = content.raw else { return nil }
+        return raw.withUnsafeBufferPointer { bytes -> Bool? in
+            for marker in decodingMarkers where containsASCII(bytes, marker) { return nil }
+            return containsASCII(bytes, needle.utf8.map(asciiLowercased))
         }
     }
 
@@ -121,6 +153,7 @@ enum IMAPSearch {
             guard let message = content.value else { return false }
             return contains(message.bodyText, text)
         case .text(let text):
+            if let verdict = plainTextVerdict(text, content) { return verdict }
             guard let message = content.value else { return false }
             return contains(message.fullText, text)
         case .before(let date): return internalDay < IMAPDates.dayNumber(date)

@@ -1,6 +1,7 @@
 import BerthCore
 import BerthIMAP
 import BerthMIME
+import Foundation
 import NIOCore
 
 /// The selected state (RFC 3501 §6.4): FETCH, SEARCH, STORE, COPY, MOVE, EXPUNGE, CLOSE.
@@ -281,9 +282,12 @@ extension IMAPServerHandler {
         let folder = (mailboxID: mailboxID, uidValidity: view.uidValidity)
         storeCommand(tag, {
             candidates.filter { candidate in
-                let content = IMAPSearch.Content {
+                let content = IMAPSearch.Content({
                     (try? server.message(uid: candidate.record.uid, in: folder, of: account, content)) ?? nil
-                }
+                }, raw: content == .full ? {
+                    (try? server.store.messagePath(uid: candidate.record.uid, in: folder.mailboxID, of: account))
+                        .flatMap { $0 }.flatMap { FileManager.default.contents(atPath: $0) }.map { Array($0) }
+                } : nil)
                 return IMAPSearch.matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
             }
         }) { matched in answer(matched) }

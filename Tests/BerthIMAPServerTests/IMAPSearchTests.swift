@@ -27,3 +27,28 @@ struct IMAPSearchTests {
         #expect(IMAPSearch.contains(text, needle) == expected)
     }
 }
+
+/// SEARCH TEXT's fast path answers as the parse would, or steps aside.
+struct IMAPSearchFastPathTests {
+    static func verdict(_ needle: String, _ message: String) -> Bool? {
+        let content = IMAPSearch.Content({ nil }, raw: { Array(message.utf8) })
+        return IMAPSearch.plainTextVerdict(needle, content)
+    }
+
+    @Test func plainMessagesAreSearchedAsOctets() {
+        let plain = "From: Ann <ann@example.org>\r\nSubject: Invoice\r\n\tfolded\r\n\r\nPay the DOVECOT bill.\r\n"
+        #expect(Self.verdict("dovecot", plain) == true)
+        #expect(Self.verdict("ann@EXAMPLE", plain) == true)
+        #expect(Self.verdict("folded", plain) == true)
+        #expect(Self.verdict("postfix", plain) == false)
+    }
+
+    @Test func anythingEncodedOrStructuredIsParsed() {
+        #expect(Self.verdict("bill", "Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nbill\r\n") == nil)
+        #expect(Self.verdict("bill", "Content-Transfer-Encoding: base64\r\n\r\nYmlsbA==\r\n") == nil)
+        #expect(Self.verdict("bill", "Content-Transfer-Encoding: Quoted-Printable\r\n\r\nbi=\r\nll\r\n") == nil)
+        #expect(Self.verdict("bill", "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nbill\r\n--x--\r\n") == nil)
+        #expect(Self.verdict("the bill", "Subject: x\r\n\r\nthe bill\r\n") == nil, "white space could span a fold")
+        #expect(Self.verdict("café", "Subject: x\r\n\r\ncafé\r\n") == nil, "non-ASCII goes through Unicode folding")
+    }
+}
