@@ -59,7 +59,7 @@ public struct MessageFlags: Sendable, Hashable {
 
     public init(system: System = [], keywords: [String] = []) {
         self.system = system
-        self.keywords = Array(Set(keywords)).sorted()
+        self.keywords = keywords.count < 2 ? keywords : Array(Set(keywords)).sorted()
     }
 
     public static let none = MessageFlags()
