@@ -100,9 +100,26 @@ enum IMAPSearch {
     static func plainTextVerdict(_ needle: String, _ content: Content) -> Bool? {
         guard !needle.isEmpty, needle.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 }), let raw = content.raw else { return nil }
         return raw.withUnsafeBufferPointer { bytes -> Bool? in
-            for marker in decodingMarkers where containsASCII(bytes, marker) { return nil }
+            // A single-part message declares its structure, transfer encoding and charset,
+            // and carries its encoded words, in the top-level header: only that is looked at.
+            let header = UnsafeBufferPointer(rebasing: bytes[..<headerLength(bytes)])
+            for marker in decodingMarkers where containsASCII(header, marker) { return nil }
             return containsASCII(bytes, needle.utf8.map(asciiLowercased))
         }
+    }
+
+    /// Octets up to the blank line that ends the header (LF or CRLF line ends); all of
+    /// them when there is none.
+    static func headerLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var index = 0
+        while index + 1 < bytes.count {
+            if bytes[index] == 0x0A {
+                if bytes[index + 1] == 0x0A { return index + 1 }
+                if bytes[index + 1] == 0x0D, index + 2 < bytes.count, bytes[index + 2] == 0x0A { return index + 1 }
+            }
+            index += 1
+        }
+        return bytes.count
     }
 
     /// `last`: the largest message number and UID, for `*`.

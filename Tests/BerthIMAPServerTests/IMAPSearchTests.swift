@@ -41,6 +41,8 @@ struct IMAPSearchFastPathTests {
         #expect(Self.verdict("ann@EXAMPLE", plain) == true)
         #expect(Self.verdict("folded", plain) == true)
         #expect(Self.verdict("postfix", plain) == false)
+        // The body may talk about base64 or multipart: only the header declares them.
+        #expect(Self.verdict("bill", "Subject: x\n\nbase64 and multipart/mixed, the bill\n") == true)
     }
 
     @Test func anythingEncodedOrStructuredIsParsed() {

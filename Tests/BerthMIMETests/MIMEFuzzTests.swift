@@ -144,3 +144,16 @@ struct MIMEFuzzTests {
         #expect(elapsed < .seconds(20))
     }
 }
+
+/// The contiguous fast path of `crlfNormalized` against the plain byte loop.
+struct CRLFNormalizationTests {
+    @Test func fastPathMatchesTheByteLoop() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x0D, 0x0A, 0x41, 0x20]
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in alphabet[Int(generator.next() % 4)] }
+            #expect(crlfNormalized(bytes) == crlfNormalized(bytes.lazy.map { $0 }), "\(bytes)")
+            #expect(crlfNormalized(bytes).count == crlfNormalizedCount(bytes))
+        }
+    }
+}
