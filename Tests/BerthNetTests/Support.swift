@@ -49,6 +49,18 @@ enum Socket {
         case other(String)
     }
 
+    /// Whether `host:port` refuses connections within `seconds`: a listener being closed
+    /// can still take a connection into its backlog and then reset it, so "closed" is
+    /// polled for, not sampled once.
+    static func eventuallyRefused(_ host: String, _ port: Int, seconds: Double = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            if probe(host, port) == .refused { return true }
+            if Date() > deadline { return false }
+            usleep(50_000)
+        }
+    }
+
     /// Connects to `host:port` and reads what the server says first (2 s timeout).
     static func probe(_ host: String, _ port: Int) -> Probe {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
