@@ -166,10 +166,13 @@ public struct MessageRecord: Sendable, Hashable {
 public struct MailboxSnapshot: Sendable, Hashable {
     public var mailbox: MailboxInfo
     public var messages: [MessageRecord]
+    /// Messages no session has claimed yet (`\Recent`, see `MailboxStore.claimRecent`).
+    public var unclaimedRecent: Int
 
-    public init(mailbox: MailboxInfo, messages: [MessageRecord]) {
+    public init(mailbox: MailboxInfo, messages: [MessageRecord], unclaimedRecent: Int = 0) {
         self.mailbox = mailbox
         self.messages = messages
+        self.unclaimedRecent = unclaimedRecent
     }
 }
 
@@ -329,9 +332,9 @@ public protocol MailboxStore: Sendable {
     ) throws -> CopyResult
     /// Removes messages for good; returns the UIDs removed (those still present), ascending.
     func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32]
-    /// The message's file, for reading (its line ends may be LF: serve it through CRLF
-    /// normalisation). `nil` if it was expunged meanwhile.
-    func messagePath(uid: UInt32, in mailboxID: Int64, of account: MailAccount) throws -> String?
+    /// The messages' files, for reading (their line ends may be LF: serve them through CRLF
+    /// normalisation), in one index read. A message expunged meanwhile has none.
+    func messagePaths(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32: String]
 
     func quota(of account: MailAccount) throws -> QuotaUsage
 
@@ -350,6 +353,11 @@ public protocol MailboxStore: Sendable {
 }
 
 extension MailboxStore {
+    /// One message's file; nil if it was expunged meanwhile.
+    public func messagePath(uid: UInt32, in mailboxID: Int64, of account: MailAccount) throws -> String? {
+        try messagePaths(uids: [uid], in: mailboxID, of: account)[uid]
+    }
+
     /// A store that keeps no `\Recent` claims none (RFC 9051 dropped the flag).
     public func claimRecent(in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] { [] }
 }

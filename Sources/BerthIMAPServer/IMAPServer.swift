@@ -8,6 +8,33 @@ import NIOPosix
 
 /// IMAP4rev1 (RFC 3501) with the extensions in `IMAPCapabilities`, as a protocol the
 /// listener layer can serve: one `IMAPServerHandler` per connection over a `MailboxStore`.
+/// The files of the messages one command reads, looked up in one index read at the first
+/// need (not one per message), off the event loop.
+final class MessageFiles {
+    let store: any MailboxStore
+    let account: MailAccount
+    let mailboxID: Int64
+    let uidValidity: UInt32
+    private let uids: [UInt32]
+    private var paths: [UInt32: String]?
+
+    init(_ store: any MailboxStore, _ uids: [UInt32], in view: (mailboxID: Int64, uidValidity: UInt32), of account: MailAccount) {
+        self.store = store
+        self.uids = uids
+        self.mailboxID = view.mailboxID
+        self.uidValidity = view.uidValidity
+        self.account = account
+    }
+
+    /// nil when the message was expunged meanwhile.
+    func path(_ uid: UInt32) throws -> String? {
+        if let paths { return paths[uid] }
+        let found = try store.messagePaths(uids: uids, in: mailboxID, of: account)
+        paths = found
+        return found[uid]
+    }
+}
+
 public struct IMAPServer: ProtocolServer {
     /// How long a client may take. RFC 3501 §5.4: an autologout timer must be at least 30
     /// minutes once a client is authenticated (IDLE included); before that a short one keeps
@@ -62,13 +89,10 @@ public struct IMAPServer: ProtocolServer {
 
     /// A message, parsed as far as `content` asks (blocking: call off the event loop).
     /// Headers come from the shared cache when they can. nil when the message is gone.
-    func message(
-        uid: UInt32, in view: (mailboxID: Int64, uidValidity: UInt32), of account: MailAccount, _ content: IMAPFetch.Content
-    ) throws -> MIMEMessage? {
-        let key = IMAPHeaderCache.Key(account: account, mailboxID: view.mailboxID, uidValidity: view.uidValidity, uid: uid)
+    func message(uid: UInt32, _ content: IMAPFetch.Content, files: MessageFiles) throws -> MIMEMessage? {
+        let key = IMAPHeaderCache.Key(account: files.account, mailboxID: files.mailboxID, uidValidity: files.uidValidity, uid: uid)
         if content == .header, let cached = headerCache.get(key) { return cached }
-        let path = try store.messagePath(uid: uid, in: view.mailboxID, of: account)
-        guard let message = IMAPFetch.load(path: path, content) else { return nil }
+        guard let message = IMAPFetch.load(path: try files.path(uid), content) else { return nil }
         if content == .header { headerCache.put(key, message) }
         return message
     }

@@ -36,9 +36,9 @@ extension IMAPServerHandler {
                 changes = try store.changes(in: snapshot.mailbox.id, of: account, since: resync.modSeq)
             }
             // RFC 3501 §6.3.2: EXAMINE leaves \Recent as it is (it reports, claims nothing).
-            let claimed = readOnly ? [] : try store.claimRecent(in: snapshot.mailbox.id, of: account)
-            let unclaimed = readOnly ? try store.status(mailboxName, of: account).recent : 0
-            return (snapshot, changes, claimed, unclaimed)
+            let unclaimed = snapshot.unclaimedRecent
+            let claimed = readOnly || unclaimed == 0 ? [] : try store.claimRecent(in: snapshot.mailbox.id, of: account)
+            return (snapshot, changes, claimed, readOnly ? unclaimed : 0)
         }) { snapshot, changes, claimed, unclaimed in
             var view = SelectedMailbox(snapshot: snapshot, readOnly: readOnly)
             let known = Set(snapshot.messages.map(\.uid))

@@ -186,10 +186,10 @@ extension IMAPServerHandler {
         blocking({ () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
             var responses: [[UInt8]?] = []
             var last = cached
+            let files = MessageFiles(server.store, batch.map(\.record.uid), in: folder, of: account)
             for target in batch {
                 if octetsOnly, !(cached?.serves(mailboxID, target.record.uid, content) ?? false) {
-                    let path = try server.store.messagePath(uid: target.record.uid, in: mailboxID, of: account)
-                    guard let raw = IMAPFetch.loadOctets(path: path) else {
+                    guard let raw = IMAPFetch.loadOctets(path: try files.path(target.record.uid)) else {
                         responses.append(nil)
                         continue
                     }
@@ -203,7 +203,7 @@ extension IMAPServerHandler {
                 if let cached, cached.serves(mailboxID, target.record.uid, content) {
                     message = cached.message
                 } else {
-                    message = try server.message(uid: target.record.uid, in: folder, of: account, content)
+                    message = try server.message(uid: target.record.uid, content, files: files)
                     if let message { last = CachedMessage(mailboxID: mailboxID, uid: target.record.uid, message: message, content: content) }
                 }
                 guard let message else {
@@ -281,12 +281,12 @@ extension IMAPServerHandler {
         let server = self.server
         let folder = (mailboxID: mailboxID, uidValidity: view.uidValidity)
         storeCommand(tag, {
-            candidates.filter { candidate in
+            let files = MessageFiles(server.store, candidates.map(\.record.uid), in: folder, of: account)
+            return candidates.filter { candidate in
                 let content = IMAPSearch.Content({
-                    (try? server.message(uid: candidate.record.uid, in: folder, of: account, content)) ?? nil
+                    (try? server.message(uid: candidate.record.uid, content, files: files)) ?? nil
                 }, raw: content == .full ? {
-                    (try? server.store.messagePath(uid: candidate.record.uid, in: folder.mailboxID, of: account))
-                        .flatMap { $0 }.flatMap { FileManager.default.contents(atPath: $0) }.map { Array($0) }
+                    (try? files.path(candidate.record.uid)).flatMap { $0 }.flatMap { FileManager.default.contents(atPath: $0) }.map { Array($0) }
                 } : nil)
                 return IMAPSearch.matches(key, candidate, lastSequence: lastSequence, lastUID: lastUID, content: content)
             }

@@ -49,11 +49,20 @@ public protocol MailIndex: Sendable {
     func setSubscribed(id: Int64, _ subscribed: Bool) throws
 
     func messages(in mailboxID: Int64) throws -> [IndexedMessage]
-    func messages(in mailboxID: Int64, uids: [UInt32]) throws -> [IndexedMessage]
+    /// Folder `name` and all its messages (UID order), read together: a delivery in
+    /// between cannot leave UIDNEXT at or below a UID in the list. nil when there is no
+    /// such folder.
+    func contents(ofMailboxNamed name: String, of account: MailAccount) throws -> (mailbox: MailboxInfo, messages: [IndexedMessage])?
+    /// Folder `id` and those of `uids` it holds (UID order), read together. nil when the
+    /// folder is gone.
+    func messages(_ uids: [UInt32], inMailbox id: Int64, of account: MailAccount) throws -> (mailbox: MailboxInfo, messages: [IndexedMessage])?
     /// Messages whose file is still in `new/`.
     func unclaimedMessages(in mailboxID: Int64) throws -> [IndexedMessage]
-    /// Messages with MODSEQ above `modSeq` and UIDs expunged after it.
-    func changes(in mailboxID: Int64, since modSeq: UInt64) throws -> (changed: [MessageRecord], expunged: [UInt32])
+    /// Folder `id` with its messages of MODSEQ above `modSeq` and the UIDs expunged after
+    /// it, read together. nil when the folder is gone.
+    func changes(
+        inMailbox id: Int64, of account: MailAccount, since modSeq: UInt64
+    ) throws -> (mailbox: MailboxInfo, changed: [MessageRecord], expunged: [UInt32])?
     /// `recent`: messages whose file is still in `new/` (seen by no session).
     func status(of mailboxID: Int64) throws -> (messages: Int, unseen: Int, deleted: Int, size: Int, recent: Int)
 

@@ -207,6 +207,14 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         return folder
     }
 
+    /// Folder `id` and those of `uids` it holds; `.mailboxGone` when the folder is.
+    private func existingMessages(_ uids: [UInt32], in id: Int64, of account: MailAccount) throws -> (MailboxInfo, [IndexedMessage]) {
+        guard let found = try wrapStorage("cannot read the index", { try index.messages(uids, inMailbox: id, of: account) }) else {
+            throw MailboxStoreError.mailboxGone
+        }
+        return found
+    }
+
     private func existing(id: Int64, of account: MailAccount) throws -> MailboxInfo {
         guard let folder = try wrapStorage("cannot read the index", { try index.mailbox(id: id, of: account) }) else {
             throw MailboxStoreError.mailboxGone
@@ -217,18 +225,18 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     // MARK: Messages
 
     public func snapshot(_ name: String, of account: MailAccount) throws -> MailboxSnapshot {
-        let folder = try existing(name, of: account)
-        let messages = try wrapStorage("cannot read the index") { try index.messages(in: folder.id) }
-        // Re-read the folder: a delivery between the two reads must not leave UIDNEXT
-        // at or below a UID the session holds.
-        let current = try existing(id: folder.id, of: account)
-        return MailboxSnapshot(mailbox: current, messages: messages.map(\.record))
+        let name = MaildirLayout.canonical(name)
+        try ensureDefaults(account)
+        guard let (folder, messages) = try wrapStorage("cannot read the index", { try index.contents(ofMailboxNamed: name, of: account) })
+        else { throw MailboxStoreError.noSuchMailbox(name) }
+        return MailboxSnapshot(
+            mailbox: folder, messages: messages.map(\.record), unclaimedRecent: messages.count { $0.file.hasPrefix("new/") })
     }
 
     public func changes(in mailboxID: Int64, of account: MailAccount, since modSeq: UInt64) throws -> MailboxChanges {
-        let folder = try existing(id: mailboxID, of: account)
-        let changes = try wrapStorage("cannot read the index") { try index.changes(in: mailboxID, since: modSeq) }
-        return MailboxChanges(mailbox: folder, changed: changes.changed, expunged: changes.expunged)
+        guard let changes = try wrapStorage("cannot read the index", { try index.changes(inMailbox: mailboxID, of: account, since: modSeq) })
+        else { throw MailboxStoreError.mailboxGone }
+        return MailboxChanges(mailbox: changes.mailbox, changed: changes.changed, expunged: changes.expunged)
     }
 
     public func append(
@@ -264,9 +272,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         _ change: FlagChange, uids: [UInt32], in mailboxID: Int64, of account: MailAccount, unchangedSince: UInt64?
     ) throws -> FlagStoreResult {
         try locked(account) {
-            let folder = try existing(id: mailboxID, of: account)
+            let (folder, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let directory = layout.directory(of: folder.name, in: account)
-            let messages = try wrapStorage("cannot read the index") { try index.messages(in: mailboxID, uids: uids) }
             var modified: [UInt32] = []
             var unchanged: [MessageRecord] = []
             var updates: [(uid: UInt32, flags: MessageFlags, file: String)] = []
@@ -312,10 +319,9 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     ) throws -> CopyResult {
         let destination = try existing(name, of: account)
         return try locked(account) {
-            let source = try existing(id: mailboxID, of: account)
+            let (source, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let sourceDirectory = layout.directory(of: source.name, in: account)
             let destinationDirectory = layout.directory(of: destination.name, in: account)
-            let messages = try wrapStorage("cannot read the index") { try index.messages(in: mailboxID, uids: uids) }
             if !move || source.id == destination.id {
                 try checkQuota(account, adding: messages.reduce(0) { $0 + $1.record.size })
             }
@@ -368,9 +374,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
 
     public func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
         try locked(account) {
-            let folder = try existing(id: mailboxID, of: account)
+            let (folder, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let directory = layout.directory(of: folder.name, in: account)
-            let messages = try wrapStorage("cannot read the index") { try index.messages(in: mailboxID, uids: uids) }
             for message in messages {
                 if unlink(directory + "/" + message.file) != 0, let found = locate(message.file, in: directory) {
                     unlink(directory + "/" + found)
@@ -382,28 +387,40 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         }
     }
 
-    public func messagePath(uid: UInt32, in mailboxID: Int64, of account: MailAccount) throws -> String? {
-        let folder = try existing(id: mailboxID, of: account)
-        guard let message = try wrapStorage("cannot read the index", { try index.messages(in: mailboxID, uids: [uid]) }).first else {
-            return nil
-        }
+    public func messagePaths(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32: String] {
+        let (folder, messages) = try existingMessages(uids, in: mailboxID, of: account)
         let directory = layout.directory(of: folder.name, in: account)
-        if access(directory + "/" + message.file, F_OK) == 0 { return directory + "/" + message.file }
-        if let found = locate(message.file, in: directory) {
-            try? index.relocate([(uid, found)], in: mailboxID)
-            return directory + "/" + found
-        }
-        // Deleted by another program: expunge it, so that every session hears EXPUNGE
-        // instead of failing to fetch a message that stays listed.
-        try locked(account) {
-            guard access(directory + "/" + message.file, F_OK) != 0, locate(message.file, in: directory) == nil else { return }
-            let removed = try wrapStorage("cannot update the index") { try index.remove(uids: [uid], from: mailboxID) }
-            if !removed.isEmpty {
-                logger.notice("message \(uid) of \(account)'s \(folder.name) vanished from the Maildir; expunged")
-                notifier.notify(mailboxID)
+        var paths: [UInt32: String] = [:]
+        var moved: [(uid: UInt32, file: String)] = []
+        var vanished: [IndexedMessage] = []
+        for message in messages {
+            if access(directory + "/" + message.file, F_OK) == 0 {
+                paths[message.uid] = directory + "/" + message.file
+            } else if let found = locate(message.file, in: directory) {
+                moved.append((message.uid, found))
+                paths[message.uid] = directory + "/" + found
+            } else {
+                vanished.append(message)
             }
         }
-        return nil
+        if !moved.isEmpty { try? index.relocate(moved, in: mailboxID) }
+        if !vanished.isEmpty { try expungeVanished(vanished, from: folder, in: directory, of: account) }
+        return paths
+    }
+
+    /// Messages deleted by another program: expunged, so that every session hears EXPUNGE
+    /// instead of failing to fetch a message that stays listed.
+    private func expungeVanished(_ messages: [IndexedMessage], from folder: MailboxInfo, in directory: String, of account: MailAccount) throws {
+        try locked(account) {
+            let gone = messages.filter { access(directory + "/" + $0.file, F_OK) != 0 && locate($0.file, in: directory) == nil }
+            guard !gone.isEmpty else { return }
+            let removed = try wrapStorage("cannot update the index") { try index.remove(uids: gone.map(\.uid), from: folder.id) }
+            if !removed.isEmpty {
+                let uids = removed.prefix(20).map(String.init).joined(separator: ",") + (removed.count > 20 ? ",…" : "")
+                logger.notice("\(removed.count) message(s) (UID \(uids)) of \(account)'s \(folder.name) vanished from the Maildir; expunged")
+                notifier.notify(folder.id)
+            }
+        }
     }
 
     public func quota(of account: MailAccount) throws -> QuotaUsage {

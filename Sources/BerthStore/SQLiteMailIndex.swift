@@ -67,27 +67,48 @@ public struct SQLiteMailIndex: MailIndex {
     public func mailboxes(of account: MailAccount) throws -> [MailboxInfo] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM mailbox WHERE domain = ? AND user = ? ORDER BY name <> 'INBOX', name",
+                db.cachedStatement(sql: "SELECT \(Self.mailboxColumns) FROM mailbox WHERE domain = ? AND user = ? ORDER BY name <> 'INBOX', name"),
                 arguments: [account.domain, account.user]
             ).map(Self.mailbox)
         }
     }
 
     public func mailbox(named name: String, of account: MailAccount) throws -> MailboxInfo? {
-        try database.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM mailbox WHERE domain = ? AND user = ? AND name = ?",
-                arguments: [account.domain, account.user, name]
-            ).map(Self.mailbox)
-        }
+        try database.read { db in try Self.mailbox(named: name, of: account, db) }
     }
 
     public func mailbox(id: Int64, of account: MailAccount) throws -> MailboxInfo? {
+        try database.read { db in try Self.mailbox(id: id, of: account, db) }
+    }
+
+    public func contents(ofMailboxNamed name: String, of account: MailAccount) throws -> (mailbox: MailboxInfo, messages: [IndexedMessage])? {
         try database.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM mailbox WHERE id = ? AND domain = ? AND user = ?",
-                arguments: [id, account.domain, account.user]
-            ).map(Self.mailbox)
+            guard let folder = try Self.mailbox(named: name, of: account, db) else { return nil }
+            return (folder, try Self.messages(db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid", [folder.id]))
+        }
+    }
+
+    public func messages(_ uids: [UInt32], inMailbox id: Int64, of account: MailAccount) throws -> (mailbox: MailboxInfo, messages: [IndexedMessage])? {
+        try database.read { db in
+            guard let folder = try Self.mailbox(id: id, of: account, db) else { return nil }
+            return (folder, try Self.messages(uids, in: id, db))
+        }
+    }
+
+    public func changes(
+        inMailbox id: Int64, of account: MailAccount, since modSeq: UInt64
+    ) throws -> (mailbox: MailboxInfo, changed: [MessageRecord], expunged: [UInt32])? {
+        try database.read { db in
+            guard let folder = try Self.mailbox(id: id, of: account, db) else { return nil }
+            // Nothing happened since: the common answer to a NOOP, without touching `mail`.
+            guard folder.highestModSeq > modSeq else { return (folder, [], []) }
+            let changed = try Self.messages(
+                db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? AND modSeq > ? ORDER BY uid", [id, Int64(modSeq)]
+            ).map(\.record)
+            let expunged = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT uid FROM expunged WHERE mailbox = ? AND modSeq > ? ORDER BY uid"), arguments: [id, Int64(modSeq)]
+            ).map { UInt32($0) }
+            return (folder, changed, expunged)
         }
     }
 
@@ -138,39 +159,13 @@ public struct SQLiteMailIndex: MailIndex {
 
     public func messages(in mailboxID: Int64) throws -> [IndexedMessage] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid", arguments: [mailboxID]).map(Self.message)
-        }
-    }
-
-    public func messages(in mailboxID: Int64, uids: [UInt32]) throws -> [IndexedMessage] {
-        guard !uids.isEmpty else { return [] }
-        return try database.read { db in
-            var found: [IndexedMessage] = []
-            let statement = try db.cachedStatement(sql: "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? AND uid = ?")
-            for uid in Set(uids).sorted() {
-                if let row = try Row.fetchOne(statement, arguments: [mailboxID, Int64(uid)]) { found.append(Self.message(row)) }
-            }
-            return found
+            try Self.messages(db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid", [mailboxID])
         }
     }
 
     public func unclaimedMessages(in mailboxID: Int64) throws -> [IndexedMessage] {
         try database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? AND file LIKE 'new/%' ORDER BY uid", arguments: [mailboxID]
-            ).map(Self.message)
-        }
-    }
-
-    public func changes(in mailboxID: Int64, since modSeq: UInt64) throws -> (changed: [MessageRecord], expunged: [UInt32]) {
-        try database.read { db in
-            let changed = try Row.fetchAll(
-                db, sql: "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? AND modSeq > ? ORDER BY uid", arguments: [mailboxID, Int64(modSeq)]
-            ).map { Self.message($0).record }
-            let expunged = try Int64.fetchAll(
-                db, sql: "SELECT uid FROM expunged WHERE mailbox = ? AND modSeq > ? ORDER BY uid", arguments: [mailboxID, Int64(modSeq)]
-            ).map { UInt32($0) }
-            return (changed, expunged)
+            try Self.messages(db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? AND file LIKE 'new/%' ORDER BY uid", [mailboxID])
         }
     }
 
@@ -344,14 +339,55 @@ public struct SQLiteMailIndex: MailIndex {
         return value
     }
 
-    static func mailbox(_ row: Row) -> MailboxInfo {
-        MailboxInfo(
-            id: row["id"], name: row["name"], specialUse: (row["specialUse"] as String?).flatMap(SpecialUse.init(rawValue:)),
-            subscribed: row["subscribed"], uidValidity: UInt32(truncatingIfNeeded: row["uidValidity"] as Int64),
-            uidNext: UInt32(truncatingIfNeeded: row["uidNext"] as Int64),
-            highestModSeq: UInt64(row["highestModSeq"] as Int64))
+    // Reads go through cached statements: compiling one (GRDB's authorizer and region
+    // tracking included) costs more than running it, and a session's NOOP, SELECT or FETCH
+    // runs the same few queries again and again.
+
+    static let mailboxColumns = "id, name, specialUse, subscribed, uidValidity, uidNext, highestModSeq"
+
+    static func mailbox(named name: String, of account: MailAccount, _ db: Database) throws -> MailboxInfo? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(mailboxColumns) FROM mailbox WHERE domain = ? AND user = ? AND name = ?"),
+            arguments: [account.domain, account.user, name]
+        ).map(mailbox)
     }
 
+    static func mailbox(id: Int64, of account: MailAccount, _ db: Database) throws -> MailboxInfo? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(mailboxColumns) FROM mailbox WHERE id = ? AND domain = ? AND user = ?"),
+            arguments: [id, account.domain, account.user]
+        ).map(mailbox)
+    }
+
+    /// Messages of a query selecting `mailColumns`, decoded straight from the cursor.
+    static func messages(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [IndexedMessage] {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        var found: [IndexedMessage] = []
+        while let row = try cursor.next() { found.append(message(row)) }
+        return found
+    }
+
+    /// Those of `uids` the folder holds, in UID order.
+    static func messages(_ uids: [UInt32], in mailboxID: Int64, _ db: Database) throws -> [IndexedMessage] {
+        let statement = try db.cachedStatement(sql: "SELECT \(mailColumns) FROM mail WHERE mailbox = ? AND uid = ?")
+        var found: [IndexedMessage] = []
+        found.reserveCapacity(uids.count)
+        var last: UInt32?
+        for uid in uids.sorted() where uid != last {
+            last = uid
+            if let row = try Row.fetchOne(statement, arguments: [mailboxID, Int64(uid)]) { found.append(message(row)) }
+        }
+        return found
+    }
+
+    /// A row of `mailboxColumns`, read by position.
+    static func mailbox(_ row: Row) -> MailboxInfo {
+        MailboxInfo(
+            id: row[0], name: row[1], specialUse: (row[2] as String?).flatMap(SpecialUse.init(rawValue:)),
+            subscribed: row[3], uidValidity: UInt32(truncatingIfNeeded: row[4] as Int64),
+            uidNext: UInt32(truncatingIfNeeded: row[5] as Int64),
+            highestModSeq: UInt64(row[6] as Int64))
+    }
     /// The `mail` columns every message query selects, in the order `message` reads them
     /// by position (a SELECT of a 300-message folder decodes 2,100 values: names cost).
     static let mailColumns = "uid, file, flags, keywords, internalDate, size, modSeq"

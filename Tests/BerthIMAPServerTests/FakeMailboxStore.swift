@@ -237,10 +237,10 @@ final class FakeMailboxStore: MailboxStore, @unchecked Sendable {
         return removed
     }
 
-    func messagePath(uid: UInt32, in mailboxID: Int64, of account: MailAccount) throws -> String? {
+    func messagePaths(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32: String] {
         lock.withLock {
-            guard let name = folder(id: mailboxID) else { return nil }
-            return folders[name]?.messages[uid]?.path
+            guard let name = folder(id: mailboxID), let messages = folders[name]?.messages else { return [:] }
+            return Dictionary(uniqueKeysWithValues: Set(uids).compactMap { uid in messages[uid].map { (uid, $0.path) } })
         }
     }
 

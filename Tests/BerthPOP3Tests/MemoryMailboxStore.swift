@@ -89,9 +89,12 @@ final class MemoryMailboxStore: MailboxStore, @unchecked Sendable {
             messages: messages)
     }
 
-    func messagePath(uid: UInt32, in mailboxID: Int64, of account: MailAccount) throws -> String? {
+    func messagePaths(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32: String] {
         guard mailboxID == Self.inboxID else { throw MailboxStoreError.mailboxGone }
-        return lock.withLock { inboxes[account]?.first { $0.record.uid == uid }?.path }
+        let wanted = Set(uids)
+        return lock.withLock {
+            Dictionary(uniqueKeysWithValues: (inboxes[account] ?? []).filter { wanted.contains($0.record.uid) }.map { ($0.record.uid, $0.path) })
+        }
     }
 
     func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
