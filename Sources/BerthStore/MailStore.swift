@@ -291,8 +291,9 @@ public final class MailStore: @unchecked Sendable {
 
     private static func enqueue(_ file: Written, message: InboundMessage, at now: Date, _ db: Database) throws -> QueueEntry {
         let recipients = String(decoding: try JSONEncoder().encode(file.recipients), as: UTF8.self)
-        try db.execute(
-            sql: "INSERT INTO queue(queueID, path, sender, recipients, size, authUser, receivedAt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        try db.cachedStatement(
+            sql: "INSERT INTO queue(queueID, path, sender, recipients, size, authUser, receivedAt) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ).execute(
             arguments: [message.queueID, file.newPath, message.sender, recipients, file.size, message.authenticatedUser,
                         now.timeIntervalSince1970])
         let row = db.lastInsertedRowID

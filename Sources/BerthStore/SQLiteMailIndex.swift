@@ -190,7 +190,7 @@ public struct SQLiteMailIndex: MailIndex {
 
     static func insert(_ messages: [NewIndexedMessage], into mailboxID: Int64, _ db: Database) throws -> [UInt32] {
         guard !messages.isEmpty else { return [] }
-        guard let row = try Row.fetchOne(db, sql: "SELECT uidNext, highestModSeq FROM mailbox WHERE id = ?", arguments: [mailboxID]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT uidNext, highestModSeq FROM mailbox WHERE id = ?"), arguments: [mailboxID]) else {
             throw MailboxStoreError.mailboxGone
         }
         var uid: Int64 = row["uidNext"]
@@ -207,8 +207,8 @@ public struct SQLiteMailIndex: MailIndex {
             uids.append(UInt32(uid))
             uid += 1
         }
-        try db.execute(
-            sql: "UPDATE mailbox SET uidNext = ?, highestModSeq = ? WHERE id = ?", arguments: [uid, modSeq, mailboxID])
+        try db.cachedStatement(sql: "UPDATE mailbox SET uidNext = ?, highestModSeq = ? WHERE id = ?")
+            .execute(arguments: [uid, modSeq, mailboxID])
         return uids
     }
 
@@ -230,7 +230,7 @@ public struct SQLiteMailIndex: MailIndex {
                     records.append(Self.message(row).record)
                 }
             }
-            try db.execute(sql: "UPDATE mailbox SET highestModSeq = ? WHERE id = ?", arguments: [modSeq, mailboxID])
+            try db.cachedStatement(sql: "UPDATE mailbox SET highestModSeq = ? WHERE id = ?").execute(arguments: [modSeq, mailboxID])
             return records
         }
     }
@@ -238,9 +238,9 @@ public struct SQLiteMailIndex: MailIndex {
     public func relocate(_ changes: [(uid: UInt32, file: String)], in mailboxID: Int64) throws {
         guard !changes.isEmpty else { return }
         try database.write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE mail SET file = ? WHERE mailbox = ? AND uid = ?")
             for change in changes {
-                try db.execute(
-                    sql: "UPDATE mail SET file = ? WHERE mailbox = ? AND uid = ?", arguments: [change.file, mailboxID, Int64(change.uid)])
+                try statement.execute(arguments: [change.file, mailboxID, Int64(change.uid)])
             }
         }
     }
@@ -272,7 +272,7 @@ public struct SQLiteMailIndex: MailIndex {
             removed.append(uid)
         }
         if !removed.isEmpty {
-            try db.execute(sql: "UPDATE mailbox SET highestModSeq = ? WHERE id = ?", arguments: [modSeq, mailboxID])
+            try db.cachedStatement(sql: "UPDATE mailbox SET highestModSeq = ? WHERE id = ?").execute(arguments: [modSeq, mailboxID])
         }
         return removed
     }
@@ -295,7 +295,7 @@ public struct SQLiteMailIndex: MailIndex {
     /// INBOX of `account` inside the writer's transaction, created if the account has none.
     static func inbox(of account: MailAccount, _ db: Database) throws -> Int64 {
         if let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM mailbox WHERE domain = ? AND user = ? AND name = 'INBOX'",
+            db.cachedStatement(sql: "SELECT id FROM mailbox WHERE domain = ? AND user = ? AND name = 'INBOX'"),
             arguments: [account.domain, account.user])
         {
             return id
@@ -333,7 +333,7 @@ public struct SQLiteMailIndex: MailIndex {
     // MARK: Rows
 
     private static func highestModSeq(of mailboxID: Int64, _ db: Database) throws -> Int64 {
-        guard let value = try Int64.fetchOne(db, sql: "SELECT highestModSeq FROM mailbox WHERE id = ?", arguments: [mailboxID]) else {
+        guard let value = try Int64.fetchOne(db.cachedStatement(sql: "SELECT highestModSeq FROM mailbox WHERE id = ?"), arguments: [mailboxID]) else {
             throw MailboxStoreError.mailboxGone
         }
         return value
