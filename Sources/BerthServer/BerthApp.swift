@@ -42,7 +42,7 @@ public enum BerthApp {
         let directory = store.directory
         let mailboxes = try MaildirMailboxStore(
             dataDirectory: options.dataDirectory, index: SQLiteMailIndex(database: store.database), hostname: hostname,
-            notifier: notifier, quotaLimit: { directory.quota(of: $0) }, logger: logger)
+            notifier: notifier, quotaLimit: { directory.quota(of: $0) }, journal: mailStore.journal, logger: logger)
         let authGuard = AuthGuard(logger: logger)
         let budget = SessionBudget.fromSystemLimit(logger: logger)
         var smtpConfiguration = SMTPServer.Configuration(spoolDirectory: mailStore.spoolRoot)

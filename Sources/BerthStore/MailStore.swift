@@ -14,8 +14,10 @@ public struct DeliveryError: Error, CustomStringConvertible {
 
 /// Maildir delivery with group commit. Every message is written to `tmp/`, renamed into
 /// `new/` (a queue file into `queue/new/`), its index or queue rows committed, and then
-/// one `syncfs(2)` makes the whole batch durable — and only then is the SMTP client told
-/// `250`. A lone message costs one flush; messages that arrive together share it.
+/// the whole batch is made durable with one flush — and only then is the SMTP client told
+/// `250`. Messages that arrive together share the flush. The flush is one `fdatasync` of
+/// the delivery journal for a batch of small local messages (`DeliveryJournal`), one
+/// `syncfs(2)` of the data directory otherwise.
 public final class MailStore: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<String, any Error>) -> Void
 
@@ -33,13 +35,19 @@ public final class MailStore: @unchecked Sendable {
     private var pending: [(InboundMessage, Completion)] = []
     private var stopping = false
     private var writer: Thread?
+    private let finished = DispatchSemaphore(value: 0)
     private var createdDirectories: Set<String> = []
     private let rootFD: Int32
+    /// Where small local deliveries are made durable; checkpointed by the writer, and by the
+    /// mailbox store before it removes or moves messages.
+    public let journal: DeliveryJournal
     /// Told (on the writer thread, after the commit) of messages just queued for other servers.
     public var onQueued: (@Sendable ([QueueEntry]) -> Void)?
 
     public init(
-        dataDirectory: String, store: ConfigStore, hostname: String, notifier: MailboxNotifier = MailboxNotifier(), logger: Logger
+        dataDirectory: String, store: ConfigStore, hostname: String, notifier: MailboxNotifier = MailboxNotifier(),
+        journalCapacity: Int = DeliveryJournal.defaultCapacity,
+        journalCheckpointInterval: TimeInterval = DeliveryJournal.defaultCheckpointInterval, logger: Logger
     ) throws {
         mailRoot = dataDirectory + "/mail"
         queueRoot = dataDirectory + "/queue"
@@ -57,7 +65,13 @@ public final class MailStore: @unchecked Sendable {
         if !leftovers.isEmpty { logger.notice("removed \(leftovers.count) unfinished message bodies from \(spoolRoot)") }
         rootFD = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw DeliveryError(description: "cannot open \(dataDirectory): \(errnoText())") }
+        // `recover` has replayed what the journal held; it starts empty.
+        journal = try DeliveryJournal(
+            path: Self.journalPath(dataDirectory), syncDirectory: dataDirectory, capacity: journalCapacity,
+            checkpointInterval: journalCheckpointInterval, logger: logger)
     }
+
+    static func journalPath(_ dataDirectory: String) -> String { dataDirectory + "/journal" }
 
     deinit { close(rootFD) }
 
@@ -68,11 +82,18 @@ public final class MailStore: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops after every message already handed over has been written.
-    public func stop() {
-        condition.withLock {
-            stopping = true
-            condition.signal()
+    /// Stops after every message already handed over has been written and the journal
+    /// checkpointed; returns when the writer is done (at most `timeout` later).
+    public func stop(timeout: TimeInterval = 30) {
+        let first = condition.withLock { () -> Bool in
+            defer {
+                stopping = true
+                condition.signal()
+            }
+            return !stopping
+        }
+        if first, writer != nil, finished.wait(timeout: .now() + timeout) == .timedOut {
+            logger.error("the Maildir writer did not finish within \(Int(timeout)) s of the stop")
         }
     }
 
@@ -90,14 +111,31 @@ public final class MailStore: @unchecked Sendable {
     }
 
     private func writerLoop() {
+        defer { finished.signal() }
         while true {
             let batch: [(InboundMessage, Completion)] = condition.withLock {
-                while pending.isEmpty && !stopping { condition.wait() }
+                while pending.isEmpty && !stopping {
+                    // Idle with journaled messages: checkpoint them when their second is up.
+                    guard let deadline = journal.checkpointDeadline else {
+                        condition.wait()
+                        continue
+                    }
+                    if !condition.wait(until: deadline) { break }
+                }
                 defer { pending.removeAll(keepingCapacity: true) }
                 return pending
             }
-            if batch.isEmpty { return }  // stopping and drained
-            commit(batch)
+            if !batch.isEmpty { commit(batch) }
+            if batch.isEmpty || journal.checkpointDue() { checkpointJournal() }
+            if batch.isEmpty && condition.withLock({ stopping && pending.isEmpty }) { return }  // stopping and drained
+        }
+    }
+
+    private func checkpointJournal() {
+        do {
+            try journal.checkpoint()
+        } catch {
+            logger.error("delivery journal checkpoint failed: \(error)")
         }
     }
 
@@ -170,7 +208,7 @@ public final class MailStore: @unchecked Sendable {
                 }
                 (queued, inboxes) = try index(written, batch: batch, at: now)
                 indexed = true
-                try flush()
+                if !journaled(batch, written) { try flush() }
                 notifier.notify(inboxes)
             } catch {
                 logger.error("maildir commit failed: \(error)")
@@ -246,6 +284,26 @@ public final class MailStore: @unchecked Sendable {
             // be on disk, so none of it is acknowledged.
             throw DeliveryError(description: "cannot flush the data directory: \(errnoText())")
         }
+    }
+
+    /// Makes a batch durable through the journal when every message in it is small, held
+    /// in memory and for local mailboxes only (a queued message's envelope lives in the
+    /// database, which only `syncfs` makes durable). false: use `flush`.
+    private func journaled(_ batch: [(InboundMessage, Completion)], _ written: [Written]) -> Bool {
+        var entries: [DeliveryJournal.Entry] = []
+        for (job, (message, _)) in batch.enumerated() {
+            let files = written.filter { $0.job == job }
+            guard let first = files.first else { continue }  // failed: nothing of it stays
+            guard case .bytes(let body) = message.body, body.count <= DeliveryJournal.maxBodySize,
+                  files.allSatisfy({ $0.account != nil })
+            else { return false }
+            entries.append(DeliveryJournal.Entry(
+                name: (first.newPath as NSString).lastPathComponent, accounts: files.compactMap(\.account), body: body))
+        }
+        if journal.append(entries) { return true }
+        // Full: flush what it holds, and start it again.
+        checkpointJournal()
+        return journal.append(entries)
     }
 
     /// Takes back the rows of a batch whose flush failed (the clients get 4xx).
@@ -339,12 +397,15 @@ public struct RecoveryReport: Sendable, Hashable {
     /// Files in `new/`/`cur/` shorter than the `S=` of their name: renamed, but the crash
     /// came before the batch's flush, so their data never arrived (never acknowledged).
     public var removedTruncated: [String] = []
+    /// Messages acknowledged through the delivery journal whose file a crash lost or left
+    /// short, written back from it.
+    public var restoredFromJournal: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         removedTemporary.isEmpty && indexed.isEmpty && droppedRows.isEmpty && orphanedQueueFiles.isEmpty
-            && removedTruncated.isEmpty
+            && removedTruncated.isEmpty && restoredFromJournal.isEmpty
     }
 }
 
@@ -387,6 +448,10 @@ extension MailStore {
         // Every folder of every account: INBOX is mail/DOMAIN/USER/{tmp,new,cur}, the
         // others Maildir++ subfolders of it.
         let layout = MaildirLayout(mailRoot: mailRoot)
+        // Messages acknowledged through the journal whose files a crash lost (or left
+        // short) come back first; reconciling below indexes them.
+        report.restoredFromJournal = DeliveryJournal.replay(
+            journalPath: journalPath(dataDirectory), layout: layout, syncDirectory: dataDirectory, logger: logger)
         let index = SQLiteMailIndex(database: store.database)
         let accounts = try MaildirMailboxStore.accounts(layout: layout, index: index)
         let folders = accounts.flatMap { MaildirMailboxStore.folderDirectories(of: $0, layout: layout).map(\.directory) }
@@ -417,6 +482,9 @@ extension MailStore {
             }
         }
 
+        for path in report.restoredFromJournal {
+            logger.notice("maildir recovery: restored \(path) from the delivery journal (acknowledged, lost by the crash)")
+        }
         for path in report.removedTemporary {
             logger.notice("maildir recovery: removed unfinished delivery \(path) (never acknowledged)")
         }
@@ -434,7 +502,7 @@ extension MailStore {
         }
         if !report.isEmpty {
             logger.notice(
-                "maildir recovery: removed \(report.removedTemporary.count) unfinished file(s) from tmp/, indexed \(report.indexed.count) message(s), dropped \(report.droppedRows.count) stale index row(s), \(report.orphanedQueueFiles.count) orphaned queue file(s), removed \(report.removedTruncated.count) truncated file(s)")
+                "maildir recovery: removed \(report.removedTemporary.count) unfinished file(s) from tmp/, indexed \(report.indexed.count) message(s), dropped \(report.droppedRows.count) stale index row(s), \(report.orphanedQueueFiles.count) orphaned queue file(s), removed \(report.removedTruncated.count) truncated file(s), restored \(report.restoredFromJournal.count) from the delivery journal")
         }
         return report
     }

@@ -32,6 +32,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     private let logger: Logger
     private let rootFD: Int32
     private let accountLocks = (0..<64).map { _ in NSLock() }
+    private let journal: DeliveryJournal?
     private let maildrops = MaildropLocks()
     private let defaultsLock = NSLock()
     private var accountsWithDefaults: Set<MailAccount> = []
@@ -40,10 +41,13 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     ///   - dataDirectory: the server's data directory (`mail/` below it), flushed with one
     ///     `syncfs` after each change that must be durable before its reply.
     ///   - quotaLimit: the account's quota in octets, nil for none.
+    ///   - journal: the delivery journal, checkpointed before a message is removed or
+    ///     moved, so that a replay after a crash never brings it back.
     public init(
         dataDirectory: String, index: any MailIndex, hostname: String, notifier: MailboxNotifier = MailboxNotifier(),
-        quotaLimit: @escaping @Sendable (MailAccount) -> Int? = { _ in nil }, logger: Logger
+        quotaLimit: @escaping @Sendable (MailAccount) -> Int? = { _ in nil }, journal: DeliveryJournal? = nil, logger: Logger
     ) throws {
+        self.journal = journal
         layout = MaildirLayout(mailRoot: dataDirectory + "/mail")
         self.index = index
         self.notifier = notifier
@@ -318,6 +322,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         uids: [UInt32], from mailboxID: Int64, to name: String, move: Bool, of account: MailAccount
     ) throws -> CopyResult {
         let destination = try existing(name, of: account)
+        if move { checkpointJournal() }
         return try locked(account) {
             let (source, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let sourceDirectory = layout.directory(of: source.name, in: account)
@@ -373,7 +378,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     }
 
     public func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
-        try locked(account) {
+        checkpointJournal()
+        return try locked(account) {
             let (folder, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let directory = layout.directory(of: folder.name, in: account)
             for message in messages {
@@ -588,6 +594,17 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
 
     /// One `syncfs` for the change: files, renames and the index's WAL reach the disk
     /// together before the client hears OK.
+    /// Before a message is expunged or moved (a move gives it a new file name): the
+    /// journal's messages are made durable where they are and dropped from it, so a replay
+    /// cannot bring back one the user removed.
+    private func checkpointJournal() {
+        do {
+            try journal?.checkpoint()
+        } catch {
+            logger.error("delivery journal checkpoint failed: \(error)")
+        }
+    }
+
     private func flush() {
         if cberth_syncfs(rootFD) != 0 { logger.error("cannot flush the data directory: \(errnoText())") }
     }

@@ -1,0 +1,389 @@
+import BerthCore
+import CBerthSystem
+import Crypto
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A write-ahead journal that lets a small local delivery be acknowledged after one
+/// `fdatasync` of a preallocated file, instead of a `syncfs` that must also commit the
+/// filesystem's metadata for the new Maildir file, its rename and the index's WAL.
+///
+/// The Maildir files and index rows are still written before the `250`, only not flushed;
+/// the journal holds the message bytes until a checkpoint (one `syncfs`) has made them
+/// durable. Checkpoints come when the journal is half full, a second after its oldest
+/// record, at shutdown, and before anything removes or moves a message (so that a
+/// replay can never bring back a message the user deleted or moved after a checkpoint).
+/// After a crash, `replay` puts back every journaled message whose file is missing or
+/// short; recovery then indexes it.
+///
+/// Layout: a 4 KiB header (magic, generation, digest) and records from offset 4096,
+/// each `magic, generation, length, payload, digest`. A checkpoint bumps the header's
+/// generation, so older records are dead without being erased. The file is written full
+/// of zeros once, so an append changes no file metadata and `fdatasync` flushes only data.
+public final class DeliveryJournal: @unchecked Sendable {
+    /// A message as delivered: its Maildir base name (unique), the accounts whose INBOX
+    /// got it, and its bytes as the file holds them (LF line ends).
+    public struct Entry: Sendable, Hashable {
+        public var name: String
+        public var accounts: [MailAccount]
+        public var body: [UInt8]
+
+        public init(name: String, accounts: [MailAccount], body: [UInt8]) {
+            self.name = name
+            self.accounts = accounts
+            self.body = body
+        }
+    }
+
+    public static let defaultCapacity = 8 * 1024 * 1024
+    /// Bodies above this go the `syncfs` way: copying them twice costs more than the flush.
+    public static let maxBodySize = 64 * 1024
+    /// How long a record may wait for its checkpoint.
+    public static let defaultCheckpointInterval: TimeInterval = 1
+
+    static let headerSize = 4096
+    static let headerMagic = Array("BERTHJNL".utf8)
+    static let recordMagic: UInt32 = 0x4352_4A42  // "BJRC" little-endian
+    static let digestSize = 16
+    /// Record framing: magic, generation, payload length, digest.
+    static let recordOverhead = 4 + 8 + 4 + digestSize
+
+    public let path: String
+    public let capacity: Int
+    public let checkpointInterval: TimeInterval
+    private let fd: Int32
+    private let syncFD: Int32
+    private let lock = NSLock()
+    private var generation: UInt64
+    private var tail: Int
+    private var oldestRecord: Date?
+    private let logger: Logger
+
+    /// Opens (creating it full of zeros if needed) the journal at `path` and starts a new
+    /// generation: run `replay` first, anything older is dead after this.
+    /// - Parameter syncDirectory: a directory on the filesystem a checkpoint flushes.
+    public init(
+        path: String, syncDirectory: String, capacity: Int = defaultCapacity,
+        checkpointInterval: TimeInterval = defaultCheckpointInterval, logger: Logger
+    ) throws {
+        precondition(capacity >= 2 * Self.headerSize)
+        self.path = path
+        self.capacity = capacity
+        self.checkpointInterval = checkpointInterval
+        self.logger = logger
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DeliveryError(description: "cannot open \(path): \(errnoText())") }
+        self.fd = fd
+        syncFD = open(syncDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard syncFD >= 0 else {
+            close(fd)
+            throw DeliveryError(description: "cannot open \(syncDirectory): \(errnoText())")
+        }
+        let old = Self.readHeader(fd)
+        var info = stat()
+        if fstat(fd, &info) != 0 || Int(info.st_size) != capacity {
+            try Self.fillWithZeros(fd, capacity, path: path)
+            let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory >= 0 {
+                fsync(directory)
+                close(directory)
+            }
+        }
+        generation = (old ?? 0) &+ 1
+        tail = Self.headerSize
+        try writeHeader()
+    }
+
+    deinit {
+        close(fd)
+        close(syncFD)
+    }
+
+    /// Whether the next call should be `checkpoint` (half full, or the oldest record has
+    /// waited `checkpointInterval`).
+    public func checkpointDue(now: Date = Date()) -> Bool {
+        lock.withLock { tail > capacity / 2 || (oldestRecord.map { now.timeIntervalSince($0) >= checkpointInterval } ?? false) }
+    }
+
+    /// When the oldest record's checkpoint is due; nil when the journal is empty.
+    public var checkpointDeadline: Date? {
+        lock.withLock { oldestRecord?.addingTimeInterval(checkpointInterval) }
+    }
+
+    /// Writes `entries` as one record and makes it durable. false when it does not fit
+    /// (checkpoint, then try again) or the write failed (use a `syncfs` instead).
+    public func append(_ entries: [Entry], now: Date = Date()) -> Bool {
+        let record = Self.encodeRecord(entries, generation: lock.withLock { generation })
+        return lock.withLock {
+            guard tail + record.count <= capacity else { return false }
+            guard Self.writeAll(fd, record, at: tail), fdatasync(fd) == 0 else {
+                logger.error("delivery journal: cannot write \(path): \(errnoText())")
+                return false
+            }
+            tail += record.count
+            if oldestRecord == nil { oldestRecord = now }
+            return true
+        }
+    }
+
+    /// Makes everything written to the filesystem durable (one `syncfs`) and empties the
+    /// journal. Nothing to do when it is empty.
+    public func checkpoint() throws {
+        try lock.withLock {
+            guard tail > Self.headerSize else { return }
+            guard cberth_syncfs(syncFD) == 0 else {
+                throw DeliveryError(description: "cannot flush the data directory: \(errnoText())")
+            }
+            generation &+= 1
+            tail = Self.headerSize
+            oldestRecord = nil
+            try writeHeader()
+        }
+    }
+
+    private func writeHeader() throws {
+        var header = Self.headerMagic
+        Self.append(generation, to: &header)
+        header += Self.digest(header)
+        header += [UInt8](repeating: 0, count: Self.headerSize - header.count)
+        guard Self.writeAll(fd, header, at: 0), fdatasync(fd) == 0 else {
+            throw DeliveryError(description: "cannot write the journal header of \(path): \(errnoText())")
+        }
+    }
+
+    // MARK: Reading (recovery)
+
+    /// The live records' entries, oldest first: those of the header's generation, up to
+    /// the first record that is torn, foreign or of another generation. Nothing when the
+    /// file is missing or its header is not valid (a checkpoint's flush came before it).
+    public static func entries(atPath path: String) -> [Entry] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        guard let generation = readHeader(fd) else { return [] }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return [] }
+        let size = Int(info.st_size)
+        var entries: [Entry] = []
+        var offset = headerSize
+        while offset + recordOverhead <= size {
+            guard let frame = read(fd, count: 16, at: offset),
+                  readUInt32(frame, 0) == recordMagic, readUInt64(frame, 4) == generation
+            else { break }
+            let length = Int(readUInt32(frame, 12))
+            guard length <= size - offset - recordOverhead,
+                  let rest = read(fd, count: length + digestSize, at: offset + 16)
+            else { break }
+            let payload = Array(rest[0..<length])
+            guard digest(frame + payload) == Array(rest[length...]), let decoded = decodePayload(payload) else { break }
+            entries += decoded
+            offset += recordOverhead + length
+        }
+        return entries
+    }
+
+    private static func readHeader(_ fd: Int32) -> UInt64? {
+        guard let header = read(fd, count: headerMagic.count + 8 + digestSize, at: 0),
+              Array(header[0..<headerMagic.count]) == headerMagic
+        else { return nil }
+        let signed = Array(header[0..<(headerMagic.count + 8)])
+        guard digest(signed) == Array(header[signed.count...]) else { return nil }
+        return readUInt64(header, headerMagic.count)
+    }
+
+    // MARK: Encoding
+
+    static func encodeRecord(_ entries: [Entry], generation: UInt64) -> [UInt8] {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(entries.reduce(16) { $0 + $1.body.count + 64 })
+        append(UInt32(entries.count), to: &payload)
+        for entry in entries {
+            appendString(entry.name, to: &payload)
+            append(UInt32(entry.accounts.count), to: &payload)
+            for account in entry.accounts {
+                appendString(account.domain, to: &payload)
+                appendString(account.user, to: &payload)
+            }
+            append(UInt32(entry.body.count), to: &payload)
+            payload += entry.body
+        }
+        var record: [UInt8] = []
+        record.reserveCapacity(payload.count + recordOverhead)
+        append(recordMagic, to: &record)
+        append(generation, to: &record)
+        append(UInt32(payload.count), to: &record)
+        record += payload
+        record += digest(record)
+        return record
+    }
+
+    /// nil for anything malformed; every length is checked against what is left, so no
+    /// allocation follows a length the bytes do not back.
+    static func decodePayload(_ payload: [UInt8]) -> [Entry]? {
+        var reader = Reader(bytes: payload)
+        guard let count = reader.uint32(), Int(count) <= payload.count / 4 else { return nil }
+        var entries: [Entry] = []
+        for _ in 0..<count {
+            guard let name = reader.string(), let accountCount = reader.uint32(), Int(accountCount) <= reader.remaining / 4 else {
+                return nil
+            }
+            var accounts: [MailAccount] = []
+            for _ in 0..<accountCount {
+                guard let domain = reader.string(), let user = reader.string() else { return nil }
+                accounts.append(MailAccount(domain: domain, user: user))
+            }
+            guard let length = reader.uint32(), let body = reader.bytes(Int(length)) else { return nil }
+            entries.append(Entry(name: name, accounts: accounts, body: body))
+        }
+        return reader.remaining == 0 ? entries : nil
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+        var remaining: Int { bytes.count - offset }
+
+        mutating func uint32() -> UInt32? {
+            guard remaining >= 4 else { return nil }
+            defer { offset += 4 }
+            return DeliveryJournal.readUInt32(bytes, offset)
+        }
+
+        mutating func bytes(_ count: Int) -> [UInt8]? {
+            guard count >= 0, count <= remaining else { return nil }
+            defer { offset += count }
+            return Array(bytes[offset..<(offset + count)])
+        }
+
+        mutating func string() -> String? {
+            guard let length = uint32(), let raw = bytes(Int(length)) else { return nil }
+            return String(validating: raw, as: UTF8.self)
+        }
+    }
+
+    private static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    private static func appendString(_ string: String, to bytes: inout [UInt8]) {
+        append(UInt32(string.utf8.count), to: &bytes)
+        bytes += string.utf8
+    }
+
+    static func readUInt32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
+    }
+
+    static func readUInt64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
+    }
+
+    static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes).prefix(digestSize))
+    }
+
+    // MARK: Files
+
+    private static func read(_ fd: Int32, count: Int, at offset: Int) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        return buffer
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            done += n
+        }
+        return true
+    }
+
+    private static func fillWithZeros(_ fd: Int32, _ capacity: Int, path: String) throws {
+        guard ftruncate(fd, 0) == 0 else { throw DeliveryError(description: "cannot reset \(path): \(errnoText())") }
+        let zeros = [UInt8](repeating: 0, count: 1024 * 1024)
+        var offset = 0
+        while offset < capacity {
+            let chunk = min(zeros.count, capacity - offset)
+            guard writeAll(fd, Array(zeros[0..<chunk]), at: offset) else {
+                throw DeliveryError(description: "cannot write \(path): \(errnoText())")
+            }
+            offset += chunk
+        }
+        guard fsync(fd) == 0 else { throw DeliveryError(description: "cannot flush \(path): \(errnoText())") }
+    }
+}
+
+// MARK: Replay
+
+extension DeliveryJournal {
+    /// Puts back, after a crash, every journaled message whose file is in none of its
+    /// account's folders (written to INBOX's `new/`) or is shorter than the journaled bytes
+    /// (rewritten in place); then flushes. Returns the paths written. Run before the
+    /// rest of recovery, which indexes what it finds.
+    static func replay(journalPath: String, layout: MaildirLayout, syncDirectory: String, logger: Logger) -> [String] {
+        let entries = entries(atPath: journalPath)
+        guard !entries.isEmpty else { return [] }
+        var restored: [String] = []
+        var filesByAccount: [MailAccount: [String: String]] = [:]
+        for entry in entries {
+            for account in entry.accounts {
+                if filesByAccount[account] == nil { filesByAccount[account] = messageFiles(of: account, layout: layout) }
+                let inbox = layout.directory(of: DefaultMailboxes.inbox, in: account)
+                let existing = filesByAccount[account]?[entry.name]
+                if let existing, fileSize(existing) >= entry.body.count { continue }
+                let target = existing ?? inbox + "/new/" + entry.name
+                for sub in ["tmp", "new", "cur"] {
+                    try? FileManager.default.createDirectory(
+                        atPath: inbox + "/" + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                }
+                let temporary = inbox + "/tmp/" + entry.name + ".replay"
+                let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0, writeAll(fd, entry.body, at: 0), close(fd) == 0, rename(temporary, target) == 0 else {
+                    logger.error("delivery journal: cannot restore \(target): \(errnoText())")
+                    unlink(temporary)
+                    continue
+                }
+                restored.append(target)
+                filesByAccount[account]?[entry.name] = target
+            }
+        }
+        let directory = open(syncDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            if cberth_syncfs(directory) != 0 { logger.error("delivery journal: cannot flush after replay: \(errnoText())") }
+            close(directory)
+        }
+        return restored
+    }
+
+    /// Every message file of an account by its Maildir base name (the name before `:2,`).
+    private static func messageFiles(of account: MailAccount, layout: MaildirLayout) -> [String: String] {
+        var files: [String: String] = [:]
+        for folder in MaildirMailboxStore.folderDirectories(of: account, layout: layout) {
+            for sub in ["new", "cur"] {
+                let directory = folder.directory + "/" + sub
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                    files[MaildirFileName(name).base] = directory + "/" + name
+                }
+            }
+        }
+        return files
+    }
+
+    private static func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+    }
+}

@@ -1,0 +1,209 @@
+import BerthCore
+import Foundation
+import Logging
+import Testing
+@testable import BerthStore
+
+@Suite("Delivery journal")
+struct DeliveryJournalTests {
+    static let logger = Logger(label: "test.journal")
+    static let alice = MailAccount(domain: "example.com", user: "alice")
+    static let bob = MailAccount(domain: "example.com", user: "bob")
+
+    static func entry(_ name: String, _ accounts: [MailAccount] = [alice], body: String = "Subject: hi\n\nhello\n") -> DeliveryJournal.Entry {
+        DeliveryJournal.Entry(name: name, accounts: accounts, body: Array(body.utf8))
+    }
+
+    static func withJournal(capacity: Int = 64 * 1024, _ body: (DeliveryJournal, TempDirectory) throws -> Void) throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let journal = try DeliveryJournal(
+            path: directory.path + "/journal", syncDirectory: directory.path, capacity: capacity, checkpointInterval: 3600,
+            logger: logger)
+        try body(journal, directory)
+    }
+
+    @Test("records come back in order, all their entries")
+    func roundTrip() throws {
+        try Self.withJournal { journal, _ in
+            let first = [Self.entry("1.M1P1Q1.mx"), Self.entry("1.M1P1Q2.mx", [Self.alice, Self.bob], body: "x\n")]
+            let second = [Self.entry("2.M2P1Q3.mx", body: String(repeating: "line\n", count: 300))]
+            #expect(journal.append(first))
+            #expect(journal.append(second))
+            #expect(DeliveryJournal.entries(atPath: journal.path) == first + second)
+            #expect(journal.checkpointDeadline != nil)
+        }
+    }
+
+    @Test("a checkpoint empties it; a new journal starts empty (a new generation)")
+    func checkpointAndReopen() throws {
+        try Self.withJournal { journal, directory in
+            #expect(journal.append([Self.entry("a")]))
+            try journal.checkpoint()
+            #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty, "old records are dead after the header moved on")
+            #expect(journal.checkpointDeadline == nil)
+            #expect(journal.append([Self.entry("b")]))
+            #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("b")], "written over the dead ones")
+
+            let reopened = try DeliveryJournal(path: journal.path, syncDirectory: directory.path, capacity: journal.capacity, logger: Self.logger)
+            #expect(DeliveryJournal.entries(atPath: reopened.path).isEmpty)
+        }
+    }
+
+    @Test("what does not fit is refused; after a checkpoint it fits")
+    func full() throws {
+        try Self.withJournal(capacity: 3 * 4096) { journal, _ in
+            let big = Self.entry("big", body: String(repeating: "y", count: 5000))
+            #expect(journal.append([big]))
+            #expect(journal.checkpointDue(), "over half full")
+            #expect(!journal.append([big]), "a second one passes the end")
+            try journal.checkpoint()
+            #expect(journal.append([big]))
+        }
+    }
+
+    @Test("reading stops at a torn or altered record; the ones before it stay")
+    func tornRecord() throws {
+        try Self.withJournal { journal, _ in
+            #expect(journal.append([Self.entry("first")]))
+            let secondAt = 4096 + DeliveryJournal.encodeRecord([Self.entry("first")], generation: 0).count
+            #expect(journal.append([Self.entry("second")]))
+            #expect(journal.append([Self.entry("third")]))
+            // One octet of the second record's body changed: its digest no longer matches.
+            let fd = open(journal.path, O_RDWR)
+            defer { close(fd) }
+            var byte: UInt8 = 0
+            #expect(pread(fd, &byte, 1, off_t(secondAt + 40)) == 1)
+            byte ^= 0xFF
+            #expect(pwrite(fd, &byte, 1, off_t(secondAt + 40)) == 1)
+            #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("first")])
+        }
+    }
+
+    @Test("a missing file or a bad header reads as empty")
+    func missingOrForeign() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        #expect(DeliveryJournal.entries(atPath: directory.path + "/none").isEmpty)
+        let foreign = directory.path + "/foreign"
+        try Data(repeating: 0x41, count: 10_000).write(to: URL(fileURLWithPath: foreign))
+        #expect(DeliveryJournal.entries(atPath: foreign).isEmpty)
+    }
+
+    @Test("random and mutated payloads never crash the decoder, and no length allocates ahead of the bytes")
+    func fuzzPayloads() throws {
+        var random = SystemRandomNumberGenerator()
+        let valid = Array(DeliveryJournal.encodeRecord([Self.entry("n", [Self.alice, Self.bob])], generation: 1).dropFirst(16).dropLast(16))
+        #expect(DeliveryJournal.decodePayload(valid) == [Self.entry("n", [Self.alice, Self.bob])])
+        for round in 0..<2000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = (0..<Int.random(in: 0..<64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            } else {
+                bytes = valid
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                }
+                if round % 3 == 0 { bytes.removeLast(Int.random(in: 0..<bytes.count, using: &random)) }
+            }
+            // Lengths of 0xFFFFFFFF must be refused, not allocated.
+            if let decoded = DeliveryJournal.decodePayload(bytes) {
+                #expect(decoded.reduce(0) { $0 + $1.body.count } <= bytes.count)
+            }
+        }
+    }
+
+    // MARK: Replay (a crash after the 250, before the checkpoint)
+
+    @Test("a journaled message whose file the crash lost comes back in INBOX and is indexed")
+    func replayLost() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let config = try ConfigStore(path: directory.databasePath)
+        let journal = try DeliveryJournal(path: MailStore.journalPath(directory.path), syncDirectory: directory.path, logger: Self.logger)
+        let name = "1795000000.M1P\(MailStoreRecoveryTests.deadPID)Q1.mx.example.com,S=19,W=22"
+        #expect(journal.append([Self.entry(name, [Self.alice, Self.bob])]))
+
+        let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
+        let alicePath = directory.path + "/mail/example.com/alice/new/" + name
+        #expect(Set(report.restoredFromJournal) == [alicePath, directory.path + "/mail/example.com/bob/new/" + name])
+        #expect(FileManager.default.contents(atPath: alicePath) == Data("Subject: hi\n\nhello\n".utf8))
+        #expect(try MailStoreRecoveryTests.indexedPaths(config).contains(alicePath), "recovery indexed it")
+
+        // A second start finds it in place and restores nothing.
+        #expect(try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger).restoredFromJournal.isEmpty)
+    }
+
+    @Test("a message a client already flagged (moved to cur/) is not doubled; a short one is rewritten")
+    func replayPresentAndShort() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let config = try ConfigStore(path: directory.databasePath)
+        let inbox = directory.path + "/mail/example.com/alice"
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: inbox + "/" + sub, withIntermediateDirectories: true)
+        }
+        let body = "Subject: hi\n\nhello\n"
+        try MailStoreRecoveryTests.write(inbox + "/cur/flagged:2,S", body)
+        try MailStoreRecoveryTests.write(inbox + "/new/short", "Subj")
+        let journal = try DeliveryJournal(path: MailStore.journalPath(directory.path), syncDirectory: directory.path, logger: Self.logger)
+        #expect(journal.append([Self.entry("flagged", body: body), Self.entry("short", body: body)]))
+
+        let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
+        #expect(report.restoredFromJournal == [inbox + "/new/short"])
+        #expect(FileManager.default.contents(atPath: inbox + "/new/short") == Data(body.utf8))
+        #expect(!FileManager.default.fileExists(atPath: inbox + "/new/flagged"))
+        #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
+    }
+
+    @Test("an expunge or a move checkpoints first, so a replay cannot bring the message back")
+    func removalCheckpoints() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let config = try ConfigStore(path: directory.databasePath)
+        let journal = try DeliveryJournal(
+            path: MailStore.journalPath(directory.path), syncDirectory: directory.path, checkpointInterval: 3600, logger: Self.logger)
+        let store = try MaildirMailboxStore(
+            dataDirectory: directory.path, index: SQLiteMailIndex(database: config.database), hostname: "mx.example.com",
+            journal: journal, logger: Self.logger)
+        let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
+        #expect(journal.append([Self.entry("delivered")]))
+        _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: false, of: Self.alice)
+        #expect(DeliveryJournal.entries(atPath: journal.path).count == 1, "a copy removes nothing")
+        _ = try store.expunge(uids: [], in: inbox.id, of: Self.alice)
+        #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
+        #expect(journal.append([Self.entry("delivered again")]))
+        _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: true, of: Self.alice)
+        #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
+    }
+
+    // MARK: Delivery
+
+    @Test("small local mail is acknowledged through the journal; remote or big mail through syncfs")
+    func deliveryUsesTheJournal() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let config = try ConfigStore(path: directory.databasePath)
+        let mail = try MailStore(
+            dataDirectory: directory.path, store: config, hostname: "mx.example.com", journalCheckpointInterval: 3600,
+            logger: Self.logger)
+        mail.start()
+        defer { mail.stop() }
+        let local: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
+        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+            queueID: "J1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
+        let journaled = DeliveryJournal.entries(atPath: mail.journal.path)
+        #expect(journaled.map(\.accounts) == [[Self.alice]])
+        #expect(journaled.first.map { MessageBody.bytes($0.body) } == MailStoreTests.body())
+        #expect(directory.files(in: "mail/example.com/alice/new") == journaled.map(\.name), "the file is in place before the 250")
+
+        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+            queueID: "J2.1", sender: MailStoreTests.sender, recipients: local + [("carol@elsewhere.example", .remote)],
+            body: MailStoreTests.body()))
+        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+            queueID: "J3.1", sender: MailStoreTests.sender, recipients: local,
+            body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
+        #expect(DeliveryJournal.entries(atPath: mail.journal.path).count == 1, "a queued or big message is flushed with syncfs")
+        #expect(directory.files(in: "mail/example.com/alice/new").count == 3)
+    }
+}
