@@ -930,6 +930,33 @@ def test_create_rename_delete_subscribe_status(t):
             assert c.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 0
 
 
+def test_lsub_and_recursivematch_give_a_subscribed_childs_parent(t):
+    """RFC 3501 6.3.9: LSUB with % returns the unsubscribed parent of a subscribed child,
+    flagged \\Noselect; RFC 5258 3: LIST (SUBSCRIBED RECURSIVEMATCH) gives it CHILDINFO."""
+    m = il(t)
+    try:
+        for name in ("Lists", "Lists/Swift"):
+            assert m.create(name)[0] == "OK"
+        assert m.unsubscribe("Lists")[0] == "OK"
+        assert m.subscribe("Lists/Swift")[0] == "OK"
+        typ, data = m.lsub('""', "%")
+        assert typ == "OK", data
+        lists = [d for d in data if d and re.search(rb' "/" "?Lists"?$', d)]
+        assert len(lists) == 1 and b"\\Noselect" in lists[0], data
+        assert not any(b"Lists/Swift" in d for d in data if d), data
+        typ, data = m.lsub('""', "*")
+        assert any(re.search(rb' "/" "?Lists/Swift"?$', d) for d in data if d), data
+        assert not any(re.search(rb' "/" "?Lists"?$', d) for d in data if d), "LSUB * lists only the subscribed"
+        typ, data = m._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "%")
+        typ, data = m._untagged_response(typ, data, "LIST")
+        assert typ == "OK", data
+        lists = [d for d in data if d and re.search(rb' "/" "?Lists"?( |$)', d)]
+        assert len(lists) == 1 and b'("CHILDINFO" ("SUBSCRIBED"))' in lists[0], data
+        assert b"\\Subscribed" not in lists[0], lists
+    finally:
+        m.logout()
+
+
 # --------------------------------------------------------------------------- CONDSTORE, QUOTA
 
 
