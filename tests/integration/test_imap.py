@@ -1092,6 +1092,28 @@ def test_over_long_literal_is_refused_without_growth(t):
             assert data == b"" or b"BAD" in data or b"BYE" in data or b"NO" in data, data
 
 
+def test_append_with_nul_is_refused_and_the_session_goes_on(t):
+    """RFC 3501 4.3 / 9: a literal's CHAR8 excludes NUL. A message holding one (here past
+    the spool's 32 KiB in memory, so its start is already on disk) is refused with NO,
+    nothing is stored or left in the spool, and the session goes on."""
+    berth_only(t, "what a server does with NUL in APPEND varies; Berth refuses it")
+    m = il(t)
+    try:
+        before = int(m.select("INBOX")[1][0])
+        line = b"x" * 78 + b"\r\n"
+        message = b"Subject: nul\r\n\r\n" + line * 600 + b"bin\x00ary\r\n" + line * 10
+        typ, data = m.append("INBOX", None, None, message)
+        assert typ == "NO" and b"NUL" in data[0], (typ, data)
+        assert m.noop()[0] == "OK"
+        assert int(m.select("INBOX")[1][0]) == before, "nothing stored"
+        typ, data = m.append("INBOX", None, None, b"Subject: fine\r\n\r\nno nul here\r\n")
+        assert typ == "OK", data
+    finally:
+        m.logout()
+    spool = t.server.data / "spool"
+    assert not spool.is_dir() or not [p for p in spool.iterdir() if ".imap." in p.name], list(spool.iterdir())
+
+
 def test_too_many_bad_commands_end_the_session(t):
     berth_only(t, "Berth's error limit")
     with raw(t) as c:
