@@ -94,18 +94,23 @@ public enum IMAPResponseData: Sendable, Hashable {
     case quotaRoot(IMAPMailboxName, roots: [String])
 }
 
-/// `mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox`
+/// `mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox
+/// [SP mbox-list-extended]` (RFC 5258 §9)
 public struct IMAPListItem: Sendable, Hashable {
     /// `\Noselect`, `\HasChildren`, `\Sent` (RFC 6154) ...
     public var attributes: [String]
     /// The hierarchy delimiter; nil for a flat namespace.
     public var delimiter: Character?
     public var mailbox: IMAPMailboxName
+    /// RFC 5258 §3.5 `CHILDINFO`: the selection options (`SUBSCRIBED`, `SPECIAL-USE`) some
+    /// descendant matches; only with RECURSIVEMATCH, empty otherwise.
+    public var childInfo: [String]
 
-    public init(attributes: [String], delimiter: Character?, mailbox: IMAPMailboxName) {
+    public init(attributes: [String], delimiter: Character?, mailbox: IMAPMailboxName, childInfo: [String] = []) {
         self.attributes = attributes
         self.delimiter = delimiter
         self.mailbox = mailbox
+        self.childInfo = childInfo
     }
 }
 

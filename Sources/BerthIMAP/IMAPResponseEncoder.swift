@@ -211,13 +211,21 @@ public struct IMAPResponseEncoder: Sendable {
         }
     }
 
-    /// `mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox`
+    /// `mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox
+    /// [SP mbox-list-extended]`; `mbox-list-extended = "(" [mbox-list-extended-item
+    /// *(SP mbox-list-extended-item)] ")"`; `childinfo-extended-item = "CHILDINFO" SP "("
+    /// list-select-base-opt-quoted *(SP list-select-base-opt-quoted) ")"` (RFC 5258 §9)
     mutating func write(_ item: IMAPListItem) {
         writeList(item.attributes) { $0.writeRaw($1) }
         writeRaw(" ")
         writeDelimiter(item.delimiter)
         writeRaw(" ")
         writeMailbox(item.mailbox)
+        if !item.childInfo.isEmpty {
+            writeRaw(" (\"CHILDINFO\" ")
+            writeList(item.childInfo) { $0.writeQuoted(Array($1.utf8)) }
+            writeRaw(")")
+        }
     }
 
     mutating func writeDelimiter(_ delimiter: Character?) {

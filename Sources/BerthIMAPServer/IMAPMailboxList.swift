@@ -65,48 +65,97 @@ enum IMAPMailboxList {
 
     /// The LIST answer, in the store's order (INBOX first), implied parents placed before
     /// their first child.
+    ///
+    /// With RECURSIVEMATCH (RFC 5258 §3), a name matching the pattern that fails the
+    /// selection options but has a descendant passing them is listed too, with
+    /// `CHILDINFO` naming the options (§3.5); if it is not a folder, as `\NonExistent`.
     static func list(_ mailboxes: [MailboxInfo], _ command: IMAPListCommand) -> [Entry] {
         let names = Set(mailboxes.map(\.name))
         let patterns = command.patterns.map { command.reference.name + $0 }
         let subscribedOnly = command.selectOptions.contains(.subscribed)
         let specialUseOnly = command.selectOptions.contains(.specialUse)
+        let filtered = subscribedOnly || specialUseOnly
         let showSubscribed = subscribedOnly || command.returnOptions.contains(.subscribed)
+        func selected(_ mailbox: MailboxInfo) -> Bool {
+            (!subscribedOnly || mailbox.subscribed) && (!specialUseOnly || mailbox.specialUse != nil)
+        }
+        // RFC 5258 §3.5: `list-select-base-opt-quoted`, in the order the grammar lists them.
+        var childInfo: [String] = []
+        if subscribedOnly { childInfo.append("SUBSCRIBED") }
+        if specialUseOnly { childInfo.append("SPECIAL-USE") }
+        // Names with a descendant passing the selection options (any depth, pattern or not).
+        var matchingDescendants = Set<String>()
+        if command.selectOptions.contains(.recursiveMatch) {
+            for mailbox in mailboxes where selected(mailbox) { matchingDescendants.formUnion(ancestors(of: mailbox.name)) }
+        }
         var entries: [Entry] = []
         var implied = Set<String>()
         for mailbox in mailboxes {
-            if subscribedOnly && !mailbox.subscribed { continue }
-            if specialUseOnly && mailbox.specialUse == nil { continue }
             // Parents missing from the store (a/b without a), once each (RFC 3501 §6.3.8 `\Noselect`).
-            var parent = ""
-            for part in mailbox.name.split(separator: delimiter).dropLast() {
-                parent += (parent.isEmpty ? "" : "/") + part
-                guard !names.contains(parent), !implied.contains(parent), !subscribedOnly, !specialUseOnly,
+            for parent in ancestors(of: mailbox.name) {
+                guard !names.contains(parent), !implied.contains(parent),
                       patterns.contains(where: { matches($0, parent) })
                 else { continue }
-                implied.insert(parent)
-                entries.append(Entry(
-                    item: IMAPListItem(attributes: ["\\Noselect", "\\HasChildren"], delimiter: delimiter,
-                                       mailbox: IMAPMailboxName(parent)),
-                    mailbox: nil))
+                if !filtered {
+                    implied.insert(parent)
+                    entries.append(Entry(
+                        item: IMAPListItem(attributes: ["\\Noselect", "\\HasChildren"], delimiter: delimiter,
+                                           mailbox: IMAPMailboxName(parent)),
+                        mailbox: nil))
+                } else if matchingDescendants.contains(parent) {
+                    implied.insert(parent)
+                    entries.append(Entry(
+                        item: IMAPListItem(attributes: ["\\NonExistent", "\\HasChildren"], delimiter: delimiter,
+                                           mailbox: IMAPMailboxName(parent), childInfo: childInfo),
+                        mailbox: nil))
+                }
             }
-            guard patterns.contains(where: { matches($0, mailbox.name) }) else { continue }
+            let withDescendants = matchingDescendants.contains(mailbox.name)
+            guard selected(mailbox) || withDescendants, patterns.contains(where: { matches($0, mailbox.name) })
+            else { continue }
             var attributes: [String] = []
             attributes.append(hasChildren(mailbox.name, names) ? "\\HasChildren" : "\\HasNoChildren")
             if let use = mailbox.specialUse { attributes.append(use.rawValue) }
             if showSubscribed && mailbox.subscribed { attributes.append("\\Subscribed") }
             entries.append(Entry(
-                item: IMAPListItem(attributes: attributes, delimiter: delimiter, mailbox: IMAPMailboxName(mailbox.name)),
+                item: IMAPListItem(attributes: attributes, delimiter: delimiter, mailbox: IMAPMailboxName(mailbox.name),
+                                   childInfo: withDescendants ? childInfo : []),
                 mailbox: mailbox))
         }
         return entries
     }
 
-    /// LSUB: the subscribed folders matching the pattern.
+    /// LSUB: the subscribed folders matching the pattern, and (RFC 3501 §6.3.9) a parent
+    /// that matches it where its subscribed child does not (`foo` for `foo/bar` and `%`),
+    /// flagged `\Noselect` when it is not subscribed itself.
     static func lsub(_ mailboxes: [MailboxInfo], reference: String, pattern: String) -> [IMAPListItem] {
         let full = reference + pattern
-        return mailboxes.filter { $0.subscribed && matches(full, $0.name) }.map {
-            IMAPListItem(attributes: [], delimiter: delimiter, mailbox: IMAPMailboxName($0.name))
+        let subscribed = Set(mailboxes.filter(\.subscribed).map(\.name))
+        var items: [IMAPListItem] = []
+        var parents = Set<String>()
+        for mailbox in mailboxes where mailbox.subscribed {
+            if matches(full, mailbox.name) {
+                items.append(IMAPListItem(attributes: [], delimiter: delimiter, mailbox: IMAPMailboxName(mailbox.name)))
+                continue
+            }
+            for parent in ancestors(of: mailbox.name)
+            where !subscribed.contains(parent) && !parents.contains(parent) && matches(full, parent) {
+                parents.insert(parent)
+                items.append(IMAPListItem(attributes: ["\\Noselect"], delimiter: delimiter, mailbox: IMAPMailboxName(parent)))
+            }
         }
+        return items
+    }
+
+    /// `a` and `a/b` for `a/b/c`, outermost first.
+    static func ancestors(of name: String) -> [String] {
+        var result: [String] = []
+        var parent = ""
+        for part in name.split(separator: delimiter).dropLast() {
+            parent += (parent.isEmpty ? "" : String(delimiter)) + part
+            result.append(parent)
+        }
+        return result
     }
 
     static func hasChildren(_ name: String, _ names: Set<String>) -> Bool {

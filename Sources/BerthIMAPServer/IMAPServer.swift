@@ -57,9 +57,13 @@ public struct IMAPServer: ProtocolServer {
         public var maxAppendSize = IMAPLimits.defaultAppendLiteralSize
         /// Where APPEND bodies are spooled while they arrive (same filesystem as the mail).
         public var spoolDirectory: String
-        /// Where store calls and message reads run, off the event loop. nil runs them as
+        /// Where store calls run, off the event loop. nil runs them (and content work) as
         /// separate event-loop tasks: only for tests over an in-memory store.
         public var threadPool: NIOThreadPool?
+        /// Where message content is read: FETCH of headers and bodies, SEARCH over headers
+        /// and text. Its own bounded pool, so a heavy SEARCH TEXT or a big FETCH never holds
+        /// a thread other sessions' index calls (NOOP, SELECT, STORE) wait for. nil: `threadPool`.
+        public var contentThreadPool: NIOThreadPool?
         public var logger = Logger(label: "berth.imap")
         /// Octets of parsed message headers kept for every session (`IMAPHeaderCache`);
         /// 0 turns the cache off.
@@ -107,11 +111,13 @@ public struct IMAPServer: ProtocolServer {
         ByteBuffer(bytes: IMAPResponseEncoder.encode(.untagged(.bye, text: "\(connection.hostname) \(refusal.reason)")))
     }
 
-    /// Runs blocking work (a store call, a file read) on the thread pool and completes on
-    /// `eventLoop`.
-    func offLoop<T: Sendable>(_ eventLoop: any EventLoop, _ work: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+    /// Runs blocking work on the thread pool (`content`: reading messages, on the content
+    /// pool) and completes on `eventLoop`.
+    func offLoop<T: Sendable>(
+        _ eventLoop: any EventLoop, content: Bool = false, _ work: @escaping @Sendable () throws -> T
+    ) -> EventLoopFuture<T> {
         if let pool = configuration.threadPool {
-            return pool.runIfActive(eventLoop: eventLoop, work)
+            return (content ? configuration.contentThreadPool ?? pool : pool).runIfActive(eventLoop: eventLoop, work)
         }
         return eventLoop.submit(work)
     }

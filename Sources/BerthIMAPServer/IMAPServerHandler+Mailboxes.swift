@@ -282,7 +282,8 @@ extension IMAPServerHandler {
         if account != nil {
             spool = MessageSpool(
                 directory: server.configuration.spoolDirectory, name: "\(connection.sessionID).imap.\(appendNumber)",
-                prefix: [], eventLoop: context.eventLoop, pool: server.configuration.threadPool ?? .singleton)
+                prefix: [], eventLoop: context.eventLoop, pool: server.configuration.threadPool ?? .singleton,
+                refusesNUL: true)
             spool?.onWritten = { [weak self] in self?.process() }
         }
         append = AppendState(tag: tag, spool: spool, size: size)
@@ -310,6 +311,12 @@ extension IMAPServerHandler {
         }
         append = nil
         spool.onWritten = nil
+        // RFC 3501 §4.3, §9: `CHAR8` (any octet but NUL) in a literal; the spool is
+        // already discarded.
+        guard !spool.sawNUL else {
+            log.event("refused", ["reason": "NUL octet in an APPEND message"], level: .notice)
+            return complete(tag, .no, text: "Message refused: it contains a NUL octet, which IMAP literals may not hold")
+        }
         guard let flags = IMAPFlags.messageFlags(command.flags) else {
             spool.discard()
             return bad(tag, "Unknown system flag")

@@ -183,7 +183,7 @@ extension IMAPServerHandler {
         let cached = messageCache
         let batch = targets
         let octetsOnly = IMAPFetch.onlyOctets(attributes)
-        blocking({ () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
+        blocking(content: true, { () throws -> (responses: [[UInt8]?], last: CachedMessage?) in
             var responses: [[UInt8]?] = []
             var last = cached
             let files = MessageFiles(server.store, batch.map(\.record.uid), in: folder, of: account)
@@ -280,7 +280,7 @@ extension IMAPServerHandler {
         }
         let server = self.server
         let folder = (mailboxID: mailboxID, uidValidity: view.uidValidity)
-        storeCommand(tag, {
+        storeCommand(tag, content: true, {
             let files = MessageFiles(server.store, candidates.map(\.record.uid), in: folder, of: account)
             return candidates.filter { candidate in
                 let content = IMAPSearch.Content({

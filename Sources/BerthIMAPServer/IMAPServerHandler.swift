@@ -466,12 +466,12 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Blocking work
 
-    /// Runs `work` off the event loop (the store blocks), then `then` on the loop. The read
-    /// gate is closed by the caller's `busy`.
+    /// Runs `work` off the event loop (the store blocks; `content`: it reads messages), then
+    /// `then` on the loop. The read gate is closed by the caller's `busy`.
     func blocking<T: Sendable>(
-        _ work: @escaping @Sendable () throws -> T, then: @escaping (Result<T, any Error>) -> Void
+        content: Bool = false, _ work: @escaping @Sendable () throws -> T, then: @escaping (Result<T, any Error>) -> Void
     ) {
-        server.offLoop(context.eventLoop, work).assumeIsolated().whenComplete { result in
+        server.offLoop(context.eventLoop, content: content, work).assumeIsolated().whenComplete { result in
             guard self.mode != .closed else { return }
             then(result)
             self.flushIfNeeded()
@@ -497,13 +497,14 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Runs a store call for command `tag` and answers `NO` with the store's reason when it fails.
+    /// Runs a store call for command `tag` (`content`: one that reads messages) and answers
+    /// `NO` with the store's reason when it fails.
     func storeCommand<T: Sendable>(
-        _ tag: String, tryCreate: Bool = false, _ work: @escaping @Sendable () throws -> T,
+        _ tag: String, tryCreate: Bool = false, content: Bool = false, _ work: @escaping @Sendable () throws -> T,
         then: @escaping (T) -> Void
     ) {
         busy = true
-        blocking(work) { result in
+        blocking(content: content, work) { result in
             self.busy = false
             switch result {
             case .success(let value):

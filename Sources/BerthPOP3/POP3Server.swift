@@ -17,6 +17,10 @@ public struct POP3Server: ProtocolServer {
         public var logger = Logger(label: "berth.pop3")
         /// Where the store's blocking calls (SQLite, file reads) and password checks run.
         public var blockingWork: BlockingWork = .threadPool(.singleton)
+        /// Where RETR and TOP read message files, with `.threadPool` work: a bounded pool of
+        /// its own, so clients downloading large messages never hold the threads other
+        /// sessions' index calls wait for. nil: the `blockingWork` pool.
+        public var contentThreadPool: NIOThreadPool?
 
         public init() {}
     }

@@ -94,13 +94,14 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
 
-    /// Runs blocking work (a store call, a file read) off the event loop; the future
-    /// completes on the loop.
+    /// Runs blocking work (a store call; `content`: a message file read) off the event
+    /// loop; the future completes on the loop.
     private func offload<T: Sendable>(
-        _ context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> T
+        _ context: ChannelHandlerContext, content: Bool = false, _ work: @escaping @Sendable () throws -> T
     ) -> EventLoopFuture<T> {
         switch server.configuration.blockingWork {
         case .threadPool(let pool):
+            let pool = content ? server.configuration.contentThreadPool ?? pool : pool
             return pool.runIfActive(eventLoop: context.eventLoop, work)
         case .channelEventLoop:
             return context.eventLoop.submit(work)
@@ -519,7 +520,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let (fd, offset) = (stream.fd, stream.offset)
         let allocator = context.channel.allocator
         let loopBound = NIOLoopBound((self, context, stream), eventLoop: context.eventLoop)
-        offload(context) {
+        offload(context, content: true) {
             try MessageFile.read(fd, at: offset, allocator: allocator)
         }.whenComplete { result in
             let (handler, context, stream) = loopBound.value

@@ -56,7 +56,13 @@ public enum BerthApp {
             backend: StoreSMTPBackend(store: store, mailStore: mailStore, mailboxes: mailboxes), authGuard: authGuard,
             configuration: smtpConfiguration)
         let authenticator = DirectoryAuthenticator(directory: directory)
+        // Reading message content (IMAP SEARCH over text, FETCH of bodies; POP3 RETR/TOP)
+        // has threads of its own: a heavy search holds one of these, never one of the
+        // shared pool's, where every session's index calls (NOOP, SELECT, STORE) run.
+        let contentPool = NIOThreadPool(numberOfThreads: contentThreads)
+        contentPool.start()
         var imapConfiguration = IMAPServer.Configuration(spoolDirectory: mailStore.spoolRoot, threadPool: .singleton)
+        imapConfiguration.contentThreadPool = contentPool
         imapConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
         imapConfiguration.maxAppendSize = options.maxMessageSize
         imapConfiguration.timeouts.handshake = .seconds(Int64(options.tlsHandshakeTimeoutSeconds))
@@ -66,6 +72,7 @@ public enum BerthApp {
         popConfiguration.allowPlaintextAuth = options.allowPlaintextAuth
         popConfiguration.timeouts.handshake = .seconds(Int64(options.tlsHandshakeTimeoutSeconds))
         popConfiguration.logger = logger
+        popConfiguration.contentThreadPool = contentPool
         let pop = POP3Server(store: mailboxes, authenticator: authenticator, authGuard: authGuard, configuration: popConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
@@ -116,11 +123,13 @@ public enum BerthApp {
         let adminAddress = (adminTLS == nil ? "http://" : "https://") + adminEndpoint
 
         // Shutdown runs in reverse: the admin API stops, listeners drain their sessions,
-        // then the Maildir writer finishes what they handed it.
+        // the content pool stops once no session is left to use it, then the Maildir writer
+        // finishes what they handed it.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: MailStoreService(mailStore: mailStore)),
+                    .init(service: ThreadPoolService(pool: contentPool)),
                     .init(service: settings),
                     .init(service: outbound.policy),
                     .init(service: outbound.queue),
@@ -189,6 +198,20 @@ func makeOutboundQueue(
     mailStore.onQueued = { queue.enqueue($0) }
     logger.info("outbound delivery: DNS \(servers.map { "\($0)" }.joined(separator: ", ")), MX port \(options.mxPort)")
     return (queue, policy)
+}
+
+/// Threads of the content pool, fixed: one per core (2 at least, 8 at most). Reading and
+/// parsing messages is disk and CPU work; more threads than cores would only queue it.
+let contentThreads = max(2, min(System.coreCount, 8))
+
+/// A thread pool started before the services, shut down at their graceful shutdown.
+struct ThreadPoolService: Service {
+    let pool: NIOThreadPool
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await pool.shutdownGracefully()
+    }
 }
 
 /// The Maildir writer thread as a service.

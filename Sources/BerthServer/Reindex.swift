@@ -5,9 +5,11 @@ import Logging
 
 /// `berth reindex`: throws the mail index away and builds it again from the Maildir
 /// folders. Every folder gets a new UIDVALIDITY, so IMAP clients resynchronise instead of
-/// trusting UIDs they cached (RFC 3501 §2.3.1.1); flags come back from the file names,
-/// keywords (kept only in the index) are lost. The server must be stopped: the command
-/// takes the data directory's lock like `berth serve`.
+/// trusting UIDs they cached (RFC 3501 §2.3.1.1); flags come back from the file names.
+/// What only the index holds (keywords, by the file's Maildir base name; each folder's
+/// special use and subscription, by its name) is carried over from the old rows when they
+/// can be read, and lost when they cannot. The server must be stopped: the command takes
+/// the data directory's lock like `berth serve`.
 public enum Reindex {
     public struct Result: Sendable {
         public var accounts: Int
@@ -28,11 +30,10 @@ public enum Reindex {
         let accounts = try account.map { [$0] } ?? MaildirMailboxStore.accounts(layout: layout, index: index)
         var result = Result(accounts: 0, folders: 0, messages: 0)
         for account in accounts {
-            for folder in try index.mailboxes(of: account) {
-                SQLiteMailIndex.raiseUIDValidity(above: folder.uidValidity)
-                try index.deleteMailbox(id: folder.id)
+            let (report, lost) = try MaildirMailboxStore.reindex(account, layout: layout, index: index)
+            if let lost {
+                logger.warning("\(account): old index rows unreadable, its keywords, special use and subscriptions are lost: \(lost)")
             }
-            let report = try MaildirMailboxStore.reconcile(account, layout: layout, index: index)
             result.accounts += 1
             result.folders += report.foldersAdded.count
             result.messages += report.indexed.count

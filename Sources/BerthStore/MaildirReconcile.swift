@@ -21,6 +21,66 @@ extension MaildirMailboxStore {
         public init() {}
     }
 
+    /// What a rebuilt index takes over from the one it replaces (`berth reindex`): the
+    /// state only the index holds. Flags are in the file names, but keywords, a folder's
+    /// special use (a renamed Sent keeps `\Sent`; only default names get one from files)
+    /// and whether it is subscribed are not.
+    public struct CarryOver: Sendable {
+        public struct Folder: Sendable, Hashable {
+            public var specialUse: SpecialUse?
+            public var subscribed: Bool
+        }
+
+        /// By folder name.
+        public var folders: [String: Folder] = [:]
+        /// Keywords by folder name, then by the file's Maildir base name (what stays the
+        /// same when its flags change).
+        public var keywords: [String: [String: [String]]] = [:]
+        /// Keywords by base name alone, for a file another program moved to another folder.
+        public var keywordsAnywhere: [String: [String]] = [:]
+
+        public init() {}
+
+        /// The old index rows of `account`; throws when they cannot be read.
+        public static func read(_ account: MailAccount, index: any MailIndex) throws -> CarryOver {
+            var carry = CarryOver()
+            for folder in try index.mailboxes(of: account) {
+                carry.folders[folder.name] = Folder(specialUse: folder.specialUse, subscribed: folder.subscribed)
+                for message in try index.messages(in: folder.id) where !message.record.flags.keywords.isEmpty {
+                    let base = MaildirFileName(MaildirMailboxStore.lastComponent(message.file)).base
+                    carry.keywords[folder.name, default: [:]][base] = message.record.flags.keywords
+                    carry.keywordsAnywhere[base] = message.record.flags.keywords
+                }
+            }
+            return carry
+        }
+
+        func keywords(folder: String, base: String) -> [String] {
+            keywords[folder]?[base] ?? keywordsAnywhere[base] ?? []
+        }
+    }
+
+    /// `berth reindex` for one account: its folder rows go and are built again from the
+    /// files, each folder with a UIDVALIDITY above any it had (RFC 3501 §2.3.1.1: clients
+    /// must not trust cached UIDs). What only the index holds is carried over from the old
+    /// rows when they can be read; `lost` is why it could not be.
+    public static func reindex(
+        _ account: MailAccount, layout: MaildirLayout, index: any MailIndex
+    ) throws -> (report: ReconcileReport, lost: (any Error)?) {
+        var carryOver: CarryOver?
+        var lost: (any Error)?
+        do {
+            carryOver = try CarryOver.read(account, index: index)
+        } catch {
+            lost = error
+        }
+        for folder in try index.mailboxes(of: account) {
+            SQLiteMailIndex.raiseUIDValidity(above: folder.uidValidity)
+            try index.deleteMailbox(id: folder.id)
+        }
+        return (try reconcile(account, layout: layout, index: index, carryOver: carryOver), lost)
+    }
+
     /// Every account with a directory under `mail/` or a folder in the index.
     public static func accounts(layout: MaildirLayout, index: any MailIndex) throws -> [MailAccount] {
         var found = Set(try index.accounts())
@@ -50,16 +110,24 @@ extension MaildirMailboxStore {
     /// Makes the index of `account` agree with its Maildir: folders on disk get rows,
     /// folders in the index get directories, files without rows are indexed (UIDs in
     /// name order, which is arrival order), rows without files are dropped, rows of
-    /// renamed files follow them.
+    /// renamed files follow them. `carryOver` gives new folder rows their special use and
+    /// subscription, and new message rows their keywords, from an index being replaced.
     @discardableResult
-    public static func reconcile(_ account: MailAccount, layout: MaildirLayout, index: any MailIndex) throws -> ReconcileReport {
+    public static func reconcile(
+        _ account: MailAccount, layout: MaildirLayout, index: any MailIndex, carryOver: CarryOver? = nil
+    ) throws -> ReconcileReport {
         var report = ReconcileReport()
         let onDisk = folderDirectories(of: account, layout: layout)
         var folders = Dictionary(uniqueKeysWithValues: try index.mailboxes(of: account).map { ($0.name, $0) })
         for (name, _) in onDisk where folders[name] == nil {
-            let specialUse = DefaultMailboxes.all.first { $0.name == name }?.specialUse
-            folders[name] = try index.createMailbox(
+            // A folder the old index knew keeps exactly its special use (none included: a
+            // new "Sent" beside a renamed one must not become a second `\Sent`).
+            let previous = carryOver?.folders[name]
+            let specialUse = previous.map(\.specialUse) ?? DefaultMailboxes.all.first { $0.name == name }?.specialUse
+            let created = try index.createMailbox(
                 name, specialUse: specialUse, uidValidity: SQLiteMailIndex.newUIDValidity(), of: account)
+            if previous?.subscribed == false { try index.setSubscribed(id: created.id, false) }
+            folders[name] = created
             report.foldersAdded.append(name)
         }
         for folder in folders.values.sorted(by: { $0.name < $1.name }) {
@@ -102,7 +170,9 @@ extension MaildirMailboxStore {
                         parsed.fileSize == fileSize && w >= fileSize && w <= 2 * fileSize ? w : nil
                     }
                     let size = try named ?? crlfSize(ofFile: path)
-                    let flags = MessageFlags(system: MessageFlags.system(fromMaildirInfo: parsed.info ?? ""))
+                    let flags = MessageFlags(
+                        system: MessageFlags.system(fromMaildirInfo: parsed.info ?? ""),
+                        keywords: carryOver?.keywords(folder: folder.name, base: parsed.base) ?? [])
                     added.append(NewIndexedMessage(file: file, flags: flags, internalDate: modified, size: size))
                 }
             }

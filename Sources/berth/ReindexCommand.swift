@@ -9,7 +9,8 @@ struct ReindexCommand: ParsableCommand {
         abstract: "Rebuild the mail index from the Maildir folders (stop the server first).",
         discussion: """
             Every folder gets a new UIDVALIDITY, so IMAP clients download their view again; \
-            flags come back from the Maildir file names, IMAP keywords are lost.
+            flags come back from the Maildir file names; IMAP keywords, special-use folders \
+            and subscriptions are kept from the old index when it can be read.
             """)
 
     @Option(help: "Data directory of the stopped server.")

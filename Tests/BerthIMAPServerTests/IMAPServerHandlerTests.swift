@@ -304,6 +304,23 @@ struct IMAPServerHandlerTests {
         #expect(try client.command("b NOOP") == "b OK NOOP completed\r\n")
     }
 
+    /// RFC 3501 §4.3, §9: a literal's `CHAR8` excludes NUL. The message is refused with
+    /// `NO`, nothing is stored, and the session goes on.
+    @Test func appendWithNULIsRefused() throws {
+        let store = try FakeMailboxStore()
+        let client = try IMAPTestClient(store)
+        try client.login()
+        let body = "Subject: x\r\n\r\nbin\u{0}ary\r\n"
+        #expect(try client.command("a APPEND INBOX {\(body.utf8.count)}") == "+ Ready for literal data\r\n")
+        let refused = "NO Message refused: it contains a NUL octet, which IMAP literals may not hold\r\n"
+        #expect(try client.send(body + "\r\n") == "a " + refused)
+        #expect(try client.send("b APPEND INBOX (\\Seen) {\(body.utf8.count)+}\r\n\(body)\r\n") == "b " + refused)
+        #expect(store.records("INBOX").isEmpty)
+        #expect(try client.send("c APPEND INBOX {3+}\r\nabc\r\n") == "c OK [APPENDUID 1001 1] APPEND completed\r\n")
+        #expect(try client.command("d NOOP") == "d OK NOOP completed\r\n")
+        #expect(store.records("INBOX").count == 1)
+    }
+
     @Test func copyAndMoveWithCOPYUID() throws {
         let store = try FakeMailboxStore()
         for _ in 0..<3 { try store.deliver(Self.message) }

@@ -168,10 +168,11 @@ struct IMAPSessionTests {
         let spool: TempDirectory
         let listener: any Channel
 
-        init(_ store: FakeMailboxStore) async throws {
+        init(_ store: FakeMailboxStore, contentPool: NIOThreadPool? = nil) async throws {
             pool.start()
             spool = try TempDirectory()
             var configuration = IMAPServer.Configuration(spoolDirectory: spool.path, threadPool: pool)
+            configuration.contentThreadPool = contentPool
             configuration.allowPlaintextAuth = true
             let server = IMAPServer(
                 store: store, authenticator: FakeAuthenticator(), authGuard: IMAPTestClient.authGuard, configuration: configuration)
@@ -186,6 +187,17 @@ struct IMAPSessionTests {
         }
 
         var port: Int { listener.localAddress!.port! }
+
+        /// A client connection and what it receives.
+        func connect() async throws -> (any Channel, Collector) {
+            let collector = Collector()
+            let channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+                }
+                .connect(host: "127.0.0.1", port: port).get()
+            return (channel, collector)
+        }
 
         func stop() async throws {
             try await listener.close()
@@ -279,5 +291,41 @@ struct IMAPSessionTests {
         try await client.closeFuture.get()
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty, "no spool file left behind")
         try await server.stop()
+    }
+
+    /// Message content (SEARCH TEXT, body FETCH) is read on the content pool, never on the
+    /// threads where index calls run: with the content pool's only thread held, another
+    /// session's SELECT, STORE and NOOP are answered; the SEARCH and FETCH wait for it.
+    @Test func indexCallsDoNotQueueBehindContentWork() async throws {
+        let store = try FakeMailboxStore()
+        try store.deliver(Self.message)
+        try store.deliver(Self.message)
+        let contentPool = NIOThreadPool(numberOfThreads: 1)
+        contentPool.start()
+        let server = try await SocketServer(store, contentPool: contentPool)
+        let held = DispatchSemaphore(value: 0)
+        contentPool.submit { _ in held.wait() }
+
+        let (searcher, searched) = try await server.connect()
+        try await searcher.writeAndFlush(ByteBuffer(string: "a1 LOGIN alice@example.com secret\r\na2 SELECT INBOX\r\n")).get()
+        _ = try await searched.wait(for: "a2 OK [READ-WRITE]")
+        try await searcher.writeAndFlush(ByteBuffer(string: "a3 SEARCH TEXT hello\r\na4 FETCH 1 BODY.PEEK[]\r\n")).get()
+
+        let (other, answers) = try await server.connect()
+        try await other.writeAndFlush(ByteBuffer(string: "b1 LOGIN alice@example.com secret\r\nb2 SELECT INBOX\r\n")).get()
+        _ = try await answers.wait(for: "b2 OK [READ-WRITE]")
+        try await other.writeAndFlush(ByteBuffer(string: "b3 STORE 2 +FLAGS (\\Flagged)\r\nb4 NOOP\r\n")).get()
+        _ = try await answers.wait(for: "b4 OK NOOP completed")
+        #expect(!searched.text.contains("a3 OK"), "the SEARCH waits for the content pool")
+
+        held.signal()
+        let done = try await searched.wait(for: "a4 OK FETCH completed")
+        // The other session's STORE may be told in between.
+        #expect(done.contains("* SEARCH 1 2\r\n") && done.contains("a3 OK SEARCH completed\r\n"))
+        #expect(done.contains("* 1 FETCH (BODY[] {"))
+        try await searcher.close()
+        try await other.close()
+        try await server.stop()
+        try await contentPool.shutdownGracefully()
     }
 }

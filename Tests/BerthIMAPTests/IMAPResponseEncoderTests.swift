@@ -131,6 +131,9 @@ struct IMAPResponseEncoderTests {
                       "* LIST (\\Noselect) NIL \"\"\r\n"),
         EncodeFixture(.data(.lsub(IMAPListItem(attributes: [], delimiter: ".", mailbox: IMAPMailboxName("#news.comp.mail.misc")))),
                       "* LSUB () \".\" #news.comp.mail.misc\r\n"),
+        // RFC 5258 §5 example 6.
+        EncodeFixture(.data(.list(IMAPListItem(attributes: [], delimiter: "/", mailbox: IMAPMailboxName("Foo"), childInfo: ["SUBSCRIBED"]))),
+                      "* LIST () \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
         EncodeFixture(.data(.status(IMAPMailboxName("blurdybloop"), [IMAPStatusValue(.messages, 231), IMAPStatusValue(.uidNext, 44292)])),
                       "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
         EncodeFixture(.data(.search([2, 3, 6])), "* SEARCH 2 3 6\r\n"),

@@ -77,4 +77,94 @@ struct POP3RealClientTests {
         #expect(status == 0, "poplib: \(errors)")
         #expect(store.expungeCalls == [[small]])
     }
+
+    /// What a socket client received.
+    final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        private let lock = NSLock()
+        private var received = ""
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let text = String(buffer: unwrapInboundIn(data))
+            lock.withLock { received += text }
+        }
+
+        var text: String { lock.withLock { received } }
+
+        /// Waits (blocking this thread) until `needle` has arrived.
+        func wait(for needle: String, timeout: Double = 10) -> Bool {
+            let end = Date().addingTimeInterval(timeout)
+            while Date() < end {
+                if text.contains(needle) { return true }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            return false
+        }
+    }
+
+    /// RETR and TOP read files on the content pool, not where index calls run: with its
+    /// only thread held, alice's RETR has its first line and waits for its body, while
+    /// bob logs in and gets STAT and UIDL answered; the body follows once it is free.
+    @Test func messageReadsDoNotHoldTheIndexThreads() throws {
+        let store = try MemoryMailboxStore()
+        let (big, expected) = POP3ServerHandlerTests.bigMessage()
+        try store.add(big, to: POP3ServerHandlerTests.alice)
+        try store.add("Subject: bob\n\nhi\n", to: TableAuthenticator.bob)
+        let indexPool = NIOThreadPool(numberOfThreads: 1)
+        let contentPool = NIOThreadPool(numberOfThreads: 1)
+        indexPool.start()
+        contentPool.start()
+        defer {
+            try? indexPool.syncShutdownGracefully()
+            try? contentPool.syncShutdownGracefully()
+        }
+        var configuration = POP3Server.Configuration()
+        configuration.allowPlaintextAuth = true
+        configuration.blockingWork = .threadPool(indexPool)
+        configuration.contentThreadPool = contentPool
+        let server = POP3Server(
+            store: store, authenticator: TableAuthenticator(), authGuard: POP3ServerHandlerTests.authGuard,
+            configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let listener = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try server.configure(
+                        channel: channel,
+                        connection: ConnectionContext(
+                            spec: POP3ServerHandlerTests.spec(), isImplicitTLS: false, tlsContext: nil,
+                            clientAddress: "127.0.0.1"))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? listener.close().wait() }
+        let port = try #require(listener.localAddress?.port)
+        func connect() throws -> (any Channel, Collector) {
+            let collector = Collector()
+            let channel = try ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+                }
+                .connect(host: "127.0.0.1", port: port).wait()
+            return (channel, collector)
+        }
+
+        let held = DispatchSemaphore(value: 0)
+        contentPool.submit { _ in held.wait() }
+        let (alice, retrieved) = try connect()
+        try alice.writeAndFlush(ByteBuffer(string: "USER alice@example.com\r\nPASS right password\r\nRETR 1\r\n")).wait()
+        #expect(retrieved.wait(for: "+OK \(big.count + big.filter { $0 == 0x0A }.count) octets\r\n"))
+        let (bob, answers) = try connect()
+        try bob.writeAndFlush(ByteBuffer(string: "USER bob@example.com\r\nPASS bob-pw\r\nSTAT\r\nUIDL\r\nQUIT\r\n")).wait()
+        #expect(answers.wait(for: "signing off"), "bob's session: \(answers.text)")
+        #expect(!retrieved.text.contains("Subject: big"), "the body waits for the content pool")
+
+        held.signal()
+        #expect(retrieved.wait(for: "\r\n.\r\n"))
+        #expect(retrieved.text.hasSuffix(String(decoding: expected, as: UTF8.self)))
+        try alice.writeAndFlush(ByteBuffer(string: "QUIT\r\n")).wait()
+        try alice.closeFuture.wait()
+        try bob.closeFuture.wait()
+    }
 }

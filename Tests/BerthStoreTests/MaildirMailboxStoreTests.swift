@@ -229,6 +229,45 @@ struct MaildirMailboxStoreTests {
         }
     }
 
+    @Test("reindex: new UIDVALIDITYs, and keywords, special use and subscriptions carried over from the old rows")
+    func reindexCarriesOverIndexOnlyState() throws {
+        try Self.withStore { store, _, directory in
+            let labelled = MessageFlags(system: .seen, keywords: ["$Label1", "Work"])
+            _ = try store.append(.bytes(Self.message), to: "INBOX", flags: labelled, internalDate: nil, of: Self.alice)
+            _ = try store.append(.bytes(Self.message), to: "INBOX", flags: .none, internalDate: nil, of: Self.alice)
+            _ = try store.append(
+                .bytes(Self.message), to: "INBOX", flags: MessageFlags(keywords: ["Moved"]), internalDate: nil, of: Self.alice)
+            // Another program moves the third file into Archive: its keywords follow its base name.
+            let inboxID = try store.snapshot("INBOX", of: Self.alice).mailbox.id
+            let moved = try #require(try store.messagePath(uid: 3, in: inboxID, of: Self.alice))
+            try FileManager.default.moveItem(
+                atPath: moved, toPath: directory.path + "/mail/example.com/alice/.Archive/cur/" + URL(fileURLWithPath: moved).lastPathComponent)
+            // Sent renamed keeps \Sent; a new Sent beside it has none; Junk unsubscribed.
+            try store.renameMailbox("Sent", to: "Sent Items", of: Self.alice)
+            _ = try store.createMailbox("Sent", of: Self.alice)
+            try store.setSubscribed("Junk", false, of: Self.alice)
+            let before = Dictionary(uniqueKeysWithValues: try store.index.mailboxes(of: Self.alice).map { ($0.name, $0) })
+
+            let layout = MaildirLayout(mailRoot: directory.path + "/mail")
+            let (report, lost) = try MaildirMailboxStore.reindex(Self.alice, layout: layout, index: store.index)
+            #expect(lost == nil)
+            #expect(report.indexed.count == 3)
+            let after = Dictionary(uniqueKeysWithValues: try store.index.mailboxes(of: Self.alice).map { ($0.name, $0) })
+            #expect(Set(after.keys) == Set(before.keys))
+            for (name, folder) in after {
+                #expect(folder.uidValidity > before[name]!.uidValidity, "\(name): a new UIDVALIDITY")
+                #expect(folder.specialUse == before[name]!.specialUse, "\(name)")
+                #expect(folder.subscribed == (name != "Junk"), "\(name)")
+            }
+            #expect(after["Sent Items"]?.specialUse == .sent)
+            #expect(after["Sent"]?.specialUse == nil)
+            let inbox = try store.index.messages(in: after["INBOX"]!.id).map(\.record.flags)
+            #expect(inbox == [labelled, .none])
+            let archive = try store.index.messages(in: after["Archive"]!.id).map(\.record.flags)
+            #expect(archive == [MessageFlags(keywords: ["Moved"])])
+        }
+    }
+
     @Test("\\Recent: delivered messages wait in new/ until one session claims them")
     func recent() throws {
         try Self.withStore { store, config, directory in

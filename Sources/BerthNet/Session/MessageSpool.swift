@@ -29,12 +29,24 @@ public final class MessageSpool {
     /// Called on the event loop when a chunk write ends (the session may read again).
     public var onWritten: (() -> Void)?
     public private(set) var size = 0
+    /// Whether a NUL octet ends the body (`sawNUL`) instead of being kept.
+    private let refusesNUL: Bool
+    /// A NUL octet arrived while `refusesNUL`: the body was discarded at once (nothing more
+    /// is kept or written) and the caller refuses the message.
+    public private(set) var sawNUL = false
 
-    public init(directory: String, name: String, prefix: [UInt8], eventLoop: any EventLoop, pool: NIOThreadPool = .singleton) {
+    /// `refusesNUL`: an IMAP APPEND literal may not hold NUL (RFC 3501 §4.3, §9 `CHAR8`).
+    /// Each piece is checked here as it arrives (one memchr while it is in cache), never
+    /// by reading the spooled message back, and after a NUL nothing more is written.
+    public init(
+        directory: String, name: String, prefix: [UInt8], eventLoop: any EventLoop, pool: NIOThreadPool = .singleton,
+        refusesNUL: Bool = false
+    ) {
         self.directory = directory
         self.name = name
         self.eventLoop = eventLoop
         self.pool = pool
+        self.refusesNUL = refusesNUL
         buffer.reserveCapacity(4096)
         prefix.withUnsafeBytes { appendConvertingLineEnds($0) }
     }
@@ -44,7 +56,16 @@ public final class MessageSpool {
     /// Appends CRLF-terminated lines (the framer guarantees no bare CR or LF).
     public func append(_ lines: ByteBuffer) {
         guard !discarded else { return }
-        lines.withUnsafeReadableBytes { appendConvertingLineEnds($0) }
+        let nul = lines.withUnsafeReadableBytes { bytes in
+            if refusesNUL, let base = bytes.baseAddress, memchr(base, 0, bytes.count) != nil { return true }
+            appendConvertingLineEnds(bytes)
+            return false
+        }
+        if nul {
+            sawNUL = true
+            discard()
+            return
+        }
         if buffer.count >= Self.memoryLimit && writing == nil { writeChunk() }
     }
 

@@ -69,4 +69,39 @@ struct MessageSpoolTests {
         }
         #expect((try FileManager.default.contentsOfDirectory(atPath: directory.path)).isEmpty)
     }
+
+    /// IMAP APPEND (RFC 3501 §4.3): a NUL, here after several chunks went to the spool file,
+    /// ends the body: nothing stays on disk, the rest is not kept, and the caller is told.
+    @Test func aNULEndsARefusingSpool() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let loop = Self.group.next()
+        let spool = try loop.submit {
+            MessageSpool(directory: directory.path, name: "Q.3", prefix: [], eventLoop: loop, refusesNUL: true)
+        }.wait()
+        let (crlf, _) = Self.body(lines: 2000)
+        try loop.submit { spool.append(ByteBuffer(string: crlf)) }.wait()
+        #expect(try loop.submit { spool.sawNUL }.wait() == false)
+        try loop.submit {
+            spool.append(ByteBuffer(bytes: Array("a NUL \u{0} here\r\n".utf8)))
+            spool.append(ByteBuffer(string: crlf))
+        }.wait()
+        #expect(try loop.submit { spool.sawNUL && !spool.isBackedUp }.wait())
+        for _ in 0..<100 where !(try FileManager.default.contentsOfDirectory(atPath: directory.path)).isEmpty {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect((try FileManager.default.contentsOfDirectory(atPath: directory.path)).isEmpty)
+    }
+
+    /// SMTP keeps its bytes as they are: only a spool asked to refuses NUL.
+    @Test func aNULIsKeptByDefault() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let loop = Self.group.next()
+        let spool = try loop.submit { MessageSpool(directory: directory.path, name: "Q.4", prefix: [], eventLoop: loop) }.wait()
+        try loop.submit { spool.append(ByteBuffer(bytes: Array("a\u{0}b\r\n".utf8))) }.wait()
+        let body = try loop.flatSubmit { spool.finish() }.wait()
+        #expect(body == .bytes([0x61, 0, 0x62, 0x0A]))
+        #expect(try loop.submit { spool.sawNUL }.wait() == false)
+    }
 }
