@@ -112,11 +112,12 @@ class SMTPReplyError(AssertionError):
     pass
 
 
-class RawSMTP:
-    """A byte-exact SMTP client over a raw (optionally TLS) socket."""
+class RawClient:
+    """A raw (optionally TLS) socket to a mail server and the bytes read but not yet taken:
+    what the byte-exact SMTP, IMAP and POP3 clients share."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
-                 read_banner: bool = True, source: str | None = None):
+    def __init__(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None,
+                 source: str | None = None):
         # source: connect from this local address (e.g. "127.0.0.77"), so per-client limits and bans
         # hit that address and never the suite's own 127.0.0.1
         self.sock = socket.create_connection((host, port), timeout=timeout,
@@ -124,12 +125,52 @@ class RawSMTP:
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock)
         self.buf = b""
-        self.banner = self.reply() if read_banner else None
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
+        self.buf += chunk
+
+    def line(self, limit: int = 1 << 20) -> bytes:
+        """The next CRLF-terminated line, without its CRLF."""
+        for _ in range(100000):
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                out, self.buf = self.buf[:i], self.buf[i + 2:]
+                return out
+            assert len(self.buf) <= limit, "line too long"
+            self._fill()
+        raise AssertionError("no line")
 
     def send(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
+        """After the server's go-ahead: nothing may have come after it (STARTTLS injection)."""
+        assert self.buf == b"", f"server sent data after the STARTTLS reply: {self.buf!r}"
+        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class RawSMTP(RawClient):
+    """A byte-exact SMTP client over a raw (optionally TLS) socket."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
+                 read_banner: bool = True, source: str | None = None):
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
+        self.banner = self.reply() if read_banner else None
 
     def readline(self, limit: int = 65536) -> bytes:
         for _ in range(100000):
@@ -165,10 +206,6 @@ class RawSMTP:
         self.send(line + b"\r\n")
         return self.reply()
 
-    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
-        assert self.buf == b"", f"server sent data after the STARTTLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
     def nothing_pending(self, wait: float = 0.5) -> bytes:
         """Return any bytes that arrive within `wait` s (expected: b'')."""
         extra = self.buf
@@ -203,18 +240,6 @@ class RawSMTP:
                 return True
             self.buf += chunk
         return False
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def banner_of(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from conftest import (ALICE, ALICE_PW, BOB, BOB_PW, SPECIAL_FOLDERS, MailTarget, berth_only, has_bare_lf,
+from conftest import (ALICE, ALICE_PW, BOB, BOB_PW, SPECIAL_FOLDERS, MailTarget, RawClient, berth_only, has_bare_lf,
                       strip_trace_headers, tls_client_context)
 
 imapclient = pytest.importorskip("imapclient", reason="pip install imapclient (tests/integration/requirements.txt)")
@@ -60,34 +60,17 @@ def il(t: MailTarget, enc: str = "none", login: bool = True) -> imaplib.IMAP4:
     return m
 
 
-class RawIMAP:
+class RawIMAP(RawClient):
     """A byte-exact IMAP client: send lines, read responses with their literals."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, timeout: float = 15.0,
                  source: str | None = None):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if tls is not None:
-            self.sock = tls.wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
         self.n = 0
         self.greeting = self.response_line()
 
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
-        self.buf += chunk
-
     def readline(self, limit: int = 1 << 20) -> bytes:
-        for _ in range(100000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2:]
-                return line
-            assert len(self.buf) <= limit, "response line too long"
-            self._fill()
-        raise AssertionError("readline: too many reads")
+        return self.line(limit)
 
     def read_exact(self, n: int) -> bytes:
         for _ in range(1000000):
@@ -107,9 +90,6 @@ class RawIMAP:
                 return out + line
             out += line + b"\r\n" + self.read_exact(int(m.group(1)))
         raise AssertionError("too many literals")
-
-    def send(self, data: bytes | str) -> None:
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
     def tag(self) -> str:
         self.n += 1
@@ -145,25 +125,9 @@ class RawIMAP:
             untagged.append(line)
         raise AssertionError("no tagged reply after BYE")
 
-    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
-        assert self.buf == b"", f"data after the STARTTLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
     def login(self, user: str, password: str) -> bytes:
         line, _ = self.cmd(f'LOGIN "{user}" "{password}"')
         return line
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def raw(t: MailTarget, enc: str = "none", login: bool = True, **kw) -> RawIMAP:

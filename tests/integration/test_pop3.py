@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import ALICE, MailTarget, berth_only, has_bare_lf, strip_trace_headers, tls_client_context
+from conftest import ALICE, MailTarget, RawClient, berth_only, has_bare_lf, strip_trace_headers, tls_client_context
 
 
 # --------------------------------------------------------------------------- clients
@@ -35,33 +35,13 @@ def pop(t: MailTarget, enc: str = "none", login: bool = True) -> poplib.POP3:
     return p
 
 
-class RawPOP:
+class RawPOP(RawClient):
     """POP3 over a raw socket: single-line and multi-line replies, bytes as sent."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, timeout: float = 15.0,
                  source: str | None = None):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if tls is not None:
-            self.sock = tls.wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
         self.greeting = self.line()
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
-        self.buf += chunk
-
-    def line(self) -> bytes:
-        for _ in range(100000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                out, self.buf = self.buf[:i], self.buf[i + 2:]
-                return out
-            assert len(self.buf) < 1 << 20
-            self._fill()
-        raise AssertionError("no line")
 
     def cmd(self, text: str | bytes) -> bytes:
         self.sock.sendall((text.encode() if isinstance(text, str) else text) + b"\r\n")
@@ -86,22 +66,6 @@ class RawPOP:
         if not status.startswith(b"+OK"):
             return status, b""
         return status, unstuff(self.multiline_raw())
-
-    def starttls(self, ctx=None):
-        assert self.buf == b"", f"data after the STLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def unstuff(raw: bytes) -> bytes:
