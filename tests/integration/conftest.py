@@ -845,6 +845,11 @@ def _maildir_files(folder: Path) -> list[Path]:
     return sorted(out)
 
 
+# The ports a MailTarget has for each of IMAP and POP3, by encryption: "none", "ssl"
+# (implicit TLS), "tls" (STARTTLS offered), "tls_required" (STARTTLS required).
+MAIL_PORT_KINDS = ("none", "ssl", "tls", "tls_required")
+
+
 class MailTarget:
     """Where the mail tests connect: host, ports by encryption, the user, its Maildir.
 
@@ -861,6 +866,18 @@ class MailTarget:
         self.user = ALICE
         self.password = ALICE_PW
         self.server: Berth | None = None
+
+    def make_ports(self, make) -> None:
+        """Fills `imap` and `pop`: make(protocol, kind) is the port of that protocol ("imap",
+        "pop") and kind (MAIL_PORT_KINDS), or None where the target has none."""
+        for proto, table in (("imap", self.imap), ("pop", self.pop)):
+            for kind in MAIL_PORT_KINDS:
+                table[kind] = make(proto, kind)
+
+    def mail_ports(self) -> list[int]:
+        """Every IMAP and POP3 port the target listens on, once each."""
+        ports = [p for table in (self.imap, self.pop) for p in table.values() if p]
+        return list(dict.fromkeys(ports))
 
     # -- mailbox on disk
     def maildir(self, user: str | None = None) -> Path:
@@ -928,7 +945,7 @@ class BerthMailTarget(MailTarget):
 
     def start_again(self):
         self.server.start()
-        for name, port in list(self.imap.items()) + list(self.pop.items()) + [("smtp", self.smtp_port)]:
+        for port in self.mail_ports() + [self.smtp_port]:
             if port:
                 wait_connect_state(self.host, port, "ok", deadline=10)
 
@@ -951,6 +968,16 @@ def _not_served_reason(b: Berth, addr: str, port: int) -> str | None:
     return f"{l.get('state')}: {l.get('error') or l.get('reason') or l}"
 
 
+# The IMAP and POP3 ports make_berth_mail_target creates, by kind: (port name after the
+# protocol, encryption, fields beyond those create_port sets).
+_BERTH_MAIL_PORTS = {
+    "none": ("plain", "none", {}),
+    "ssl": ("ssl", "ssl", {}),
+    "tls": ("starttls", "tls", {"tlsRequired": False}),
+    "tls_required": ("starttls required", "tls", {"tlsRequired": True}),
+}
+
+
 def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = True,
                            plaintext_auth: bool = True) -> BerthMailTarget:
     """A Berth with 127.0.0.2, example.com/alice and /bob, an SMTP port and IMAP and POP3
@@ -967,12 +994,14 @@ def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = T
          statuses=(200, 201))
     t = BerthMailTarget(b)
     t.smtp_port = create_port(b, "SMTP", "smtp", "none", assigned=[IP2])["port"]
-    for proto, table in (("imap", t.imap), ("pop", t.pop)):
-        table["none"] = create_port(b, f"{proto} plain", proto, "none", assigned=[IP2])["port"]
-        table["ssl"] = create_port(b, f"{proto} ssl", proto, "ssl", assigned=[IP2])["port"]
-        table["tls"] = create_port(b, f"{proto} starttls", proto, "tls", assigned=[IP2], tlsRequired=False)["port"]
-        table["tls_required"] = (create_port(b, f"{proto} starttls required", proto, "tls", assigned=[IP2],
-                                             tlsRequired=True)["port"] if tls_required else None)
+
+    def make(proto: str, kind: str) -> int | None:
+        if kind == "tls_required" and not tls_required:
+            return None
+        name, encryption, extra = _BERTH_MAIL_PORTS[kind]
+        return create_port(b, f"{proto} {name}", proto, encryption, assigned=[IP2], **extra)["port"]
+
+    t.make_ports(make)
     assert wait_connect_state(IP2, t.smtp_port, "ok", deadline=5) == "ok"
     for proto, table in (("imap", t.imap), ("pop", t.pop)):
         why = _not_served_reason(b, IP2, table["none"])
@@ -1105,12 +1134,9 @@ class DovecotMailTarget(MailTarget):
             os.rename(d / "dc.key.pem", d / "key.pem")
         (d / "passwd").write_text(f"{ALICE}:{{PLAIN}}{ALICE_PW}\n{BOB}:{{PLAIN}}{BOB_PW}\n")
         if not self.imap:
-            self.imap = {"none": free_port(), "ssl": free_port()}
-            self.imap["tls"] = self.imap["none"]
-            self.imap["tls_required"] = None
-            self.pop = {"none": free_port(), "ssl": free_port()}
-            self.pop["tls"] = self.pop["none"]
-            self.pop["tls_required"] = None
+            # Dovecot offers STARTTLS on its plain port and has no port that requires it.
+            own = {proto: {"none": free_port(), "ssl": free_port()} for proto in ("imap", "pop")}
+            self.make_ports(lambda proto, kind: own[proto].get("none" if kind == "tls" else kind))
         (d / "dovecot.conf").write_text(_DOVECOT_CONF.format(
             tag=d.name.rsplit(".", 1)[-1], d=d, imap=self.imap["none"], imaps=self.imap["ssl"],
             pop=self.pop["none"], pops=self.pop["ssl"]))
@@ -1126,7 +1152,7 @@ class DovecotMailTarget(MailTarget):
                 break
             time.sleep(0.1)
         assert self.master, "dovecot wrote no master.pid"
-        for port in (self.imap["none"], self.imap["ssl"], self.pop["none"], self.pop["ssl"]):
+        for port in self.mail_ports():
             assert wait_connect_state(self.host, port, "ok", deadline=10) == "ok", port
 
     def deliver(self, msg, frm="bob@remote.test", to=None):
