@@ -848,6 +848,7 @@ def _maildir_files(folder: Path) -> list[Path]:
 # The ports a MailTarget has for each of IMAP and POP3, by encryption: "none", "ssl"
 # (implicit TLS), "tls" (STARTTLS offered), "tls_required" (STARTTLS required).
 MAIL_PORT_KINDS = ("none", "ssl", "tls", "tls_required")
+STARTTLS_KINDS = ("tls", "tls_required")
 
 
 class MailTarget:
@@ -1260,6 +1261,27 @@ def make_mail_target(make_server):
 @pytest.fixture
 def mail_target(make_mail_target) -> MailTarget:
     return make_mail_target()
+
+
+def mail_client(t: MailTarget, proto: str, enc: str, *, connect, starttls, login=None,
+                user: str | None = None, password: str | None = None):
+    """A client of `t`'s `proto` ("imap" or "pop") port of encryption `enc`, set up as every
+    IMAP and POP3 test sets one up: TLS from the first byte on "ssl", STARTTLS (STLS) on "tls"
+    and "tls_required", then, when `login` is given, logged in as `user` (the target's own
+    by default). The client library's own steps are given:
+
+    connect(host, port, ctx) -> client: over TLS from the start when ctx is not None;
+    starttls(client, ctx): asks for TLS and asserts the server agreed;
+    login(client, user, password): logs in and asserts the server accepted it.
+    """
+    ctx = tls_client_context()
+    ports = t.imap if proto == "imap" else t.pop
+    client = connect(t.host, ports[enc], ctx if enc == "ssl" else None)
+    if enc in STARTTLS_KINDS:
+        starttls(client, ctx)
+    if login is not None:
+        login(client, user or t.user, password or t.password)
+    return client
 
 
 def berth_only(t: MailTarget, why: str) -> None:

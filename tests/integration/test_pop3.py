@@ -15,24 +15,27 @@ import uuid
 
 import pytest
 
-from conftest import ALICE, MailTarget, RawClient, berth_only, has_bare_lf, strip_trace_headers, tls_client_context
+from conftest import (ALICE, MailTarget, RawClient, berth_only, has_bare_lf, mail_client, strip_trace_headers,
+                      tls_client_context)
 
 
 # --------------------------------------------------------------------------- clients
 
 
 def pop(t: MailTarget, enc: str = "none", login: bool = True) -> poplib.POP3:
-    ctx = tls_client_context()
-    if enc == "ssl":
-        p = poplib.POP3_SSL(t.host, t.pop["ssl"], context=ctx, timeout=20)
-    else:
-        p = poplib.POP3(t.host, t.pop[enc], timeout=20)
-        if enc in ("tls", "tls_required"):
-            assert p.stls(ctx).startswith(b"+OK")
-    if login:
-        assert p.user(t.user).startswith(b"+OK")
-        assert p.pass_(t.password).startswith(b"+OK")
-    return p
+    def connect(host, port, ctx):
+        if ctx is not None:
+            return poplib.POP3_SSL(host, port, context=ctx, timeout=20)
+        return poplib.POP3(host, port, timeout=20)
+
+    def stls(p, ctx):
+        assert p.stls(ctx).startswith(b"+OK")
+
+    def log_in(p, user, password):
+        assert p.user(user).startswith(b"+OK")
+        assert p.pass_(password).startswith(b"+OK")
+
+    return mail_client(t, "pop", enc, connect=connect, starttls=stls, login=log_in if login else None)
 
 
 class RawPOP(RawClient):
@@ -79,15 +82,17 @@ def unstuff(raw: bytes) -> bytes:
 
 
 def rawpop(t: MailTarget, enc: str = "none", login: bool = True, **kw) -> RawPOP:
-    c = RawPOP(t.host, t.pop[enc], tls=tls_client_context() if enc == "ssl" else None, **kw)
-    if enc in ("tls", "tls_required"):
+    def stls(c, ctx):
         assert c.cmd("STLS").startswith(b"+OK")
-        c.starttls()
-    if login:
-        assert c.cmd(f"USER {t.user}").startswith(b"+OK")
-        r = c.cmd(f"PASS {t.password}")
+        c.starttls(ctx)
+
+    def log_in(c, user, password):
+        assert c.cmd(f"USER {user}").startswith(b"+OK")
+        r = c.cmd(f"PASS {password}")
         assert r.startswith(b"+OK"), r
-    return c
+
+    return mail_client(t, "pop", enc, connect=lambda host, port, ctx: RawPOP(host, port, tls=ctx, **kw),
+                       starttls=stls, login=log_in if login else None)
 
 
 def message(subject: str, body: str = "hello") -> bytes:
