@@ -114,9 +114,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.connection = connection
         self.framer = IMAPFramer(limits: server.configuration.limits)
         self.isTLS = connection.isImplicitTLS
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     var capabilities: IMAPCapabilities {

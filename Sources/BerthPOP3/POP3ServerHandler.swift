@@ -84,9 +84,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.session = session
         self.connection = connection
         self.server = server
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
@@ -286,10 +284,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             flushIfNeeded(context)
             do {
                 // RFC 2595 §4: what the client pipelined after STLS is never executed.
-                let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
-                if discarded > 0 {
-                    log.event("stls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
-                }
+                try SessionTLS.upgrade(context.channel, context: tlsContext, discarding: &framer, command: "stls", log: log)
                 arm(.handshake, context)
             } catch {
                 context.close(promise: nil)

@@ -45,9 +45,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.framer = SMTPFramer(maxMessageSize: machine.configuration.maxMessageSize)
         self.connection = connection
         self.server = server
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
@@ -237,10 +235,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             write(reply, context)
             flushIfNeeded(context)
             do {
-                let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
-                if discarded > 0 {
-                    log.event("starttls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
-                }
+                try SessionTLS.upgrade(context.channel, context: tlsContext, discarding: &framer, command: "starttls", log: log)
                 arm(.handshake, context)
             } catch {
                 context.close(promise: nil)

@@ -27,6 +27,18 @@ public struct SessionTLS: Sendable {
         return implicitTLS
     }
 
+    /// STARTTLS (or STLS) was accepted and its reply flushed: `StartTLS.upgrade`, and a
+    /// notice of the pipelined bytes it threw away, `command` naming the command.
+    public static func upgrade(
+        _ channel: any Channel, context: NIOSSLContext, discarding input: inout some BufferedInput, command: String,
+        log: SessionLog
+    ) throws {
+        let discarded = try StartTLS.upgrade(channel, context: context, discarding: &input)
+        if discarded > 0 {
+            log.event("\(command) discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
+        }
+    }
+
     /// The TLS handler reported `handshakeCompleted`: the version goes on every later line
     /// of the session's log, the cipher into one `tls established` line.
     public mutating func handshakeCompleted(_ pipeline: ChannelPipeline, log: inout SessionLog) -> Handshake {

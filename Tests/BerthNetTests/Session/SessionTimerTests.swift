@@ -1,3 +1,5 @@
+import BerthCore
+import BerthTestSupport
 import InMemoryLogging
 import Logging
 import NIOCore
@@ -135,6 +137,54 @@ struct SessionTLSTests {
         // No TLS handler in this pipeline: the version is not known, only that TLS is on.
         #expect(established.last?.metadata["tls"] == .string("yes"))
         #expect(log.logger[metadataKey: "tls"] == .string("yes"), "on every later line")
+    }
+
+    /// Input a protocol framed but had not run when STARTTLS was accepted.
+    private struct Pipelined: BufferedInput {
+        var bytes: Int
+
+        mutating func discardBuffered() -> Int {
+            defer { bytes = 0 }
+            return bytes
+        }
+    }
+
+    @Test func anUpgradeDropsWhatWasPipelinedAndLogsHowMuch() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let path = directory.file("mx.pem")
+        try CertificateLoader.generateSelfSigned(hostname: "mx.example.com", at: path)
+        let tlsContext = try CertificateLoader.load(CertificateSource(certificatePath: path)).context
+
+        for pipelined in [0, 12] {
+            let channel = EmbeddedChannel()
+            defer { _ = try? channel.finish() }
+            let (log, recorder) = Self.log()
+            var input = Pipelined(bytes: pipelined)
+            try SessionTLS.upgrade(channel, context: tlsContext, discarding: &input, command: "stls", log: log)
+            #expect(input.bytes == 0)
+            _ = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)  // throws if absent
+            if pipelined == 0 {
+                #expect(recorder.entries.isEmpty, "nothing was discarded")
+            } else {
+                #expect(recorder.entries.map(\.message.description) == ["stls discarded pipelined input"])
+                #expect(recorder.entries.first?.metadata["bytes"]?.description == "12")
+            }
+        }
+    }
+
+    @Test func theLogOfAConnectionNamesItsSessionClientListenerAndProtocol() {
+        let spec = ListenerSpec(
+            address: "127.0.0.2", family: .ipv4, source: .manual, port: 110, portID: "1", portName: "pop",
+            protocol: .pop, encryption: .none, tlsRequired: false, certificate: nil, hostname: "mx.example.com")
+        let connection = ConnectionContext(
+            spec: spec, isImplicitTLS: false, tlsContext: nil, clientAddress: "192.0.2.9", sessionID: "S9")
+        let log = SessionLog(base: Logger(label: "test"), connection: connection)
+        #expect(log.id == "S9")
+        #expect(log.logger[metadataKey: "session"] == "S9")
+        #expect(log.logger[metadataKey: "client"] == "192.0.2.9")
+        #expect(log.logger[metadataKey: "listener"] == .string(spec.key.description))
+        #expect(log.logger[metadataKey: "proto"] == "pop")
     }
 
     @Test func onlyTLSErrorsAreTLSFailuresAndAnUncleanShutdownIsNotLogged() {
