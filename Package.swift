@@ -114,7 +114,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // MIME message parser: headers, RFC 2047, ENVELOPE, BODYSTRUCTURE, FETCH sections. Pure, no I/O.
-        .target(name: "BerthMIME", dependencies: ["BerthIMAP"], swiftSettings: swiftSettings),
+        .target(name: "BerthMIME", dependencies: ["BerthCore", "BerthIMAP"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
         .target(
             name: "BerthDNS",
@@ -216,6 +216,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -276,7 +277,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BerthMIMETests",
-            dependencies: ["BerthMIME", "BerthIMAP", "BerthTestSupport"],
+            dependencies: ["BerthMIME", "BerthIMAP", "BerthCore", "BerthTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -46,7 +46,7 @@ enum IMAPFetch {
     /// The file's octets with CRLF line ends (off the event loop). nil when it is gone.
     static func loadOctets(path: String?) -> [UInt8]? {
         guard let path, let data = FileManager.default.contents(atPath: path) else { return nil }
-        return crlfNormalized(data)
+        return LineEnds.toCRLF(data)
     }
 
     /// RFC 3501 §6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set \Seen.

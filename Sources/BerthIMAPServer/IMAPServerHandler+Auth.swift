@@ -128,10 +128,7 @@ extension IMAPServerHandler {
         flushIfNeeded()
         do {
             // Bytes pipelined after STARTTLS were not sent over TLS: never run them.
-            let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
-            if discarded > 0 {
-                log.event("starttls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
-            }
+            try SessionTLS.upgrade(context.channel, context: tlsContext, discarding: &framer, command: "starttls", log: log)
             mode = .startingTLS
             arm(.handshake)
         } catch {

@@ -57,7 +57,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Output passed the channel's high-water mark in the middle of a FETCH.
     var waitingForWritability = false
     var isTLS: Bool
-    var handshakePending = false
+    private var tls = SessionTLS()
     var sasl = SASLServer()
     var authFailures = 0
     var account: MailAccount?
@@ -80,9 +80,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var stats = (appended: 0, expunged: 0, fetched: 0)
 
     private var gate = ReadGate()
-    private var deadline = SessionDeadline()
-    private var timer: Scheduled<Void>?
-    private var timerAt: NIODeadline = .distantFuture
+    private var timer = SessionTimer()
     var pendingWrites = false
     private var started = false
     private var continuationScheduled = false
@@ -116,9 +114,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.connection = connection
         self.framer = IMAPFramer(limits: server.configuration.limits)
         self.isTLS = connection.isImplicitTLS
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     var capabilities: IMAPCapabilities {
@@ -145,19 +141,14 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func start() {
         guard !started else { return }
         started = true
-        log.event("connect", ["tls": .string(connection.isImplicitTLS ? "implicit" : "none")])
-        if connection.isImplicitTLS {
-            handshakePending = true
-            arm(.handshake)
-        }
+        if tls.start(implicitTLS: connection.isImplicitTLS, log: log) { arm(.handshake) }
         // RFC 3501 §7.1.1 greeting, with the capabilities so clients need not ask (§7.2.1).
         write(.untagged(.ok, code: .capability(capabilityList), text: "\(connection.hostname) IMAP4rev1 ready"))
         settle(commandDone: !connection.isImplicitTLS)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         append?.spool?.discard()
         append = nil
         observation?.cancel()
@@ -171,11 +162,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .uncleanShutdown? = error as? NIOSSLError {
-            // The client closed without a TLS close_notify, as most do after LOGOUT.
-        } else if error is NIOSSLError || error is BoringSSLError {
-            log.event("tls failed", ["reason": "\(error)"], level: .notice)
-        }
+        SessionTLS.logFailure(error, log: log)
         context.close(promise: nil)
     }
 
@@ -193,11 +180,8 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func handshakeCompleted() {
-        let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-        log.set("tls", tls?.tlsVersion.map(TLSDetails.versionName) ?? "yes")
-        log.event("tls established", tls.flatMap(TLSDetails.cipher).map { ["cipher": .string($0)] } ?? [:])
+        _ = tls.handshakeCompleted(context.pipeline, log: &log)
         isTLS = true
-        handshakePending = false
         if mode == .startingTLS { mode = .command }
         settle(commandDone: true)
         process()
@@ -357,7 +341,7 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard mode != .closed else { return }
         write(.untagged(.bye, text: text))
         mode = .closed
-        deadline.disarm()
+        timer.disarm()
         append?.spool?.discard()
         append = nil
         observation?.cancel()
@@ -524,16 +508,16 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func settle(commandDone: Bool) {
         flushIfNeeded()
         guard mode != .closed else { return }
-        if handshakePending || mode == .startingTLS {
+        if tls.isHandshakePending || mode == .startingTLS {
             // The handshake deadline was armed when TLS was added.
         } else if waitingForWritability {
             // The client must read what it asked for within the timeout.
-            if deadline.kind != .command { arm(.command) }
+            if timer.kind != .command { arm(.command) }
         } else if busy {
-            deadline.disarm()  // waiting for the server, not the client
+            timer.disarm()  // waiting for the server, not the client
         } else if append != nil {
-            if deadline.kind != .data { arm(.data) }
-        } else if commandDone || deadline.kind != .command {
+            if timer.kind != .data { arm(.data) }
+        } else if commandDone || timer.kind != .command {
             arm(.command)
         }
         // Not closed for a TLS handshake: the TLS handler before this one needs the reads.
@@ -557,32 +541,17 @@ final class IMAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func arm(_ kind: SessionDeadline.Kind) {
-        deadline.arm(kind, now: context.eventLoop.now, timeouts: timeouts)
-        if deadline.deadline < timerAt {
-            timer?.cancel()
-            schedule(at: deadline.deadline)
-        }
-    }
-
-    private func schedule(at when: NIODeadline) {
-        timerAt = when
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) {
-            self.timerFired()
-        }
+        timer.arm(kind, timeouts: timeouts, on: context.eventLoop) { self.timerFired() }
     }
 
     private func timerFired() {
-        timer = nil
-        timerAt = .distantFuture
-        guard context.channel.isActive, mode != .closed else { return }
-        guard let expired = deadline.expired(at: context.eventLoop.now) else {
-            if deadline.kind != nil { schedule(at: deadline.deadline) }
-            return
-        }
+        let open = context.channel.isActive && mode != .closed
+        guard let expired = timer.checkDue(sessionOpen: open, on: context.eventLoop, onCheck: { self.timerFired() })
+        else { return }
         switch expired {
         case .handshake:
             log.event("timeout", ["during": "tls handshake"], level: .notice)
-            deadline.disarm()
+            timer.disarm()
             mode = .closed
             context.close(promise: nil)
         case .command, .data:

@@ -92,3 +92,11 @@ extension MIMEPart {
         return tags
     }
 }
+
+/// Line feeds in `bytes[range]`: IMAP's `body-fld-lines` (RFC 3501 §7.4.2), counted as
+/// Dovecot does on the CRLF form, so a last line without CRLF is not counted.
+func lineCount(_ bytes: [UInt8], _ range: Range<Int>) -> Int {
+    var count = 0
+    for index in range where bytes[index] == Byte.lf { count += 1 }
+    return count
+}

@@ -1,3 +1,4 @@
+import BerthCore
 import BerthIMAP
 
 /// One entity of a message (RFC 2045 §2.4): the message itself or a body part. Ranges point
@@ -39,7 +40,7 @@ public struct MIMEPart: Sendable, Hashable {
 /// A parsed message: its CRLF-normalized bytes and its MIME tree. Pure and immutable; build
 /// one per message and ask it for the ENVELOPE, BODYSTRUCTURE, sections and search text.
 public struct MIMEMessage: Sendable {
-    /// The message with bare LFs turned into CRLF (`crlfNormalized`): what IMAP serves, and
+    /// The message with bare LFs turned into CRLF (`LineEnds.toCRLF`): what IMAP serves, and
     /// what every range, size and line count here refers to.
     public let bytes: [UInt8]
     public let root: MIMEPart
@@ -50,7 +51,7 @@ public struct MIMEMessage: Sendable {
     public let isTruncated: Bool
 
     public init<Bytes: Collection>(_ bytes: Bytes, limits: MIMELimits = .default) where Bytes.Element == UInt8 {
-        let normalized = crlfNormalized(bytes)
+        let normalized = LineEnds.toCRLF(bytes)
         var parser = MIMEParser(bytes: normalized, limits: limits)
         root = parser.parseEntity(0..<normalized.count, depth: 0, defaultType: .textPlain)
         self.bytes = normalized

@@ -66,14 +66,11 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let connection: ConnectionContext
     private let server: POP3Server
     private var gate = ReadGate()
-    private var deadline = SessionDeadline()
-    private var timer: Scheduled<Void>?
-    private var timerAt: NIODeadline = .distantFuture
+    private var timer = SessionTimer()
     private var log: SessionLog
     private var pendingWrites = false
     private var started = false
-    /// Implicit TLS (`ssl` port): the greeting waits in the TLS handler for the handshake.
-    private var handshakePending = false
+    private var tls = SessionTLS()
     private var continuationScheduled = false
     /// The account the password check found; the maildrop is opened for it.
     private var account: MailAccount?
@@ -87,9 +84,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.session = session
         self.connection = connection
         self.server = server
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
@@ -120,18 +115,13 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        log.event("connect", ["tls": .string(connection.isImplicitTLS ? "implicit" : "none")])
-        if connection.isImplicitTLS {
-            handshakePending = true
-            arm(.handshake, context)
-        }
+        if tls.start(implicitTLS: connection.isImplicitTLS, log: log) { arm(.handshake, context) }
         run(session.connected(), context)
         settle(context, commandDone: !connection.isImplicitTLS)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         if let stream {
             stream.cancelled = true
             self.stream = nil
@@ -186,23 +176,14 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // TLS failures, resets: this connection ends; the server carries on.
-        if case .uncleanShutdown? = error as? NIOSSLError {
-            // The client closed without a TLS close_notify, as most do after QUIT.
-        } else if error is NIOSSLError || error is BoringSSLError {
-            log.event("tls failed", ["reason": "\(error)"], level: .notice)
-        } else {
+        if !SessionTLS.logFailure(error, log: log) {
             log.event("connection error", ["reason": "\(error)"], level: .debug)
         }
         context.close(promise: nil)
     }
 
     private func handshakeCompleted(_ context: ChannelHandlerContext) {
-        let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-        log.set("tls", tls?.tlsVersion.map(TLSDetails.versionName) ?? "yes")
-        log.event("tls established", tls.flatMap(TLSDetails.cipher).map { ["cipher": .string($0)] } ?? [:])
-        if handshakePending {
-            handshakePending = false
-        } else {
+        if tls.handshakeCompleted(context.pipeline, log: &log) == .upgrade {
             session.tlsEstablished()  // RFC 2595 §4: the client starts over with CAPA
         }
         settle(context, commandDone: true)
@@ -244,7 +225,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The session waits for a TLS handshake, during which the socket must be read.
     private var awaitingHandshake: Bool {
-        if handshakePending { return true }
+        if tls.isHandshakePending { return true }
         if case .startingTLS = session.phase { return true }
         return false
     }
@@ -258,10 +239,10 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // the handshake deadline was armed when TLS was added
         } else if stream != nil {
             // re-armed at each chunk written: the client must keep reading
-            if deadline.kind != .data { arm(.data, context) }
+            if timer.kind != .data { arm(.data, context) }
         } else if !session.acceptsInput {
-            deadline.disarm()  // waiting for the server, not the client
-        } else if commandDone || deadline.kind != .command {
+            timer.disarm()  // waiting for the server, not the client
+        } else if commandDone || timer.kind != .command {
             arm(.command, context)
         }
         var reopen = gate.set(.sessionBusy, closed: !session.acceptsInput && !awaitingHandshake)
@@ -304,10 +285,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             flushIfNeeded(context)
             do {
                 // RFC 2595 §4: what the client pipelined after STLS is never executed.
-                let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
-                if discarded > 0 {
-                    log.event("stls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
-                }
+                try SessionTLS.upgrade(context.channel, context: tlsContext, discarding: &framer, command: "stls", log: log)
                 arm(.handshake, context)
             } catch {
                 context.close(promise: nil)
@@ -327,7 +305,7 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// maildrop is free.
     private func end(_ context: ChannelHandlerContext) {
         session.connectionClosed()
-        deadline.disarm()
+        timer.disarm()
         releaseMaildrop()
     }
 
@@ -643,31 +621,13 @@ final class POP3ServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Deadline
 
     private func arm(_ kind: SessionDeadline.Kind, _ context: ChannelHandlerContext) {
-        deadline.arm(kind, now: context.eventLoop.now, timeouts: timeouts)
-        // One timer: only a deadline earlier than the scheduled check needs a new one.
-        if deadline.deadline < timerAt {
-            timer?.cancel()
-            schedule(at: deadline.deadline, context)
-        }
-    }
-
-    private func schedule(at when: NIODeadline, _ context: ChannelHandlerContext) {
-        timerAt = when
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: when) {
-            let (handler, context) = loopBound.value
-            handler.timerFired(context)
-        }
+        timer.arm(kind, timeouts: timeouts, on: context.eventLoop) { self.timerFired(context) }
     }
 
     private func timerFired(_ context: ChannelHandlerContext) {
-        timer = nil
-        timerAt = .distantFuture
-        guard context.channel.isActive, session.state != .closed else { return }
-        guard let expired = deadline.expired(at: context.eventLoop.now) else {
-            if deadline.kind != nil { schedule(at: deadline.deadline, context) }
-            return
-        }
+        let open = context.channel.isActive && session.state != .closed
+        guard let expired = timer.checkDue(sessionOpen: open, on: context.eventLoop, onCheck: { self.timerFired(context) })
+        else { return }
         switch expired {
         case .handshake:
             log.event("timeout", ["during": "tls handshake"], level: .notice)

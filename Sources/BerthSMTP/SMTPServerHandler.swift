@@ -30,14 +30,12 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let connection: ConnectionContext
     private let server: SMTPServer
     private var gate = ReadGate()
-    private var deadline = SessionDeadline()
-    private var timer: Scheduled<Void>?
-    private var timerAt: NIODeadline = .distantFuture
+    private var timer = SessionTimer()
     private var log: SessionLog
     private var spool: MessageSpool?
     private var pendingWrites = false
     private var started = false
-    private var handshakePending = false
+    private var tls = SessionTLS()
     private var messageNumber = 0
     private var stats = (messages: 0, accepted: 0, refused: 0)
     private var continuationScheduled = false
@@ -47,9 +45,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.framer = SMTPFramer(maxMessageSize: machine.configuration.maxMessageSize)
         self.connection = connection
         self.server = server
-        self.log = SessionLog(
-            base: server.configuration.logger, id: connection.sessionID, client: connection.clientAddress,
-            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+        self.log = SessionLog(base: server.configuration.logger, connection: connection)
     }
 
     private var timeouts: SessionTimeouts { server.configuration.timeouts }
@@ -66,18 +62,13 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        log.event("connect", ["tls": .string(connection.isImplicitTLS ? "implicit" : "none")])
-        if connection.isImplicitTLS {
-            handshakePending = true
-            arm(.handshake, context)
-        }
+        if tls.start(implicitTLS: connection.isImplicitTLS, log: log) { arm(.handshake, context) }
         run(machine.connected(), context)
         settle(context, commandDone: !connection.isImplicitTLS)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         spool?.discard()
         spool = nil
         log.event("disconnect", [
@@ -119,21 +110,12 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // TLS failures, resets: this connection ends; the server carries on.
-        if case .uncleanShutdown? = error as? NIOSSLError {
-            // The client closed without a TLS close_notify, as most do after QUIT.
-        } else if error is NIOSSLError || error is BoringSSLError {
-            log.event("tls failed", ["reason": "\(error)"], level: .notice)
-        }
+        SessionTLS.logFailure(error, log: log)
         context.close(promise: nil)
     }
 
     private func handshakeCompleted(_ context: ChannelHandlerContext) {
-        let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-        log.set("tls", tls?.tlsVersion.map(TLSDetails.versionName) ?? "yes")
-        log.event("tls established", tls.flatMap(TLSDetails.cipher).map { ["cipher": .string($0)] } ?? [:])
-        if handshakePending {
-            handshakePending = false
-        } else {
+        if tls.handshakeCompleted(context.pipeline, log: &log) == .upgrade {
             machine.tlsEstablished()  // RFC 3207 §4.2: the session starts over
         }
         settle(context, commandDone: true)
@@ -200,13 +182,13 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func settle(_ context: ChannelHandlerContext, commandDone: Bool) {
         flushIfNeeded(context)
         guard machine.phase != .closed else { return }
-        if handshakePending || machine.phase == .startingTLS {
+        if tls.isHandshakePending || machine.phase == .startingTLS {
             // the handshake deadline was armed when TLS was added
         } else if !machine.acceptsInput {
-            deadline.disarm()  // waiting for the server, not the client
+            timer.disarm()  // waiting for the server, not the client
         } else if machine.isReceivingData {
-            if deadline.kind != .data { arm(.data, context) }
-        } else if commandDone || deadline.kind != .command {
+            if timer.kind != .data { arm(.data, context) }
+        } else if commandDone || timer.kind != .command {
             arm(.command, context)
         }
         var reopen = gate.set(.sessionBusy, closed: machine.waitsForServer)
@@ -227,7 +209,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             write(reply, context)
         case .replyAndClose(let reply):
             note(reply)
-            deadline.disarm()
+            timer.disarm()
             spool?.discard()
             spool = nil
             if context.channel.isWritable {
@@ -253,10 +235,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             write(reply, context)
             flushIfNeeded(context)
             do {
-                let discarded = try StartTLS.upgrade(context.channel, context: tlsContext, discarding: &framer)
-                if discarded > 0 {
-                    log.event("starttls discarded pipelined input", ["bytes": .stringConvertible(discarded)], level: .notice)
-                }
+                try SessionTLS.upgrade(context.channel, context: tlsContext, discarding: &framer, command: "starttls", log: log)
                 arm(.handshake, context)
             } catch {
                 context.close(promise: nil)
@@ -438,35 +417,17 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Deadline
 
     private func arm(_ kind: SessionDeadline.Kind, _ context: ChannelHandlerContext) {
-        deadline.arm(kind, now: context.eventLoop.now, timeouts: timeouts)
-        // One timer: only a deadline earlier than the scheduled check needs a new one.
-        if deadline.deadline < timerAt {
-            timer?.cancel()
-            schedule(at: deadline.deadline, context)
-        }
-    }
-
-    private func schedule(at when: NIODeadline, _ context: ChannelHandlerContext) {
-        timerAt = when
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: when) {
-            let (handler, context) = loopBound.value
-            handler.timerFired(context)
-        }
+        timer.arm(kind, timeouts: timeouts, on: context.eventLoop) { self.timerFired(context) }
     }
 
     private func timerFired(_ context: ChannelHandlerContext) {
-        timer = nil
-        timerAt = .distantFuture
-        guard context.channel.isActive, machine.phase != .closed else { return }
-        guard let expired = deadline.expired(at: context.eventLoop.now) else {
-            if deadline.kind != nil { schedule(at: deadline.deadline, context) }
-            return
-        }
+        let open = context.channel.isActive && machine.phase != .closed
+        guard let expired = timer.checkDue(sessionOpen: open, on: context.eventLoop, onCheck: { self.timerFired(context) })
+        else { return }
         switch expired {
         case .handshake:
             log.event("timeout", ["during": "tls handshake"], level: .notice)
-            deadline.disarm()
+            timer.disarm()
             context.close(promise: nil)
         case .command, .data:
             log.event("timeout", ["during": .string(expired == .data ? "data" : "command")], level: .notice)

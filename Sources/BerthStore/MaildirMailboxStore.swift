@@ -513,29 +513,12 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     }
 
     static func lfLineEnds(_ bytes: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == 0x0D, index + 1 < bytes.count, bytes[index + 1] == 0x0A {
-                index += 1
-                continue
-            }
-            output.append(bytes[index])
-            index += 1
-        }
-        return output
+        LineEnds.toLF(bytes)
     }
 
     /// RFC822.SIZE of a file: its octets with every bare LF counted as CRLF.
     static func crlfSize(ofLF bytes: [UInt8]) -> Int {
-        var count = bytes.count
-        var previous: UInt8 = 0
-        for byte in bytes {
-            if byte == 0x0A && previous != 0x0D { count += 1 }
-            previous = byte
-        }
-        return count
+        LineEnds.crlfCount(bytes)
     }
 
     static func crlfSize(ofFile path: String) throws -> Int {
@@ -543,21 +526,15 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         guard fd >= 0 else { throw MailboxStoreError.storage("cannot open \(path): \(errnoText())") }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var count = 0
-        var previous: UInt8 = 0
+        var counter = LineEnds.CRLFCounter()
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw MailboxStoreError.storage("cannot read \(path): \(errnoText())") }
             if n == 0 { break }
-            for index in 0..<n {
-                let byte = buffer[index]
-                if byte == 0x0A && previous != 0x0D { count += 1 }
-                previous = byte
-            }
-            count += n
+            buffer.withUnsafeBytes { counter.add(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
-        return count
+        return counter.count
     }
 
     private func fileSize(_ path: String) -> Int {

@@ -143,7 +143,7 @@ final class FakeMailboxStore: MailboxStore, @unchecked Sendable {
             folder.info.uidNext += 1
             folder.info.highestModSeq += 1
             let record = MessageRecord(
-                uid: uid, flags: flags, internalDate: internalDate ?? 1_700_000_000, size: crlfNormalizedCount(bytes),
+                uid: uid, flags: flags, internalDate: internalDate ?? 1_700_000_000, size: LineEnds.crlfCount(bytes),
                 modSeq: folder.info.highestModSeq)
             folder.messages[uid] = (record, path)
             folders[name] = folder

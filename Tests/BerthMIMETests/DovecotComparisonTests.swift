@@ -1,3 +1,4 @@
+import BerthCore
 import BerthIMAP
 import Testing
 
@@ -56,6 +57,6 @@ struct DovecotComparisonTests {
     @Test func sizes() {
         let sizes = DovecotMessages.all.map { MIMEMessage(Array($0.utf8)).size }
         #expect(sizes == [459, 974, 786, 405])
-        #expect(DovecotMessages.all.map { crlfNormalizedCount(Array($0.utf8)) } == [459, 974, 786, 405])
+        #expect(DovecotMessages.all.map { LineEnds.crlfCount(Array($0.utf8)) } == [459, 974, 786, 405])
     }
 }

@@ -1,3 +1,4 @@
+import BerthCore
 import BerthIMAP
 import BerthTestSupport
 import Testing
@@ -14,7 +15,7 @@ struct MIMEFuzzTests {
     /// Everything a server would ask of a message.
     static func exercise(_ bytes: [UInt8], limits: MIMELimits = limits, using generator: inout SeededGenerator) {
         let message = MIMEMessage(bytes, limits: limits)
-        #expect(message.size == crlfNormalizedCount(bytes))
+        #expect(message.size == LineEnds.crlfCount(bytes))
         #expect(message.partCount <= limits.maxParts)
         #expect(depth(message.root) <= limits.maxDepth)
         _ = IMAPResponseEncoder.encode(.data(.fetch(1, [.envelope(message.envelope), .body(message.body),
@@ -142,18 +143,5 @@ struct MIMEFuzzTests {
             _ = MIMEContentType(String(repeating: "a/b; x*0*=1", count: 10_000))
         }
         #expect(elapsed < .seconds(20))
-    }
-}
-
-/// The contiguous fast path of `crlfNormalized` against the plain byte loop.
-struct CRLFNormalizationTests {
-    @Test func fastPathMatchesTheByteLoop() {
-        var generator = SystemRandomNumberGenerator()
-        let alphabet: [UInt8] = [0x0D, 0x0A, 0x41, 0x20]
-        for length in 0..<200 {
-            let bytes = (0..<length).map { _ in alphabet[Int(generator.next() % 4)] }
-            #expect(crlfNormalized(bytes) == crlfNormalized(bytes.lazy.map { $0 }), "\(bytes)")
-            #expect(crlfNormalized(bytes).count == crlfNormalizedCount(bytes))
-        }
     }
 }

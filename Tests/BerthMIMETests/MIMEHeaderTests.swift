@@ -79,16 +79,6 @@ struct MIMEHeaderTests {
         #expect(part.kind == .text(lines: 2))
     }
 
-    @Test func crlfHelpers() {
-        let cases: [(String, String)] = [
-            ("", ""), ("a", "a"), ("\n", "\r\n"), ("\r\n", "\r\n"), ("a\nb\r\nc\rd\n\n", "a\r\nb\r\nc\rd\r\n\r\n"), ("\r\r\n\n", "\r\r\n\r\n"),
-        ]
-        for (input, expected) in cases {
-            #expect(crlfNormalized(Array(input.utf8)) == Array(expected.utf8), "\(input.debugDescription)")
-            #expect(crlfNormalizedCount(Array(input.utf8)[...]) == expected.utf8.count, "\(input.debugDescription)")
-        }
-    }
-
     @Test func headerLimits() {
         let limits = MIMELimits(maxHeaderSize: 64, maxHeaderFields: 2, maxLineLength: 5)
         let text = "A: 1234567890\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\nbody"

@@ -112,11 +112,12 @@ class SMTPReplyError(AssertionError):
     pass
 
 
-class RawSMTP:
-    """A byte-exact SMTP client over a raw (optionally TLS) socket."""
+class RawClient:
+    """A raw (optionally TLS) socket to a mail server and the bytes read but not yet taken:
+    what the byte-exact SMTP, IMAP and POP3 clients share."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
-                 read_banner: bool = True, source: str | None = None):
+    def __init__(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None,
+                 source: str | None = None):
         # source: connect from this local address (e.g. "127.0.0.77"), so per-client limits and bans
         # hit that address and never the suite's own 127.0.0.1
         self.sock = socket.create_connection((host, port), timeout=timeout,
@@ -124,12 +125,52 @@ class RawSMTP:
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock)
         self.buf = b""
-        self.banner = self.reply() if read_banner else None
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
+        self.buf += chunk
+
+    def line(self, limit: int = 1 << 20) -> bytes:
+        """The next CRLF-terminated line, without its CRLF."""
+        for _ in range(100000):
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                out, self.buf = self.buf[:i], self.buf[i + 2:]
+                return out
+            assert len(self.buf) <= limit, "line too long"
+            self._fill()
+        raise AssertionError("no line")
 
     def send(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
+        """After the server's go-ahead: nothing may have come after it (STARTTLS injection)."""
+        assert self.buf == b"", f"server sent data after the STARTTLS reply: {self.buf!r}"
+        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class RawSMTP(RawClient):
+    """A byte-exact SMTP client over a raw (optionally TLS) socket."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None,
+                 read_banner: bool = True, source: str | None = None):
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
+        self.banner = self.reply() if read_banner else None
 
     def readline(self, limit: int = 65536) -> bytes:
         for _ in range(100000):
@@ -165,10 +206,6 @@ class RawSMTP:
         self.send(line + b"\r\n")
         return self.reply()
 
-    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
-        assert self.buf == b"", f"server sent data after the STARTTLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
     def nothing_pending(self, wait: float = 0.5) -> bytes:
         """Return any bytes that arrive within `wait` s (expected: b'')."""
         extra = self.buf
@@ -203,18 +240,6 @@ class RawSMTP:
                 return True
             self.buf += chunk
         return False
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def banner_of(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
@@ -820,6 +845,12 @@ def _maildir_files(folder: Path) -> list[Path]:
     return sorted(out)
 
 
+# The ports a MailTarget has for each of IMAP and POP3, by encryption: "none", "ssl"
+# (implicit TLS), "tls" (STARTTLS offered), "tls_required" (STARTTLS required).
+MAIL_PORT_KINDS = ("none", "ssl", "tls", "tls_required")
+STARTTLS_KINDS = ("tls", "tls_required")
+
+
 class MailTarget:
     """Where the mail tests connect: host, ports by encryption, the user, its Maildir.
 
@@ -836,6 +867,18 @@ class MailTarget:
         self.user = ALICE
         self.password = ALICE_PW
         self.server: Berth | None = None
+
+    def make_ports(self, make) -> None:
+        """Fills `imap` and `pop`: make(protocol, kind) is the port of that protocol ("imap",
+        "pop") and kind (MAIL_PORT_KINDS), or None where the target has none."""
+        for proto, table in (("imap", self.imap), ("pop", self.pop)):
+            for kind in MAIL_PORT_KINDS:
+                table[kind] = make(proto, kind)
+
+    def mail_ports(self) -> list[int]:
+        """Every IMAP and POP3 port the target listens on, once each."""
+        ports = [p for table in (self.imap, self.pop) for p in table.values() if p]
+        return list(dict.fromkeys(ports))
 
     # -- mailbox on disk
     def maildir(self, user: str | None = None) -> Path:
@@ -903,7 +946,7 @@ class BerthMailTarget(MailTarget):
 
     def start_again(self):
         self.server.start()
-        for name, port in list(self.imap.items()) + list(self.pop.items()) + [("smtp", self.smtp_port)]:
+        for port in self.mail_ports() + [self.smtp_port]:
             if port:
                 wait_connect_state(self.host, port, "ok", deadline=10)
 
@@ -926,6 +969,16 @@ def _not_served_reason(b: Berth, addr: str, port: int) -> str | None:
     return f"{l.get('state')}: {l.get('error') or l.get('reason') or l}"
 
 
+# The IMAP and POP3 ports make_berth_mail_target creates, by kind: (port name after the
+# protocol, encryption, fields beyond those create_port sets).
+_BERTH_MAIL_PORTS = {
+    "none": ("plain", "none", {}),
+    "ssl": ("ssl", "ssl", {}),
+    "tls": ("starttls", "tls", {"tlsRequired": False}),
+    "tls_required": ("starttls required", "tls", {"tlsRequired": True}),
+}
+
+
 def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = True,
                            plaintext_auth: bool = True) -> BerthMailTarget:
     """A Berth with 127.0.0.2, example.com/alice and /bob, an SMTP port and IMAP and POP3
@@ -942,12 +995,14 @@ def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = T
          statuses=(200, 201))
     t = BerthMailTarget(b)
     t.smtp_port = create_port(b, "SMTP", "smtp", "none", assigned=[IP2])["port"]
-    for proto, table in (("imap", t.imap), ("pop", t.pop)):
-        table["none"] = create_port(b, f"{proto} plain", proto, "none", assigned=[IP2])["port"]
-        table["ssl"] = create_port(b, f"{proto} ssl", proto, "ssl", assigned=[IP2])["port"]
-        table["tls"] = create_port(b, f"{proto} starttls", proto, "tls", assigned=[IP2], tlsRequired=False)["port"]
-        table["tls_required"] = (create_port(b, f"{proto} starttls required", proto, "tls", assigned=[IP2],
-                                             tlsRequired=True)["port"] if tls_required else None)
+
+    def make(proto: str, kind: str) -> int | None:
+        if kind == "tls_required" and not tls_required:
+            return None
+        name, encryption, extra = _BERTH_MAIL_PORTS[kind]
+        return create_port(b, f"{proto} {name}", proto, encryption, assigned=[IP2], **extra)["port"]
+
+    t.make_ports(make)
     assert wait_connect_state(IP2, t.smtp_port, "ok", deadline=5) == "ok"
     for proto, table in (("imap", t.imap), ("pop", t.pop)):
         why = _not_served_reason(b, IP2, table["none"])
@@ -1080,12 +1135,9 @@ class DovecotMailTarget(MailTarget):
             os.rename(d / "dc.key.pem", d / "key.pem")
         (d / "passwd").write_text(f"{ALICE}:{{PLAIN}}{ALICE_PW}\n{BOB}:{{PLAIN}}{BOB_PW}\n")
         if not self.imap:
-            self.imap = {"none": free_port(), "ssl": free_port()}
-            self.imap["tls"] = self.imap["none"]
-            self.imap["tls_required"] = None
-            self.pop = {"none": free_port(), "ssl": free_port()}
-            self.pop["tls"] = self.pop["none"]
-            self.pop["tls_required"] = None
+            # Dovecot offers STARTTLS on its plain port and has no port that requires it.
+            own = {proto: {"none": free_port(), "ssl": free_port()} for proto in ("imap", "pop")}
+            self.make_ports(lambda proto, kind: own[proto].get("none" if kind == "tls" else kind))
         (d / "dovecot.conf").write_text(_DOVECOT_CONF.format(
             tag=d.name.rsplit(".", 1)[-1], d=d, imap=self.imap["none"], imaps=self.imap["ssl"],
             pop=self.pop["none"], pops=self.pop["ssl"]))
@@ -1101,7 +1153,7 @@ class DovecotMailTarget(MailTarget):
                 break
             time.sleep(0.1)
         assert self.master, "dovecot wrote no master.pid"
-        for port in (self.imap["none"], self.imap["ssl"], self.pop["none"], self.pop["ssl"]):
+        for port in self.mail_ports():
             assert wait_connect_state(self.host, port, "ok", deadline=10) == "ok", port
 
     def deliver(self, msg, frm="bob@remote.test", to=None):
@@ -1209,6 +1261,27 @@ def make_mail_target(make_server):
 @pytest.fixture
 def mail_target(make_mail_target) -> MailTarget:
     return make_mail_target()
+
+
+def mail_client(t: MailTarget, proto: str, enc: str, *, connect, starttls, login=None,
+                user: str | None = None, password: str | None = None):
+    """A client of `t`'s `proto` ("imap" or "pop") port of encryption `enc`, set up as every
+    IMAP and POP3 test sets one up: TLS from the first byte on "ssl", STARTTLS (STLS) on "tls"
+    and "tls_required", then, when `login` is given, logged in as `user` (the target's own
+    by default). The client library's own steps are given:
+
+    connect(host, port, ctx) -> client: over TLS from the start when ctx is not None;
+    starttls(client, ctx): asks for TLS and asserts the server agreed;
+    login(client, user, password): logs in and asserts the server accepted it.
+    """
+    ctx = tls_client_context()
+    ports = t.imap if proto == "imap" else t.pop
+    client = connect(t.host, ports[enc], ctx if enc == "ssl" else None)
+    if enc in STARTTLS_KINDS:
+        starttls(client, ctx)
+    if login is not None:
+        login(client, user or t.user, password or t.password)
+    return client
 
 
 def berth_only(t: MailTarget, why: str) -> None:

@@ -19,8 +19,8 @@ import uuid
 
 import pytest
 
-from conftest import (ALICE, ALICE_PW, BOB, BOB_PW, SPECIAL_FOLDERS, MailTarget, berth_only, has_bare_lf,
-                      strip_trace_headers, tls_client_context)
+from conftest import (ALICE, ALICE_PW, BOB, BOB_PW, SPECIAL_FOLDERS, MailTarget, RawClient, berth_only, has_bare_lf,
+                      mail_client, strip_trace_headers, tls_client_context)
 
 imapclient = pytest.importorskip("imapclient", reason="pip install imapclient (tests/integration/requirements.txt)")
 from imapclient import IMAPClient  # noqa: E402
@@ -34,60 +34,43 @@ IDLE_DEADLINE = 1.0
 def ic(t: MailTarget, enc: str = "none", login: bool = True, user: str | None = None,
        password: str | None = None) -> IMAPClient:
     """An imapclient session on the port of encryption `enc` (tls = STARTTLS), logged in."""
-    port = t.imap[enc if enc != "tls_required" else "tls_required"]
-    ctx = tls_client_context()
-    c = IMAPClient(t.host, port=port, ssl=(enc == "ssl"), ssl_context=ctx if enc == "ssl" else None, timeout=20)
-    if enc in ("tls", "tls_required"):
-        c.starttls(ctx)
-    if login:
-        c.login(user or t.user, password or t.password)
-    return c
+    return mail_client(
+        t, "imap", enc,
+        connect=lambda host, port, ctx: IMAPClient(host, port=port, ssl=ctx is not None, ssl_context=ctx, timeout=20),
+        starttls=lambda c, ctx: c.starttls(ctx),
+        login=(lambda c, name, secret: c.login(name, secret)) if login else None,
+        user=user, password=password)
 
 
 def il(t: MailTarget, enc: str = "none", login: bool = True) -> imaplib.IMAP4:
     """An imaplib session (byte-level answers), logged in."""
-    ctx = tls_client_context()
-    if enc == "ssl":
-        m = imaplib.IMAP4_SSL(t.host, t.imap["ssl"], ssl_context=ctx, timeout=20)
-    else:
-        m = imaplib.IMAP4(t.host, t.imap[enc], timeout=20)
-        if enc in ("tls", "tls_required"):
-            typ, data = m.starttls(ssl_context=ctx)
-            assert typ == "OK", data
-    if login:
-        typ, data = m.login(t.user, t.password)
+    def connect(host, port, ctx):
+        if ctx is not None:
+            return imaplib.IMAP4_SSL(host, port, ssl_context=ctx, timeout=20)
+        return imaplib.IMAP4(host, port, timeout=20)
+
+    def starttls(m, ctx):
+        typ, data = m.starttls(ssl_context=ctx)
         assert typ == "OK", data
-    return m
+
+    def log_in(m, user, password):
+        typ, data = m.login(user, password)
+        assert typ == "OK", data
+
+    return mail_client(t, "imap", enc, connect=connect, starttls=starttls, login=log_in if login else None)
 
 
-class RawIMAP:
+class RawIMAP(RawClient):
     """A byte-exact IMAP client: send lines, read responses with their literals."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, timeout: float = 15.0,
                  source: str | None = None):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if tls is not None:
-            self.sock = tls.wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
         self.n = 0
         self.greeting = self.response_line()
 
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
-        self.buf += chunk
-
     def readline(self, limit: int = 1 << 20) -> bytes:
-        for _ in range(100000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2:]
-                return line
-            assert len(self.buf) <= limit, "response line too long"
-            self._fill()
-        raise AssertionError("readline: too many reads")
+        return self.line(limit)
 
     def read_exact(self, n: int) -> bytes:
         for _ in range(1000000):
@@ -107,9 +90,6 @@ class RawIMAP:
                 return out + line
             out += line + b"\r\n" + self.read_exact(int(m.group(1)))
         raise AssertionError("too many literals")
-
-    def send(self, data: bytes | str) -> None:
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
     def tag(self) -> str:
         self.n += 1
@@ -145,38 +125,23 @@ class RawIMAP:
             untagged.append(line)
         raise AssertionError("no tagged reply after BYE")
 
-    def starttls(self, ctx: ssl.SSLContext | None = None) -> None:
-        assert self.buf == b"", f"data after the STARTTLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
     def login(self, user: str, password: str) -> bytes:
         line, _ = self.cmd(f'LOGIN "{user}" "{password}"')
         return line
 
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
 
 def raw(t: MailTarget, enc: str = "none", login: bool = True, **kw) -> RawIMAP:
-    port = t.imap[enc]
-    c = RawIMAP(t.host, port, tls=tls_client_context() if enc == "ssl" else None, **kw)
-    if enc in ("tls", "tls_required"):
+    def starttls(c, ctx):
         line, _ = c.cmd("STARTTLS")
         assert b" OK" in line, line
-        c.starttls()
-    if login:
-        line = c.login(t.user, t.password)
+        c.starttls(ctx)
+
+    def log_in(c, user, password):
+        line = c.login(user, password)
         assert b" OK" in line, line
-    return c
+
+    return mail_client(t, "imap", enc, connect=lambda host, port, ctx: RawIMAP(host, port, tls=ctx, **kw),
+                       starttls=starttls, login=log_in if login else None)
 
 
 def ok(line: bytes) -> bool:

@@ -15,53 +15,36 @@ import uuid
 
 import pytest
 
-from conftest import ALICE, MailTarget, berth_only, has_bare_lf, strip_trace_headers, tls_client_context
+from conftest import (ALICE, MailTarget, RawClient, berth_only, has_bare_lf, mail_client, strip_trace_headers,
+                      tls_client_context)
 
 
 # --------------------------------------------------------------------------- clients
 
 
 def pop(t: MailTarget, enc: str = "none", login: bool = True) -> poplib.POP3:
-    ctx = tls_client_context()
-    if enc == "ssl":
-        p = poplib.POP3_SSL(t.host, t.pop["ssl"], context=ctx, timeout=20)
-    else:
-        p = poplib.POP3(t.host, t.pop[enc], timeout=20)
-        if enc in ("tls", "tls_required"):
-            assert p.stls(ctx).startswith(b"+OK")
-    if login:
-        assert p.user(t.user).startswith(b"+OK")
-        assert p.pass_(t.password).startswith(b"+OK")
-    return p
+    def connect(host, port, ctx):
+        if ctx is not None:
+            return poplib.POP3_SSL(host, port, context=ctx, timeout=20)
+        return poplib.POP3(host, port, timeout=20)
+
+    def stls(p, ctx):
+        assert p.stls(ctx).startswith(b"+OK")
+
+    def log_in(p, user, password):
+        assert p.user(user).startswith(b"+OK")
+        assert p.pass_(password).startswith(b"+OK")
+
+    return mail_client(t, "pop", enc, connect=connect, starttls=stls, login=log_in if login else None)
 
 
-class RawPOP:
+class RawPOP(RawClient):
     """POP3 over a raw socket: single-line and multi-line replies, bytes as sent."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, timeout: float = 15.0,
                  source: str | None = None):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if tls is not None:
-            self.sock = tls.wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(host, port, timeout=timeout, tls=tls, source=source)
         self.greeting = self.line()
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"connection closed (pending {self.buf[:200]!r})")
-        self.buf += chunk
-
-    def line(self) -> bytes:
-        for _ in range(100000):
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                out, self.buf = self.buf[:i], self.buf[i + 2:]
-                return out
-            assert len(self.buf) < 1 << 20
-            self._fill()
-        raise AssertionError("no line")
 
     def cmd(self, text: str | bytes) -> bytes:
         self.sock.sendall((text.encode() if isinstance(text, str) else text) + b"\r\n")
@@ -87,22 +70,6 @@ class RawPOP:
             return status, b""
         return status, unstuff(self.multiline_raw())
 
-    def starttls(self, ctx=None):
-        assert self.buf == b"", f"data after the STLS reply: {self.buf!r}"
-        self.sock = (ctx or tls_client_context()).wrap_socket(self.sock)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
 
 def unstuff(raw: bytes) -> bytes:
     assert raw.endswith(b".\r\n"), raw[-20:]
@@ -115,15 +82,17 @@ def unstuff(raw: bytes) -> bytes:
 
 
 def rawpop(t: MailTarget, enc: str = "none", login: bool = True, **kw) -> RawPOP:
-    c = RawPOP(t.host, t.pop[enc], tls=tls_client_context() if enc == "ssl" else None, **kw)
-    if enc in ("tls", "tls_required"):
+    def stls(c, ctx):
         assert c.cmd("STLS").startswith(b"+OK")
-        c.starttls()
-    if login:
-        assert c.cmd(f"USER {t.user}").startswith(b"+OK")
-        r = c.cmd(f"PASS {t.password}")
+        c.starttls(ctx)
+
+    def log_in(c, user, password):
+        assert c.cmd(f"USER {user}").startswith(b"+OK")
+        r = c.cmd(f"PASS {password}")
         assert r.startswith(b"+OK"), r
-    return c
+
+    return mail_client(t, "pop", enc, connect=lambda host, port, ctx: RawPOP(host, port, tls=ctx, **kw),
+                       starttls=stls, login=log_in if login else None)
 
 
 def message(subject: str, body: str = "hello") -> bytes:

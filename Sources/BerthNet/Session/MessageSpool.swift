@@ -69,22 +69,8 @@ public final class MessageSpool {
         if buffer.count >= Self.memoryLimit && writing == nil { writeChunk() }
     }
 
-    /// CRLF to LF a line at a time (memchr for the LF, one bulk append per line): this
-    /// runs over every byte of every body, so nothing is done per byte in Swift.
     private func appendConvertingLineEnds(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress else { return }
-        var start = 0
-        while start < bytes.count {
-            guard let found = memchr(base + start, 0x0A, bytes.count - start) else {
-                buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: bytes.count - start))
-                break
-            }
-            let lf = base.distance(to: UnsafeRawPointer(found))
-            let end = lf > start && bytes[lf - 1] == 0x0D ? lf - 1 : lf
-            buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: end - start))
-            buffer.append(0x0A)
-            start = lf + 1
-        }
+        LineEnds.appendToLF(bytes, to: &buffer)
         size = totalWritten + buffer.count
     }
 

@@ -39,6 +39,13 @@ public struct SessionLog: Sendable {
         self.logger = logger
     }
 
+    /// The log of the session on `connection`.
+    public init(base: Logger, connection: ConnectionContext) {
+        self.init(
+            base: base, id: connection.sessionID, client: connection.clientAddress,
+            listener: connection.spec.key.description, protocol: connection.spec.protocol.rawValue)
+    }
+
     public mutating func set(_ key: String, _ value: String) {
         logger[metadataKey: key] = .string(value)
     }
