@@ -566,7 +566,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
             }
         }
         // Maildir++: a subfolder says so, for Courier and Dovecot.
-        if isFolder { FileManager.default.createFile(atPath: directory + "/maildirfolder", contents: nil) }
+        if isFolder { _ = FileManager.default.createFile(atPath: directory + "/maildirfolder", contents: nil) }
     }
 
     /// One `syncfs` for the change: files, renames and the index's WAL reach the disk
