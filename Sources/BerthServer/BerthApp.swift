@@ -38,7 +38,8 @@ public enum BerthApp {
 
         let notifier = MailboxNotifier()
         let mailStore = try MailStore(
-            dataDirectory: options.dataDirectory, store: store, hostname: hostname, notifier: notifier, logger: logger)
+            dataDirectory: options.dataDirectory, store: store, hostname: hostname, notifier: notifier,
+            journalCheckpointInterval: options.journalCheckpointSeconds, logger: logger)
         let directory = store.directory
         let mailboxes = try MaildirMailboxStore(
             dataDirectory: options.dataDirectory, index: SQLiteMailIndex(database: store.database), hostname: hostname,

@@ -27,6 +27,9 @@ public struct ServeOptions: Sendable {
     public var dnsServer: String?
     /// The port MX hosts are reached on (RFC 5321: 25).
     public var mxPort: Int = 25
+    /// `DeliveryJournal.checkpointInterval`: how long an acknowledged message may be
+    /// durable only in the journal.
+    public var journalCheckpointSeconds: Double = 1
     /// Serve the admin API and web admin over HTTPS with this certificate (the loading
     /// rules of a port's certificate: PEM chain, key in it or `adminPrivateKey`, PKCS#12).
     public var adminCertificate: String?

@@ -48,6 +48,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port outbound SMTP connects to on MX hosts (RFC 5321: 25; tests use another).")
     var mxPort = 25
 
+    @Option(help: "Longest time, in seconds, an acknowledged small local message is durable only in the delivery journal before a syncfs checkpoint (0.05-3600).")
+    var journalCheckpointSeconds = 1.0
+
     @Option(help: "Serve the admin API and web admin over HTTPS with this certificate (PEM chain, or PKCS#12).")
     var adminCertificate: String?
 
@@ -58,6 +61,9 @@ struct Serve: AsyncParsableCommand {
         guard (1...65535).contains(mxPort) else { throw ValidationError("--mx-port must be 1-65535") }
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be a positive number of bytes") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        guard (0.05...3600).contains(journalCheckpointSeconds) else {
+            throw ValidationError("--journal-checkpoint-seconds must be 0.05-3600")
+        }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more seconds") }
         guard tlsHandshakeTimeout > 0 else {
             throw ValidationError("--tls-handshake-timeout must be a positive number of seconds")
@@ -95,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         options.logFormat = LogFormat(rawValue: logFormat) ?? .text
         options.dnsServer = dns
         options.mxPort = mxPort
+        options.journalCheckpointSeconds = journalCheckpointSeconds
         try await BerthApp.run(options)
     }
 }
