@@ -42,6 +42,21 @@ struct POP3RealClientTests {
 
     /// Synchronous on purpose: `run` blocks its thread while python runs, which must not be
     /// one of Swift concurrency's few cooperative threads (the suite hung that way).
+    /// `server` on a loopback port of its own (plain POP3).
+    static func listen(_ server: POP3Server, on group: any EventLoopGroup) throws -> any Channel {
+        try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try server.configure(
+                        channel: channel,
+                        connection: ConnectionContext(
+                            spec: POP3ServerHandlerTests.spec(), isImplicitTLS: false, tlsContext: nil,
+                            clientAddress: "127.0.0.1"))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+    }
+
     @Test func pythonPoplibReadsAndDeletes() throws {
         let store = try MemoryMailboxStore()
         let (big, _) = POP3ServerHandlerTests.bigMessage()
@@ -55,17 +70,7 @@ struct POP3RealClientTests {
             configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        let listener = try ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try server.configure(
-                        channel: channel,
-                        connection: ConnectionContext(
-                            spec: POP3ServerHandlerTests.spec(), isImplicitTLS: false, tlsContext: nil,
-                            clientAddress: "127.0.0.1"))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).wait()
+        let listener = try Self.listen(server, on: group)
         defer { try? listener.close().wait() }
         let port = try #require(listener.localAddress?.port)
 
@@ -127,17 +132,7 @@ struct POP3RealClientTests {
             configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        let listener = try ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try server.configure(
-                        channel: channel,
-                        connection: ConnectionContext(
-                            spec: POP3ServerHandlerTests.spec(), isImplicitTLS: false, tlsContext: nil,
-                            clientAddress: "127.0.0.1"))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).wait()
+        let listener = try Self.listen(server, on: group)
         defer { try? listener.close().wait() }
         let port = try #require(listener.localAddress?.port)
         func connect() throws -> (any Channel, Collector) {
