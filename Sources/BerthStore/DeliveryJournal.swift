@@ -20,10 +20,13 @@ import Glibc
 /// After a crash, `replay` puts back every journaled message whose file is missing or
 /// short; recovery then indexes it.
 ///
-/// Layout: a 4 KiB header (magic, generation, digest) and records from offset 4096,
-/// each `magic, generation, length, payload, digest`. A checkpoint bumps the header's
-/// generation, so older records are dead without being erased. The file is written full
-/// of zeros once, so an append changes no file metadata and `fdatasync` flushes only data.
+/// Layout: a 4 KiB header (magic, the generation's key, digest) and records from offset
+/// 4096, each `magic, key tag, length, payload, MAC`. Every generation has a fresh random
+/// key and each record carries an HMAC under it: a checkpoint writes a new key, so older
+/// records are dead without being erased, and no bytes a client sent (a message body that
+/// lands where a record is later looked for) can pass for a record. The file is written
+/// full of zeros once, so an append changes no file metadata and `fdatasync` flushes only
+/// data.
 public final class DeliveryJournal: @unchecked Sendable {
     /// A message as delivered: its Maildir base name (unique), the accounts whose INBOX
     /// got it, and its bytes as the file holds them (LF line ends).
@@ -46,10 +49,11 @@ public final class DeliveryJournal: @unchecked Sendable {
     public static let defaultCheckpointInterval: TimeInterval = 1
 
     static let headerSize = 4096
-    static let headerMagic = Array("BERTHJNL".utf8)
+    static let headerMagic = Array("BERTHJN2".utf8)
+    static let keySize = 32
     static let recordMagic: UInt32 = 0x4352_4A42  // "BJRC" little-endian
     static let digestSize = 16
-    /// Record framing: magic, generation, payload length, digest.
+    /// Record framing: magic, key tag, payload length, MAC.
     static let recordOverhead = 4 + 8 + 4 + digestSize
 
     public let path: String
@@ -58,7 +62,8 @@ public final class DeliveryJournal: @unchecked Sendable {
     private let fd: Int32
     private let syncFD: Int32
     private let lock = NSLock()
-    private var generation: UInt64
+    /// This generation's key (random; a checkpoint makes a new one).
+    private var key: [UInt8]
     private var tail: Int
     private var oldestRecord: Date?
     private let logger: Logger
@@ -75,17 +80,20 @@ public final class DeliveryJournal: @unchecked Sendable {
         self.capacity = capacity
         self.checkpointInterval = checkpointInterval
         self.logger = logger
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw DeliveryError(description: "cannot open \(path): \(errnoText())") }
         self.fd = fd
+        fchmod(fd, 0o600)
         syncFD = open(syncDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard syncFD >= 0 else {
             close(fd)
             throw DeliveryError(description: "cannot open \(syncDirectory): \(errnoText())")
         }
-        let old = Self.readHeader(fd)
         var info = stat()
         if fstat(fd, &info) != 0 || Int(info.st_size) != capacity {
+            if info.st_size > 0 {
+                logger.notice("delivery journal: \(path) is \(info.st_size) octets, not \(capacity); written anew")
+            }
             try Self.fillWithZeros(fd, capacity, path: path)
             let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if directory >= 0 {
@@ -93,7 +101,7 @@ public final class DeliveryJournal: @unchecked Sendable {
                 close(directory)
             }
         }
-        generation = (old ?? 0) &+ 1
+        key = Self.newKey()
         tail = Self.headerSize
         try writeHeader()
     }
@@ -117,8 +125,8 @@ public final class DeliveryJournal: @unchecked Sendable {
     /// Writes `entries` as one record and makes it durable. false when it does not fit
     /// (checkpoint, then try again) or the write failed (use a `syncfs` instead).
     public func append(_ entries: [Entry], now: Date = Date()) -> Bool {
-        let record = Self.encodeRecord(entries, generation: lock.withLock { generation })
-        return lock.withLock {
+        lock.withLock {
+            let record = Self.encodeRecord(entries, key: key)
             guard tail + record.count <= capacity else { return false }
             guard Self.writeAll(fd, record, at: tail), fdatasync(fd) == 0 else {
                 logger.error("delivery journal: cannot write \(path): \(errnoText())")
@@ -138,7 +146,7 @@ public final class DeliveryJournal: @unchecked Sendable {
             guard cberth_syncfs(syncFD) == 0 else {
                 throw DeliveryError(description: "cannot flush the data directory: \(errnoText())")
             }
-            generation &+= 1
+            key = Self.newKey()
             tail = Self.headerSize
             oldestRecord = nil
             try writeHeader()
@@ -146,8 +154,7 @@ public final class DeliveryJournal: @unchecked Sendable {
     }
 
     private func writeHeader() throws {
-        var header = Self.headerMagic
-        Self.append(generation, to: &header)
+        var header = Self.headerMagic + key
         header += Self.digest(header)
         header += [UInt8](repeating: 0, count: Self.headerSize - header.count)
         guard Self.writeAll(fd, header, at: 0), fdatasync(fd) == 0 else {
@@ -157,47 +164,56 @@ public final class DeliveryJournal: @unchecked Sendable {
 
     // MARK: Reading (recovery)
 
-    /// The live records' entries, oldest first: those of the header's generation, up to
-    /// the first record that is torn, foreign or of another generation. Nothing when the
-    /// file is missing or its header is not valid (a checkpoint's flush came before it).
-    public static func entries(atPath path: String) -> [Entry] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
+    /// The live records' entries, oldest first: those under the header's key, up to the
+    /// first record that is torn, foreign or of an older generation. `damaged`: the file
+    /// holds something but no valid header (nothing of it can be trusted, nothing replayed).
+    public static func read(atPath path: String) -> (entries: [Entry], damaged: Bool) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return ([], errno != ENOENT) }
         defer { close(fd) }
-        guard let generation = readHeader(fd) else { return [] }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { return [] }
+        guard fstat(fd, &info) == 0 else { return ([], true) }
         let size = Int(info.st_size)
+        guard let key = readHeader(fd) else { return ([], size > 0) }
+        let tag = Array(key.prefix(8))
         var entries: [Entry] = []
         var offset = headerSize
         while offset + recordOverhead <= size {
             guard let frame = read(fd, count: 16, at: offset),
-                  readUInt32(frame, 0) == recordMagic, readUInt64(frame, 4) == generation
+                  readUInt32(frame, 0) == recordMagic, Array(frame[4..<12]) == tag
             else { break }
             let length = Int(readUInt32(frame, 12))
             guard length <= size - offset - recordOverhead,
                   let rest = read(fd, count: length + digestSize, at: offset + 16)
             else { break }
             let payload = Array(rest[0..<length])
-            guard digest(frame + payload) == Array(rest[length...]), let decoded = decodePayload(payload) else { break }
+            guard mac(frame + payload, key: key) == Array(rest[length...]), let decoded = decodePayload(payload) else { break }
             entries += decoded
             offset += recordOverhead + length
         }
-        return entries
+        return (entries, false)
     }
 
-    private static func readHeader(_ fd: Int32) -> UInt64? {
-        guard let header = read(fd, count: headerMagic.count + 8 + digestSize, at: 0),
-              Array(header[0..<headerMagic.count]) == headerMagic
+    /// `read(atPath:).entries`.
+    public static func entries(atPath path: String) -> [Entry] { read(atPath: path).entries }
+
+    /// The generation's key, when the header is whole.
+    private static func readHeader(_ fd: Int32) -> [UInt8]? {
+        let signedCount = headerMagic.count + keySize
+        guard let header = read(fd, count: signedCount + digestSize, at: 0),
+              Array(header[0..<headerMagic.count]) == headerMagic,
+              digest(Array(header[0..<signedCount])) == Array(header[signedCount...])
         else { return nil }
-        let signed = Array(header[0..<(headerMagic.count + 8)])
-        guard digest(signed) == Array(header[signed.count...]) else { return nil }
-        return readUInt64(header, headerMagic.count)
+        return Array(header[headerMagic.count..<signedCount])
+    }
+
+    private static func newKey() -> [UInt8] {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }
 
     // MARK: Encoding
 
-    static func encodeRecord(_ entries: [Entry], generation: UInt64) -> [UInt8] {
+    static func encodeRecord(_ entries: [Entry], key: [UInt8]) -> [UInt8] {
         var payload: [UInt8] = []
         payload.reserveCapacity(entries.reduce(16) { $0 + $1.body.count + 64 })
         append(UInt32(entries.count), to: &payload)
@@ -214,10 +230,10 @@ public final class DeliveryJournal: @unchecked Sendable {
         var record: [UInt8] = []
         record.reserveCapacity(payload.count + recordOverhead)
         append(recordMagic, to: &record)
-        append(generation, to: &record)
+        record += key.prefix(8)
         append(UInt32(payload.count), to: &record)
         record += payload
-        record += digest(record)
+        record += mac(record, key: key)
         return record
     }
 
@@ -228,12 +244,16 @@ public final class DeliveryJournal: @unchecked Sendable {
         guard let count = reader.uint32(), Int(count) <= payload.count / 4 else { return nil }
         var entries: [Entry] = []
         for _ in 0..<count {
-            guard let name = reader.string(), let accountCount = reader.uint32(), Int(accountCount) <= reader.remaining / 4 else {
+            guard let name = reader.string(), isPathComponent(name), let accountCount = reader.uint32(),
+                  Int(accountCount) <= reader.remaining / 4
+            else {
                 return nil
             }
             var accounts: [MailAccount] = []
             for _ in 0..<accountCount {
-                guard let domain = reader.string(), let user = reader.string() else { return nil }
+                guard let domain = reader.string(), let user = reader.string(), isPathComponent(domain), isPathComponent(user) else {
+                    return nil
+                }
                 accounts.append(MailAccount(domain: domain, user: user))
             }
             guard let length = reader.uint32(), let body = reader.bytes(Int(length)) else { return nil }
@@ -286,6 +306,15 @@ public final class DeliveryJournal: @unchecked Sendable {
         Array(SHA256.hash(data: bytes).prefix(digestSize))
     }
 
+    static func mac(_ bytes: [UInt8], key: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key)).prefix(digestSize))
+    }
+
+    /// A name recovery may put in a path: one component, nothing hidden, no NUL.
+    static func isPathComponent(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && !name.hasPrefix(".") && !name.utf8.contains(0x2F) && !name.utf8.contains(0)
+    }
+
     // MARK: Files
 
     private static func read(_ fd: Int32, count: Int, at offset: Int) -> [UInt8]? {
@@ -330,11 +359,14 @@ public final class DeliveryJournal: @unchecked Sendable {
 
 extension DeliveryJournal {
     /// Puts back, after a crash, every journaled message whose file is in none of its
-    /// account's folders (written to INBOX's `new/`) or is shorter than the journaled bytes
-    /// (rewritten in place); then flushes. Returns the paths written. Run before the
+    /// account's folders (written to INBOX's `new/`) or does not hold the journaled bytes
+    /// (short, or zeros a power loss left: rewritten in place); then flushes. Returns the paths written. Run before the
     /// rest of recovery, which indexes what it finds.
     static func replay(journalPath: String, layout: MaildirLayout, syncDirectory: String, logger: Logger) -> [String] {
-        let entries = entries(atPath: journalPath)
+        let (entries, damaged) = read(atPath: journalPath)
+        if damaged {
+            logger.warning("delivery journal: \(journalPath) has no valid header; nothing replayed from it (messages acknowledged in the last second before a crash may be missing)")
+        }
         guard !entries.isEmpty else { return [] }
         var restored: [String] = []
         var filesByAccount: [MailAccount: [String: String]] = [:]
@@ -343,7 +375,7 @@ extension DeliveryJournal {
                 if filesByAccount[account] == nil { filesByAccount[account] = messageFiles(of: account, layout: layout) }
                 let inbox = layout.directory(of: DefaultMailboxes.inbox, in: account)
                 let existing = filesByAccount[account]?[entry.name]
-                if let existing, fileSize(existing) >= entry.body.count { continue }
+                if let existing, FileManager.default.contents(atPath: existing).map(Array.init) == entry.body { continue }
                 let target = existing ?? inbox + "/new/" + entry.name
                 for sub in ["tmp", "new", "cur"] {
                     try? FileManager.default.createDirectory(
@@ -382,8 +414,4 @@ extension DeliveryJournal {
         return files
     }
 
-    private static func fileSize(_ path: String) -> Int {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : -1
-    }
 }

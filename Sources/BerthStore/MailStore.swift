@@ -206,9 +206,12 @@ public final class MailStore: @unchecked Sendable {
                 for file in written where rename(file.tmpPath, file.newPath) != 0 {
                     throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
                 }
+                // Journaled before the rows exist: no session can see (and expunge) a
+                // message before its record is in, so a replay never brings one back.
+                let journaled = journaled(batch, written)
                 (queued, inboxes) = try index(written, batch: batch, at: now)
                 indexed = true
-                if !journaled(batch, written) { try flush() }
+                if !journaled { try flush() }
                 notifier.notify(inboxes)
             } catch {
                 logger.error("maildir commit failed: \(error)")
@@ -218,6 +221,8 @@ public final class MailStore: @unchecked Sendable {
                     unlink(file.newPath)
                     failures[file.job] = error
                 }
+                // A journaled record of a batch the clients were refused must not come back.
+                checkpointJournal()
                 queued = []
             }
             if !queued.isEmpty { onQueued?(queued) }
@@ -300,9 +305,7 @@ public final class MailStore: @unchecked Sendable {
             entries.append(DeliveryJournal.Entry(
                 name: (first.newPath as NSString).lastPathComponent, accounts: files.compactMap(\.account), body: body))
         }
-        if journal.append(entries) { return true }
-        // Full: flush what it holds, and start it again.
-        checkpointJournal()
+        // Full: this batch gets a syncfs; the writer checkpoints after it (over half full).
         return journal.append(entries)
     }
 

@@ -14,6 +14,20 @@ struct DeliveryJournalTests {
         DeliveryJournal.Entry(name: name, accounts: accounts, body: Array(body.utf8))
     }
 
+    static let someKey = [UInt8](repeating: 7, count: DeliveryJournal.keySize)
+
+    /// The key the journal's header holds (what only the server knows).
+    static func headerKey(_ path: String) throws -> [UInt8] {
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        return Array(bytes[DeliveryJournal.headerMagic.count..<(DeliveryJournal.headerMagic.count + DeliveryJournal.keySize)])
+    }
+
+    static func writeAt(_ path: String, _ bytes: [UInt8], _ offset: Int) {
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        #expect(pwrite(fd, bytes, bytes.count, off_t(offset)) == bytes.count)
+    }
+
     static func withJournal(capacity: Int = 64 * 1024, _ body: (DeliveryJournal, TempDirectory) throws -> Void) throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
@@ -66,7 +80,7 @@ struct DeliveryJournalTests {
     func tornRecord() throws {
         try Self.withJournal { journal, _ in
             #expect(journal.append([Self.entry("first")]))
-            let secondAt = 4096 + DeliveryJournal.encodeRecord([Self.entry("first")], generation: 0).count
+            let secondAt = 4096 + DeliveryJournal.encodeRecord([Self.entry("first")], key: Self.someKey).count
             #expect(journal.append([Self.entry("second")]))
             #expect(journal.append([Self.entry("third")]))
             // One octet of the second record's body changed: its digest no longer matches.
@@ -77,6 +91,48 @@ struct DeliveryJournalTests {
             byte ^= 0xFF
             #expect(pwrite(fd, &byte, 1, off_t(secondAt + 40)) == 1)
             #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("first")])
+        }
+    }
+
+    @Test("bytes a client sent cannot pass for a record: another key's record is dead, names that leave the folder are refused")
+    func forgedRecords() throws {
+        try Self.withJournal { journal, _ in
+            #expect(journal.append([Self.entry("real")]))
+            let tail = 4096 + DeliveryJournal.encodeRecord([Self.entry("real")], key: Self.someKey).count
+            // Under a key of the attacker's own (the message body of an older generation).
+            Self.writeAt(journal.path, DeliveryJournal.encodeRecord([Self.entry("forged")], key: Self.someKey), tail)
+            #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("real")])
+            // Even under the real key, a name or account that is not one path component.
+            let key = try Self.headerKey(journal.path)
+            for bad in [
+                Self.entry("../../PWNED"), Self.entry("a/b"), Self.entry(".hidden"), Self.entry("nul\u{0}"),
+                Self.entry("x", [MailAccount(domain: "..", user: "evil")]), Self.entry("x", [MailAccount(domain: "example.com", user: "a/../../b")]),
+            ] {
+                Self.writeAt(journal.path, DeliveryJournal.encodeRecord([bad], key: key), tail)
+                #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("real")], "\(bad.name) \(bad.accounts)")
+            }
+            Self.writeAt(journal.path, DeliveryJournal.encodeRecord([Self.entry("good")], key: key), tail)
+            #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("real"), Self.entry("good")], "the same record, well formed, is read")
+        }
+    }
+
+    @Test("a damaged header is reported and nothing of the file is trusted; a new journal gets a new key")
+    func damagedHeader() throws {
+        try Self.withJournal { journal, directory in
+            #expect(journal.append([Self.entry("a")]))
+            var byte = [UInt8](repeating: 0, count: 1)
+            let fd = open(journal.path, O_RDWR)
+            #expect(pread(fd, &byte, 1, 20) == 1)
+            byte[0] ^= 0x01
+            #expect(pwrite(fd, byte, 1, 20) == 1)
+            close(fd)
+            let read = DeliveryJournal.read(atPath: journal.path)
+            #expect(read.entries.isEmpty && read.damaged)
+            let before = try Self.headerKey(journal.path)
+            let reopened = try DeliveryJournal(path: journal.path, syncDirectory: directory.path, capacity: journal.capacity, logger: Self.logger)
+            #expect(try Self.headerKey(reopened.path) != before)
+            let again = DeliveryJournal.read(atPath: reopened.path)
+            #expect(again.entries.isEmpty && !again.damaged)
         }
     }
 
@@ -93,7 +149,7 @@ struct DeliveryJournalTests {
     @Test("random and mutated payloads never crash the decoder, and no length allocates ahead of the bytes")
     func fuzzPayloads() throws {
         var random = SystemRandomNumberGenerator()
-        let valid = Array(DeliveryJournal.encodeRecord([Self.entry("n", [Self.alice, Self.bob])], generation: 1).dropFirst(16).dropLast(16))
+        let valid = Array(DeliveryJournal.encodeRecord([Self.entry("n", [Self.alice, Self.bob])], key: Self.someKey).dropFirst(16).dropLast(16))
         #expect(DeliveryJournal.decodePayload(valid) == [Self.entry("n", [Self.alice, Self.bob])])
         for round in 0..<2000 {
             var bytes: [UInt8]
@@ -134,7 +190,7 @@ struct DeliveryJournalTests {
         #expect(try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger).restoredFromJournal.isEmpty)
     }
 
-    @Test("a message a client already flagged (moved to cur/) is not doubled; a short one is rewritten")
+    @Test("a message a client already flagged (moved to cur/) is not doubled; a short or zeroed one is rewritten")
     func replayPresentAndShort() throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
@@ -146,14 +202,17 @@ struct DeliveryJournalTests {
         let body = "Subject: hi\n\nhello\n"
         try MailStoreRecoveryTests.write(inbox + "/cur/flagged:2,S", body)
         try MailStoreRecoveryTests.write(inbox + "/new/short", "Subj")
+        // What a power loss can leave on some filesystems: the right size, all zeros.
+        try Data(repeating: 0, count: body.utf8.count).write(to: URL(fileURLWithPath: inbox + "/new/zeros"))
         let journal = try DeliveryJournal(path: MailStore.journalPath(directory.path), syncDirectory: directory.path, logger: Self.logger)
-        #expect(journal.append([Self.entry("flagged", body: body), Self.entry("short", body: body)]))
+        #expect(journal.append([Self.entry("flagged", body: body), Self.entry("short", body: body), Self.entry("zeros", body: body)]))
 
         let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
-        #expect(report.restoredFromJournal == [inbox + "/new/short"])
+        #expect(report.restoredFromJournal == [inbox + "/new/short", inbox + "/new/zeros"])
         #expect(FileManager.default.contents(atPath: inbox + "/new/short") == Data(body.utf8))
+        #expect(FileManager.default.contents(atPath: inbox + "/new/zeros") == Data(body.utf8))
         #expect(!FileManager.default.fileExists(atPath: inbox + "/new/flagged"))
-        #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
+        #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 3)
     }
 
     @Test("an expunge or a move checkpoints first, so a replay cannot bring the message back")
