@@ -298,10 +298,6 @@ public final class DeliveryJournal: @unchecked Sendable {
         (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
     }
 
-    static func readUInt64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
-        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
-    }
-
     static func digest(_ bytes: [UInt8]) -> [UInt8] {
         Array(SHA256.hash(data: bytes).prefix(digestSize))
     }
@@ -330,14 +326,7 @@ public final class DeliveryJournal: @unchecked Sendable {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
+        FileDescriptorIO.writeAll(fd, bytes, at: offset) == nil
     }
 
     private static func fillWithZeros(_ fd: Int32, _ capacity: Int, path: String) throws {

@@ -248,22 +248,10 @@ public final class MailStore: @unchecked Sendable {
         case .bytes(let bytes):
             let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw DeliveryError(description: "cannot create \(tmpPath): \(errnoText())") }
-            var offset = 0
-            let failure: String? = bytes.withUnsafeBytes { raw in
-                while offset < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errnoText()
-                    }
-                    offset += n
-                }
-                return nil
-            }
-            if let failure {
+            if let failure = FileDescriptorIO.writeAll(fd, bytes) {
                 close(fd)
                 unlink(tmpPath)
-                throw DeliveryError(description: "cannot write \(tmpPath): \(failure)")
+                throw DeliveryError(description: "cannot write \(tmpPath): \(errnoText(failure))")
             }
             close(fd)
         }
@@ -272,7 +260,7 @@ public final class MailStore: @unchecked Sendable {
     /// RFC822.SIZE of a body the spool stored with LF line ends.
     static func crlfSize(of body: MessageBody) throws -> Int {
         switch body {
-        case .bytes(let bytes): return MaildirMailboxStore.crlfSize(ofLF: bytes)
+        case .bytes(let bytes): return LineEnds.crlfCount(bytes)
         case .file(let path, _): return try MaildirMailboxStore.crlfSize(ofFile: path)
         }
     }

@@ -486,41 +486,21 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
             guard link(spool, path) == 0 else { throw MailboxStoreError.storage("cannot store into \(directory)/tmp: \(errnoText())") }
             return Temporary(path: path, base: base, crlfSize: crlf)
         case .bytes(let bytes):
-            let lf = Self.lfLineEnds(bytes)
-            let base = names.next(fileSize: lf.count, crlfSize: Self.crlfSize(ofLF: lf))
+            let lf = LineEnds.toLF(bytes)
+            let base = names.next(fileSize: lf.count, crlfSize: LineEnds.crlfCount(lf))
             let path = "\(directory)/tmp/\(base)"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw MailboxStoreError.storage("cannot create \(path): \(errnoText())") }
             defer { close(fd) }
-            var offset = 0
-            let failure: String? = lf.withUnsafeBytes { raw in
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errnoText()
-                    }
-                    offset += n
-                }
-                return nil
-            }
-            if let failure {
+            if let failure = FileDescriptorIO.writeAll(fd, lf) {
                 unlink(path)
-                throw MailboxStoreError.storage("cannot write \(path): \(failure)")
+                throw MailboxStoreError.storage("cannot write \(path): \(errnoText(failure))")
             }
-            return Temporary(path: path, base: base, crlfSize: Self.crlfSize(ofLF: lf))
+            return Temporary(path: path, base: base, crlfSize: LineEnds.crlfCount(lf))
         }
     }
 
-    static func lfLineEnds(_ bytes: [UInt8]) -> [UInt8] {
-        LineEnds.toLF(bytes)
-    }
-
     /// RFC822.SIZE of a file: its octets with every bare LF counted as CRLF.
-    static func crlfSize(ofLF bytes: [UInt8]) -> Int {
-        LineEnds.crlfCount(bytes)
-    }
-
     static func crlfSize(ofFile path: String) throws -> Int {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw MailboxStoreError.storage("cannot open \(path): \(errnoText())") }

@@ -84,7 +84,7 @@ public struct SQLiteMailIndex: MailIndex {
     public func contents(ofMailboxNamed name: String, of account: MailAccount) throws -> (mailbox: MailboxInfo, messages: [IndexedMessage])? {
         try database.read { db in
             guard let folder = try Self.mailbox(named: name, of: account, db) else { return nil }
-            return (folder, try Self.messages(db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid", [folder.id]))
+            return (folder, try Self.messages(db, Self.folderMessagesSQL, [folder.id]))
         }
     }
 
@@ -159,7 +159,7 @@ public struct SQLiteMailIndex: MailIndex {
 
     public func messages(in mailboxID: Int64) throws -> [IndexedMessage] {
         try database.read { db in
-            try Self.messages(db, "SELECT \(Self.mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid", [mailboxID])
+            try Self.messages(db, Self.folderMessagesSQL, [mailboxID])
         }
     }
 
@@ -391,6 +391,8 @@ public struct SQLiteMailIndex: MailIndex {
     /// The `mail` columns every message query selects, in the order `message` reads them
     /// by position (a SELECT of a 300-message folder decodes 2,100 values: names cost).
     static let mailColumns = "uid, file, flags, keywords, internalDate, size, modSeq"
+    /// Every message of a folder, in UID order.
+    static let folderMessagesSQL = "SELECT \(mailColumns) FROM mail WHERE mailbox = ? ORDER BY uid"
 
     static func message(_ row: Row) -> IndexedMessage {
         let keywords: String = row[3]

@@ -65,7 +65,7 @@ struct MailStoreTests {
             #expect(bytes.starts(with: returnPath))
             #expect(bytes == returnPath + Self.trace + Self.content)
             #expect(!bytes.contains(0x0D))
-            #expect(delivered[0].hasSuffix(",S=\(bytes.count),W=\(MaildirMailboxStore.crlfSize(ofLF: bytes))"), "Maildir size tags: \(delivered[0])")
+            #expect(delivered[0].hasSuffix(",S=\(bytes.count),W=\(LineEnds.crlfCount(bytes))"), "Maildir size tags: \(delivered[0])")
             #expect(directory.files(in: "mail/example.com/alice/tmp").isEmpty)
             #expect(directory.files(in: "mail/example.com/alice/cur").isEmpty)
 
@@ -82,7 +82,7 @@ struct MailStoreTests {
             #expect(messages.count == 1)
             #expect(messages.first?.domain == "example.com")
             #expect(messages.first?.user == "alice")
-            #expect(messages.first?.size == MaildirMailboxStore.crlfSize(ofLF: bytes))
+            #expect(messages.first?.size == LineEnds.crlfCount(bytes))
             #expect(messages.first?.path.hasSuffix("/mail/example.com/alice/new/\(delivered[0])") == true)
 
             #expect(queue.count == 1)

@@ -142,16 +142,8 @@ public final class MessageSpool {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var offset = 0
-        try bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SpoolError("cannot write the spool file: \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
+        if let failure = FileDescriptorIO.writeAll(fd, bytes) {
+            throw SpoolError("cannot write the spool file: \(String(cString: strerror(failure)))")
         }
     }
 }
