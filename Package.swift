@@ -193,7 +193,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Helpers several test targets share (temporary directories, PEM files, tools).
-        .target(name: "BerthTestSupport", path: "Tests/BerthTestSupport"),
+        .target(
+            name: "BerthTestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthStoreTests",

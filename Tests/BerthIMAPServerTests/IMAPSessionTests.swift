@@ -135,31 +135,7 @@ struct IMAPSessionTests {
 
     // MARK: Real sockets, thread pool
 
-    /// What a socket client received, read from the test's thread.
-    final class Collector: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        private let lock = NSLock()
-        private var received = ""
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let text = String(buffer: unwrapInboundIn(data))
-            lock.withLock { received += text }
-        }
-
-        var text: String { lock.withLock { received } }
-
-        /// Waits until `needle` has arrived; returns everything so far.
-        func wait(for needle: String, timeout: Double = 10) async throws -> String {
-            let end = Date().addingTimeInterval(timeout)
-            while Date() < end {
-                let text = self.text
-                if text.contains(needle) { return text }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            Issue.record("timed out waiting for \(needle): \(text.suffix(300))")
-            return text
-        }
-    }
+    typealias Collector = SocketCollector
 
     /// The server on a real socket, with its own thread pool; stopped by `stop()`.
     struct SocketServer {
@@ -269,25 +245,25 @@ struct IMAPSessionTests {
             try await client.writeAndFlush(ByteBuffer(string: text)).get()
         }
 
-        _ = try await collector.wait(for: "IMAP4rev1 ready\r\n")
+        _ = try await collector.received("IMAP4rev1 ready\r\n")
         try await send("a1 LOGIN alice@example.com secret\r\na2 SELECT INBOX\r\n")
-        _ = try await collector.wait(for: "a2 OK [READ-WRITE]")
+        _ = try await collector.received("a2 OK [READ-WRITE]")
         // Larger than the spool's memory part: written to a file on the pool, then stored.
         let line = String(repeating: "y", count: 70) + "\r\n"
         let body = "Subject: big\r\n\r\n" + String(repeating: line, count: 1000)
         try await send("a3 APPEND INBOX {\(body.utf8.count)+}\r\n\(body)\r\n")
-        _ = try await collector.wait(for: "a3 OK [APPENDUID 1001 2]")
+        _ = try await collector.received("a3 OK [APPENDUID 1001 2]")
         #expect(store.records("INBOX").last?.size == body.utf8.count)
         try await send("a4 FETCH 2 (RFC822.SIZE BODY.PEEK[])\r\n")
-        let fetched = try await collector.wait(for: "a4 OK FETCH completed")
+        let fetched = try await collector.received("a4 OK FETCH completed")
         #expect(fetched.contains("* 2 FETCH (RFC822.SIZE \(body.utf8.count) BODY[] {\(body.utf8.count)}\r\nSubject: big\r\n"))
         try await send("a5 SEARCH SUBJECT big\r\na6 IDLE\r\n")
-        _ = try await collector.wait(for: "+ idling\r\n")
+        _ = try await collector.received("+ idling\r\n")
         #expect(collector.text.contains("* SEARCH 2\r\na5 OK"))
         try store.deliver(Self.message)
-        _ = try await collector.wait(for: "* 3 EXISTS\r\n")
+        _ = try await collector.received("* 3 EXISTS\r\n")
         try await send("DONE\r\na7 LOGOUT\r\n")
-        _ = try await collector.wait(for: "a7 OK LOGOUT completed\r\n")
+        _ = try await collector.received("a7 OK LOGOUT completed\r\n")
         try await client.closeFuture.get()
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).isEmpty, "no spool file left behind")
         try await server.stop()
@@ -308,18 +284,18 @@ struct IMAPSessionTests {
 
         let (searcher, searched) = try await server.connect()
         try await searcher.writeAndFlush(ByteBuffer(string: "a1 LOGIN alice@example.com secret\r\na2 SELECT INBOX\r\n")).get()
-        _ = try await searched.wait(for: "a2 OK [READ-WRITE]")
+        _ = try await searched.received("a2 OK [READ-WRITE]")
         try await searcher.writeAndFlush(ByteBuffer(string: "a3 SEARCH TEXT hello\r\na4 FETCH 1 BODY.PEEK[]\r\n")).get()
 
         let (other, answers) = try await server.connect()
         try await other.writeAndFlush(ByteBuffer(string: "b1 LOGIN alice@example.com secret\r\nb2 SELECT INBOX\r\n")).get()
-        _ = try await answers.wait(for: "b2 OK [READ-WRITE]")
+        _ = try await answers.received("b2 OK [READ-WRITE]")
         try await other.writeAndFlush(ByteBuffer(string: "b3 STORE 2 +FLAGS (\\Flagged)\r\nb4 NOOP\r\n")).get()
-        _ = try await answers.wait(for: "b4 OK NOOP completed")
+        _ = try await answers.received("b4 OK NOOP completed")
         #expect(!searched.text.contains("a3 OK"), "the SEARCH waits for the content pool")
 
         held.signal()
-        let done = try await searched.wait(for: "a4 OK FETCH completed")
+        let done = try await searched.received("a4 OK FETCH completed")
         // The other session's STORE may be told in between.
         #expect(done.contains("* SEARCH 1 2\r\n") && done.contains("a3 OK SEARCH completed\r\n"))
         #expect(done.contains("* 1 FETCH (BODY[] {"))
@@ -327,5 +303,15 @@ struct IMAPSessionTests {
         try await other.close()
         try await server.stop()
         try await contentPool.shutdownGracefully()
+    }
+}
+
+extension SocketCollector {
+    /// Waits until `needle` has arrived; a timeout is recorded as an issue (the test goes
+    /// on). Everything received so far.
+    func received(_ needle: String, timeout: Double = 10) async throws -> String {
+        if let text = try await arrival(of: needle, timeout: timeout) { return text }
+        Issue.record("timed out waiting for \(needle): \(text.suffix(300))")
+        return text
     }
 }

@@ -40,10 +40,37 @@ struct POP3RealClientTests {
         assert pop.quit().startswith(b"+OK"), "quit"
         """#
 
-    /// Synchronous on purpose: `run` blocks its thread while python runs, which must not be
-    /// one of Swift concurrency's few cooperative threads (the suite hung that way).
-    /// `server` on a loopback port of its own (plain POP3).
-    static func listen(_ server: POP3Server, on group: any EventLoopGroup) throws -> any Channel {
+    /// A POP3 server over `store` on a loopback port of its own (plain POP3), with the
+    /// event loop it runs on. `close()` stops both.
+    struct Running {
+        let group: MultiThreadedEventLoopGroup
+        let listener: any Channel
+        let port: Int
+
+        func close() {
+            try? listener.close().wait()
+            try? group.syncShutdownGracefully()
+        }
+    }
+
+    static func serve(_ store: MemoryMailboxStore, _ configure: (inout POP3Server.Configuration) -> Void = { _ in }) throws -> Running {
+        var configuration = POP3Server.Configuration()
+        configuration.allowPlaintextAuth = true
+        configure(&configuration)
+        let server = POP3Server(
+            store: store, authenticator: TableAuthenticator(), authGuard: POP3ServerHandlerTests.authGuard,
+            configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let listener = try listen(server, on: group)
+            return Running(group: group, listener: listener, port: try #require(listener.localAddress?.port))
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func listen(_ server: POP3Server, on group: any EventLoopGroup) throws -> any Channel {
         try ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -57,22 +84,17 @@ struct POP3RealClientTests {
             .bind(host: "127.0.0.1", port: 0).wait()
     }
 
+    /// Synchronous on purpose: `run` blocks its thread while python runs, which must not be
+    /// one of Swift concurrency's few cooperative threads (the suite hung that way).
     @Test func pythonPoplibReadsAndDeletes() throws {
         let store = try MemoryMailboxStore()
         let (big, _) = POP3ServerHandlerTests.bigMessage()
         try store.add(big, to: POP3ServerHandlerTests.alice)
         let small = try store.add("Subject: one\n\nhello\n.hidden dot\nend\n", to: POP3ServerHandlerTests.alice)
 
-        var configuration = POP3Server.Configuration()
-        configuration.allowPlaintextAuth = true
-        let server = POP3Server(
-            store: store, authenticator: TableAuthenticator(), authGuard: POP3ServerHandlerTests.authGuard,
-            configuration: configuration)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let listener = try Self.listen(server, on: group)
-        defer { try? listener.close().wait() }
-        let port = try #require(listener.localAddress?.port)
+        let running = try Self.serve(store)
+        defer { running.close() }
+        let port = running.port
 
         let directory = try TempDirectory()
         defer { directory.remove() }
@@ -81,30 +103,6 @@ struct POP3RealClientTests {
         let (status, errors) = try run(try #require(executable("python3")), [path, "\(port)", "\(bigSize)"])
         #expect(status == 0, "poplib: \(errors)")
         #expect(store.expungeCalls == [[small]])
-    }
-
-    /// What a socket client received.
-    final class Collector: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        private let lock = NSLock()
-        private var received = ""
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let text = String(buffer: unwrapInboundIn(data))
-            lock.withLock { received += text }
-        }
-
-        var text: String { lock.withLock { received } }
-
-        /// Waits (blocking this thread) until `needle` has arrived.
-        func wait(for needle: String, timeout: Double = 10) -> Bool {
-            let end = Date().addingTimeInterval(timeout)
-            while Date() < end {
-                if text.contains(needle) { return true }
-                Thread.sleep(forTimeInterval: 0.005)
-            }
-            return false
-        }
     }
 
     /// RETR and TOP read files on the content pool, not where index calls run: with its
@@ -123,20 +121,14 @@ struct POP3RealClientTests {
             try? indexPool.syncShutdownGracefully()
             try? contentPool.syncShutdownGracefully()
         }
-        var configuration = POP3Server.Configuration()
-        configuration.allowPlaintextAuth = true
-        configuration.blockingWork = .threadPool(indexPool)
-        configuration.contentThreadPool = contentPool
-        let server = POP3Server(
-            store: store, authenticator: TableAuthenticator(), authGuard: POP3ServerHandlerTests.authGuard,
-            configuration: configuration)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let listener = try Self.listen(server, on: group)
-        defer { try? listener.close().wait() }
-        let port = try #require(listener.localAddress?.port)
-        func connect() throws -> (any Channel, Collector) {
-            let collector = Collector()
+        let running = try Self.serve(store) {
+            $0.blockingWork = .threadPool(indexPool)
+            $0.contentThreadPool = contentPool
+        }
+        defer { running.close() }
+        let (group, port) = (running.group, running.port)
+        func connect() throws -> (any Channel, SocketCollector) {
+            let collector = SocketCollector()
             let channel = try ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
