@@ -204,11 +204,12 @@ struct MaildirMailboxStoreTests {
             _ = try store.append(.bytes(Self.message), to: "INBOX", flags: .none, internalDate: nil, of: Self.alice)
             _ = try store.append(.bytes(Self.message), to: "INBOX", flags: .none, internalDate: nil, of: Self.alice)
             let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
-            let cur = directory.path + "/mail/example.com/alice/cur"
-            let files = directory.files(in: "mail/example.com/alice/cur")
-            // mutt marks message 1 seen (rename) and deletes message 2.
-            try FileManager.default.moveItem(atPath: cur + "/" + files[0], toPath: cur + "/" + files[0] + "S")
-            try FileManager.default.removeItem(atPath: cur + "/" + files[1])
+            // mutt marks message 1 seen (rename) and deletes message 2. (By UID: names do
+            // not sort in delivery order, their microseconds are not zero-padded.)
+            let first = try #require(try store.messagePath(uid: 1, in: inbox.id, of: Self.alice))
+            let second = try #require(try store.messagePath(uid: 2, in: inbox.id, of: Self.alice))
+            try FileManager.default.moveItem(atPath: first, toPath: first + "S")
+            try FileManager.default.removeItem(atPath: second)
             // A message another program delivered, and a folder made by hand.
             try Data("Subject: x\n\nnew\n".utf8).write(to: URL(fileURLWithPath: directory.path + "/mail/example.com/alice/new/1700000000.M1P1Q1.other"))
             try MaildirMailboxStore.makeMaildir(directory.path + "/mail/example.com/alice/.Lists", isFolder: true)
