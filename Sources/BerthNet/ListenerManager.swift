@@ -237,8 +237,50 @@ public actor ListenerManager: Service {
         }
         listener.state = .starting
         publish(listener)
+        do {
+            listener.channels = try await bindSockets(spec, server: server, listener: listener)
+            listener.state = .listening
+            listener.error = listener.certificateError
+            listener.since = Date()
+            loggedFailures[spec.key] = nil
+            logger.info("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): listening")
+            publish(listener)
+        } catch {
+            fail(listener, Self.reason(error))
+        }
+        return listener
+    }
+
+    /// One listening socket per event loop, all on the listener's address (SO_REUSEPORT):
+    /// the kernel spreads connections over them, and each connection is served on the loop
+    /// that accepted it. With one shared socket, NIO hands a connection accepted on one loop
+    /// to the next loop in turn, which costs three cross-thread wake-ups before the banner.
+    /// An exclusive bind comes first, so a port another program holds (even one that also
+    /// sets SO_REUSEPORT) fails here, as it would without sharing.
+    private func bindSockets(_ spec: ListenerSpec, server: any ProtocolServer, listener: BoundListener) async throws -> [any Channel] {
+        try Self.probeExclusiveBind(spec)
+        var loops: [any EventLoop] = []
+        var iterator = group.makeIterator()
+        while let loop = iterator.next() { loops.append(loop) }
+        var channels: [any Channel] = []
+        do {
+            var port = spec.port
+            for loop in loops {
+                let channel = try await bootstrap(spec, on: loop, server: server, listener: listener)
+                    .bind(host: spec.address, port: port).get()
+                port = channel.localAddress?.port ?? port  // port 0: the others join the first one's
+                channels.append(channel)
+            }
+        } catch {
+            for channel in channels { try? await channel.close().get() }
+            throw error
+        }
+        return channels
+    }
+
+    private func bootstrap(_ spec: ListenerSpec, on loop: any EventLoop, server: any ProtocolServer, listener: BoundListener) -> ServerBootstrap {
         let acceptErrors = configuration.admission.acceptErrors
-        var bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelInitializer { channel in
                 // Out of descriptors (EMFILE/ENFILE), accept fails at once every time it is
                 // tried: without a pause the event loop spins at 100 % and nothing else runs.
@@ -250,36 +292,52 @@ public actor ListenerManager: Service {
                 }
             }
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(Self.reusePort, value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16 * 1024))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // No child TCP_NODELAY option: ServerBootstrap sets it on the listening socket and
+            // accepted sockets inherit it (`.socketOption(.tcp_nodelay)` would set SO_DEBUG).
             .childChannelInitializer { channel in
                 listener.initialize(channel, server: server)
             }
-        if spec.source == .manual {
-            // IP_FREEBIND: an address a failover will bring up can be bound before it exists.
+        for option in Self.addressOptions(spec) {
             bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IP)), name: NIOBSDSocket.Option(rawValue: IP_FREEBIND)), value: 1)
+                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: option.level), name: NIOBSDSocket.Option(rawValue: option.name)),
+                value: 1)
         }
-        if spec.address == "::" {
-            // "All IPv6" must not also take the IPv4 wildcard's place.
-            bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IPV6)), name: NIOBSDSocket.Option(rawValue: IPV6_V6ONLY)), value: 1)
+        return bootstrap
+    }
+
+    static let reusePort = ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
+
+    /// Socket options the address needs, as (level, name) set to 1.
+    static func addressOptions(_ spec: ListenerSpec) -> [(level: CInt, name: CInt)] {
+        var options: [(level: CInt, name: CInt)] = []
+        // IP_FREEBIND: an address a failover will bring up can be bound before it exists.
+        if spec.source == .manual { options.append((CInt(IPPROTO_IP), IP_FREEBIND)) }
+        // "All IPv6" must not also take the IPv4 wildcard's place.
+        if spec.address == "::" { options.append((CInt(IPPROTO_IPV6), IPV6_V6ONLY)) }
+        return options
+    }
+
+    /// Binds (and closes) a socket without SO_REUSEPORT on the listener's address: fails
+    /// with the bind's error when any other socket listens there.
+    static func probeExclusiveBind(_ spec: ListenerSpec) throws {
+        let address = try SocketAddress.makeAddressResolvingHost(spec.address, port: spec.port)
+        let fd = socket(CInt(address.protocol.rawValue), CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(fd) }
+        var one: CInt = 1
+        var options: [(level: CInt, name: CInt)] = [(SOL_SOCKET, SO_REUSEADDR)]
+        options += addressOptions(spec)
+        for option in options {
+            guard setsockopt(fd, option.level, option.name, &one, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
+                throw IOError(errnoCode: errno, reason: "setsockopt")
+            }
         }
-        do {
-            let channel = try await bootstrap.bind(host: spec.address, port: spec.port).get()
-            listener.channel = channel
-            listener.state = .listening
-            listener.error = listener.certificateError
-            listener.since = Date()
-            loggedFailures[spec.key] = nil
-            logger.info("listener \(spec.key) \(spec.protocol.rawValue)/\(spec.encryption.rawValue): listening")
-            publish(listener)
-        } catch {
-            fail(listener, Self.reason(error))
-        }
-        return listener
+        let bound = address.withSockAddr { pointer, size in Glibc.bind(fd, pointer, socklen_t(size)) }
+        guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
     }
 
     /// Records a socket that could not be opened; logs it unless it failed the same way last time.
@@ -322,11 +380,10 @@ public actor ListenerManager: Service {
 
     /// Closes the socket; its sessions go on until they end or the drain timeout passes.
     private func retire(_ listener: BoundListener, reason: String) async {
-        if let channel = listener.channel {
-            try? await channel.close().get()
+        if !listener.channels.isEmpty {
+            await listener.closeSockets()
             logger.info("listener \(listener.spec.key) \(listener.spec.protocol.rawValue): closed (\(reason))")
         }
-        listener.channel = nil
         // The socket's series leave /metrics with it; a socket bound again starts anew.
         listener.counters.destroyMetrics()
         registry.remove(listener.spec.key)
@@ -358,8 +415,7 @@ public actor ListenerManager: Service {
         let all = Array(bound.values) + draining
         bound.removeAll()
         for listener in all {
-            if let channel = listener.channel { try? await channel.close().get() }
-            listener.channel = nil
+            await listener.closeSockets()
             listener.children.drain()
         }
         let deadline = ContinuousClock.now + configuration.shutdownDrainTimeout
@@ -387,13 +443,13 @@ public actor ListenerManager: Service {
     }
 }
 
-/// One socket and everything its connections share.
+/// One listening address (a socket per event loop) and everything its connections share.
 final class BoundListener: @unchecked Sendable {
     // Actor-owned fields (touched only by ListenerManager):
     var spec: ListenerSpec {
         didSet { config.withLockedValue { $0 = spec } }
     }
-    var channel: (any Channel)?
+    var channels: [any Channel] = []
     var state: ListenerStatus.State = .starting
     var error: String?
     var certificateError: String?
@@ -409,6 +465,11 @@ final class BoundListener: @unchecked Sendable {
     let greetingNames: NIOLockedValueBox<[String: String]>
     let admission: Admission
     let connections = NIOLockedValueBox(ConnectionCounts())
+
+    func closeSockets() async {
+        for channel in channels { try? await channel.close().get() }
+        channels = []
+    }
 
     init(spec: ListenerSpec, greetingNames: NIOLockedValueBox<[String: String]>, admission: Admission) {
         self.spec = spec

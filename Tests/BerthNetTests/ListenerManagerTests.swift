@@ -152,6 +152,29 @@ struct ListenerManagerTests {
         await harness.tearDown()
     }
 
+    @Test("a port another program shares out (SO_REUSEPORT) is still in use; each event loop gets its own socket")
+    func reusePortIsNotShared() async throws {
+        let (a, b) = Self.twoPorts()
+        let holder = Socket.hold("127.0.0.1", b, reusePort: true)
+        let harness = Harness(Self.bindings(a, b))
+        await harness.manager.reconcile()
+        #expect(harness.snapshot()[b]?.state == .failed)
+        #expect(harness.snapshot()[b]?.error == "address already in use", "joined another program's socket")
+        close(holder)
+
+        // Every loop accepts on its own socket: many connections, each greeted.
+        await harness.manager.reconcile()
+        #expect(harness.snapshot()[b]?.state == .listening)
+        var loops = 0
+        var iterator = MultiThreadedEventLoopGroup.singleton.makeIterator()
+        while iterator.next() != nil { loops += 1 }
+        #expect(Socket.listeningSockets(b) == loops)
+        for _ in 0..<20 { #expect(Socket.probe("127.0.0.1", b) == .greeting("hello\r\n")) }
+        #expect(harness.snapshot()[b]?.totalConnections == 20)
+        await harness.tearDown()
+        #expect(Socket.eventuallyRefused("127.0.0.1", b), "every socket of the listener is closed")
+    }
+
     @Test("a protocol with no server is notServing and opens no socket")
     func notServing() async throws {
         let (a, b) = Self.twoPorts()

@@ -31,9 +31,13 @@ enum Socket {
     }
 
     /// A listening socket that holds `port` until closed; returns the fd.
-    static func hold(_ host: String, _ port: Int) -> Int32 {
+    /// A listening socket on `host:port`; `reusePort`: one that would share the port with
+    /// any later socket of this user that sets SO_REUSEPORT too.
+    static func hold(_ host: String, _ port: Int, reusePort: Bool = false) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         precondition(fd >= 0)
+        var one: Int32 = 1
+        if reusePort { precondition(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0) }
         var address = address(host, port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -41,6 +45,16 @@ enum Socket {
         precondition(bound == 0, "cannot hold \(host):\(port): errno \(errno)")
         precondition(listen(fd, 8) == 0)
         return fd
+    }
+
+    /// IPv4 sockets listening on `port` (/proc/net/tcp, state 0A).
+    static func listeningSockets(_ port: Int) -> Int {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+        let local = String(format: ":%04X", port)
+        return table.split(separator: "\n").dropFirst().count { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[1].hasSuffix(local) && fields[3] == "0A"
+        }
     }
 
     enum Probe: Equatable {
