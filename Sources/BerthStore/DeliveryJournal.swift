@@ -12,11 +12,12 @@ import Glibc
 /// `fdatasync` of a preallocated file, instead of a `syncfs` that must also commit the
 /// filesystem's metadata for the new Maildir file, its rename and the index's WAL.
 ///
-/// The Maildir files and index rows are still written before the `250`, only not flushed;
-/// the journal holds the message bytes until a checkpoint (one `syncfs`) has made them
-/// durable. Checkpoints come when the journal is half full, a second after its oldest
-/// record, at shutdown, and before anything removes or moves a message (so that a
-/// replay can never bring back a message the user deleted or moved after a checkpoint).
+/// The `250` follows the record's flush; the Maildir files and index rows are written
+/// after it (not flushed; a checkpoint or a mailbox read waits for them), and the journal
+/// holds the message bytes until a checkpoint (one `syncfs`) has made them durable.
+/// Checkpoints come when the journal is half full, a second after its oldest record, at
+/// shutdown, and before anything removes or moves a message (so that a replay can never
+/// bring back a message the user deleted or moved after a checkpoint).
 /// After a crash, `replay` puts back every journaled message whose file is missing or
 /// short; recovery then indexes it.
 ///
@@ -61,11 +62,23 @@ public final class DeliveryJournal: @unchecked Sendable {
     public let checkpointInterval: TimeInterval
     private let fd: Int32
     private let syncFD: Int32
-    private let lock = NSLock()
+    private let condition = NSCondition()
     /// This generation's key (random; a checkpoint makes a new one).
     private var key: [UInt8]
     private var tail: Int
     private var oldestRecord: Date?
+    /// Records of acknowledged messages whose files could not be written: no checkpoint may
+    /// drop them before a restart replays them.
+    private var retained = false
+    /// Records written, and those whose messages are in their mailboxes (counted from start).
+    private var appendedRecords: UInt64 = 0
+    private var appliedRecords: UInt64 = 0
+    /// Checkpoints waiting for the last records' messages: no new record until they are done.
+    private var checkpointsWaiting = 0
+    /// An append or a checkpoint is writing the file (outside the lock).
+    private var writing = false
+    /// The header could not be written: appends refused (deliveries use `syncfs`).
+    private var unusable = false
     private let logger: Logger
 
     /// Opens (creating it full of zeros if needed) the journal at `path` and starts a new
@@ -103,7 +116,7 @@ public final class DeliveryJournal: @unchecked Sendable {
         }
         key = Self.newKey()
         tail = Self.headerSize
-        try writeHeader()
+        try writeHeader(key: key)
     }
 
     deinit {
@@ -112,48 +125,128 @@ public final class DeliveryJournal: @unchecked Sendable {
     }
 
     /// Whether the next call should be `checkpoint` (half full, or the oldest record has
-    /// waited `checkpointInterval`).
+    /// waited `checkpointInterval`). Never while records are retained for recovery.
     public func checkpointDue(now: Date = Date()) -> Bool {
-        lock.withLock { tail > capacity / 2 || (oldestRecord.map { now.timeIntervalSince($0) >= checkpointInterval } ?? false) }
+        condition.withLock {
+            !retained && (tail > capacity / 2 || (oldestRecord.map { now.timeIntervalSince($0) >= checkpointInterval } ?? false))
+        }
     }
 
-    /// When the oldest record's checkpoint is due; nil when the journal is empty.
+    /// When the oldest record's checkpoint is due; nil when the journal is empty or its
+    /// records are retained for recovery.
     public var checkpointDeadline: Date? {
-        lock.withLock { oldestRecord?.addingTimeInterval(checkpointInterval) }
+        condition.withLock { retained ? nil : oldestRecord?.addingTimeInterval(checkpointInterval) }
     }
 
-    /// Writes `entries` as one record and makes it durable. false when it does not fit
-    /// (checkpoint, then try again) or the write failed (use a `syncfs` instead).
-    public func append(_ entries: [Entry], now: Date = Date()) -> Bool {
-        lock.withLock {
+    /// Writes `entries` as one record and makes it durable: the messages may be
+    /// acknowledged. Returns the record's number, which `applied(through:)` must report once
+    /// the messages' files and rows exist; until then no checkpoint drops the record and
+    /// `settle` waits. nil when the record does not fit (checkpoint, then try again) or the
+    /// write failed (use a `syncfs` instead).
+    public func append(_ entries: [Entry], now: Date = Date()) -> UInt64? {
+        // The disk is written outside the lock, so that `settle` never waits for it.
+        let claimed: (record: [UInt8], offset: Int)? = condition.withLock {
+            while writing || checkpointsWaiting > 0 { condition.wait() }
+            guard !unusable else { return nil }
             let record = Self.encodeRecord(entries, key: key)
-            guard tail + record.count <= capacity else { return false }
-            guard Self.writeAll(fd, record, at: tail), fdatasync(fd) == 0 else {
-                logger.error("delivery journal: cannot write \(path): \(errnoText())")
-                return false
+            guard tail + record.count <= capacity else { return nil }
+            writing = true
+            return (record, tail)
+        }
+        guard let claimed else { return nil }
+        let written = Self.writeAll(fd, claimed.record, at: claimed.offset) && fdatasync(fd) == 0
+        let failure = errno
+        return condition.withLock {
+            defer {
+                writing = false
+                condition.broadcast()
             }
-            tail += record.count
+            guard written else {
+                logger.error("delivery journal: cannot write \(path): \(errnoText(failure))")
+                return nil
+            }
+            tail = claimed.offset + claimed.record.count
             if oldestRecord == nil { oldestRecord = now }
-            return true
+            appendedRecords += 1
+            return appendedRecords
+        }
+    }
+
+    /// The messages of every record up to `record` are in their mailboxes (or retained).
+    public func applied(through record: UInt64) {
+        condition.withLock {
+            appliedRecords = max(appliedRecords, record)
+            condition.broadcast()
+        }
+    }
+
+    /// Keeps every record until the next start, whose recovery replays them: for
+    /// acknowledged messages that could not be written to their mailboxes. Checkpoints are
+    /// refused from now on.
+    public func retainForRecovery() {
+        condition.withLock { retained = true }
+    }
+
+    /// Returns once the files and rows of every message acknowledged before the call exist:
+    /// a mailbox reader calls it first, so that it sees the mail just accepted.
+    public func settle() {
+        condition.withLock {
+            let target = appendedRecords
+            while appliedRecords < target { condition.wait() }
         }
     }
 
     /// Makes everything written to the filesystem durable (one `syncfs`) and empties the
-    /// journal. Nothing to do when it is empty.
+    /// journal, once the messages of its records are in their mailboxes (no new record is
+    /// written meanwhile). Nothing to do when it is empty.
     public func checkpoint() throws {
-        try lock.withLock {
-            guard tail > Self.headerSize else { return }
-            guard cberth_syncfs(syncFD) == 0 else {
-                throw DeliveryError(description: "cannot flush the data directory: \(errnoText())")
+        let due: Bool = try condition.withLock {
+            checkpointsWaiting += 1
+            while writing || appliedRecords < appendedRecords { condition.wait() }
+            checkpointsWaiting -= 1
+            guard tail > Self.headerSize else {
+                condition.broadcast()
+                return false
             }
-            key = Self.newKey()
+            guard !retained else {
+                condition.broadcast()
+                throw DeliveryError(description: "the journal holds acknowledged messages not yet in their mailboxes; they are kept for the next start")
+            }
+            writing = true
+            return true
+        }
+        guard due else { return }
+        let newKey = Self.newKey()
+        var failure: DeliveryError?
+        var headerTorn = false
+        if cberth_syncfs(syncFD) != 0 {
+            failure = DeliveryError(description: "cannot flush the data directory: \(errnoText())")
+        } else {
+            do {
+                try writeHeader(key: newKey)
+            } catch {
+                failure = error as? DeliveryError
+                headerTorn = true
+            }
+        }
+        try condition.withLock {
+            defer {
+                writing = false
+                condition.broadcast()
+            }
+            if headerTorn {
+                // Records written after a torn header could not be read back.
+                unusable = true
+                logger.error("delivery journal: \(failure?.description ?? "header not written"); deliveries use syncfs until the next start")
+            }
+            if let failure { throw failure }
+            key = newKey
             tail = Self.headerSize
             oldestRecord = nil
-            try writeHeader()
         }
     }
 
-    private func writeHeader() throws {
+    private func writeHeader(key: [UInt8]) throws {
         var header = Self.headerMagic + key
         header += Self.digest(header)
         header += [UInt8](repeating: 0, count: Self.headerSize - header.count)

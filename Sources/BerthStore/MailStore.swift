@@ -12,12 +12,15 @@ public struct DeliveryError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Maildir delivery with group commit. Every message is written to `tmp/`, renamed into
-/// `new/` (a queue file into `queue/new/`), its index or queue rows committed, and then
-/// the whole batch is made durable with one flush — and only then is the SMTP client told
-/// `250`. Messages that arrive together share the flush. The flush is one `fdatasync` of
-/// the delivery journal for a batch of small local messages (`DeliveryJournal`), one
-/// `syncfs(2)` of the data directory otherwise.
+/// Maildir delivery with group commit: messages that arrive together share one flush, and
+/// only after it is the SMTP client told `250`.
+///
+/// A batch of small local messages is written to the delivery journal and flushed with one
+/// `fdatasync` (`DeliveryJournal`); the replies go, and then each message is written to
+/// `tmp/`, renamed into `new/` and indexed on the applier (a checkpoint or a mailbox read
+/// waits for that), while the writer goes on with the next batch.
+/// Any other batch is written that way first (a queue file into `queue/new/`, with queue
+/// rows), made durable with one `syncfs(2)` of the data directory, and then acknowledged.
 public final class MailStore: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<String, any Error>) -> Void
 
@@ -35,6 +38,8 @@ public final class MailStore: @unchecked Sendable {
     private var pending: [(InboundMessage, Completion)] = []
     private var stopping = false
     private var writer: Thread?
+    /// Writes the files and rows of journaled batches after their acknowledgement, in order.
+    private let applier = DispatchQueue(label: "berth-maildir-applier")
     private let finished = DispatchSemaphore(value: 0)
     private var createdDirectories: Set<String> = []
     private let rootFD: Int32
@@ -152,13 +157,78 @@ public final class MailStore: @unchecked Sendable {
     }
 
     private func commit(_ batch: [(InboundMessage, Completion)]) {
+        let now = Date()
+        var (written, failures) = plan(batch, at: now)
+        if let entries = journalEntries(batch, written), let record = journal.append(entries, now: now) {
+            // Durable: the replies go first. The files and rows follow on the applier, while
+            // this thread takes the next batch; checkpoints and mailbox reads wait for them.
+            complete(batch, failures)
+            applier.async { [self, written] in
+                var inboxes: Set<Int64> = []
+                do {
+                    try materialize(written, batch)
+                    try moveIntoNew(written)
+                    inboxes = try index(written, batch: batch, at: now).inboxes
+                } catch {
+                    let names = entries.map(\.name).joined(separator: ", ")
+                    logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(error)", metadata: ["messages": .string(names)])
+                    journal.retainForRecovery()
+                }
+                journal.applied(through: record)
+                notifier.notify(inboxes)
+            }
+            removeSpoolFiles(batch)  // of messages that failed
+            return
+        }
+        // Not journaled: files, renames and rows first, then one syncfs, then the replies.
+        var queued: [QueueEntry] = []
+        do {
+            failures.merge(try materialize(written, batch, eachOnItsOwn: true)) { $1 }
+            written.removeAll { failures[$0.job] != nil }
+            if !written.isEmpty {
+                var indexed = false
+                do {
+                    try moveIntoNew(written)
+                    let inboxes: Set<Int64>
+                    (queued, inboxes) = try index(written, batch: batch, at: now)
+                    indexed = true
+                    try flush()
+                    notifier.notify(inboxes)
+                } catch {
+                    if indexed { unindex(written) }
+                    throw error
+                }
+            }
+        } catch {
+            logger.error("maildir commit failed: \(error)")
+            for file in written {
+                unlink(file.tmpPath)
+                unlink(file.newPath)
+                failures[file.job] = error
+            }
+            // A record whose write failed half-way must not bring back a refused message.
+            checkpointJournal()
+            queued = []
+        }
+        removeSpoolFiles(batch)
+        if !queued.isEmpty { onQueued?(queued) }
+        complete(batch, failures)
+    }
+
+    /// Spooled bodies are hard-linked into place by now (or failed): the spool's name goes.
+    private func removeSpoolFiles(_ batch: [(InboundMessage, Completion)]) {
+        for (message, _) in batch {
+            if case .file(let spool, _) = message.body { unlink(spool) }
+        }
+    }
+
+    /// Where each message goes: one `Written` per mailbox (and one for the queue), its
+    /// Maildir directories made; nothing written yet. A message that cannot be placed fails.
+    private func plan(_ batch: [(InboundMessage, Completion)], at now: Date) -> ([Written], [Int: any Error]) {
         var written: [Written] = []
         var failures: [Int: any Error] = [:]
-        let now = Date()
         for (index, (message, _)) in batch.enumerated() {
             var mine: [Written] = []
-            // The message's one inode: every mailbox (and the queue) holds a hard link to it.
-            var source: String?
             do {
                 let crlfSize = try Self.crlfSize(of: message.body)
                 let name = names.next(fileSize: message.body.size, crlfSize: crlfSize, now: now)
@@ -179,54 +249,53 @@ public final class MailStore: @unchecked Sendable {
                         continue
                     }
                     try ensureMaildir(box)
-                    let tmpPath = "\(box)/tmp/\(name)"
-                    if let source {
-                        try link(source, tmpPath)
-                    } else {
-                        try materialize(message.body, at: tmpPath)
-                        source = tmpPath
-                    }
                     mine.append(Written(
-                        job: index, tmpPath: tmpPath, newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
+                        job: index, tmpPath: "\(box)/tmp/\(name)", newPath: "\(box)/new/\(name)", newDirectory: "\(box)/new",
                         account: account, size: message.body.size, crlfSize: crlfSize, recipients: [address]))
                 }
                 written += mine
             } catch {
                 logger.error("delivery failed", metadata: ["queue": .string(message.queueID), "error": "\(error)"])
-                for file in mine { unlink(file.tmpPath) }
                 failures[index] = error
             }
-            if case .file(let spool, _) = message.body { unlink(spool) }
         }
-        if !written.isEmpty {
-            var queued: [QueueEntry] = []
-            var inboxes: Set<Int64> = []
-            var indexed = false
+        return (written, failures)
+    }
+
+    /// Writes each message's files into `tmp/`: the first from its body, the others hard
+    /// links to it (one inode per message). `eachOnItsOwn`: a message that fails is taken
+    /// back and reported, the others go on; otherwise the first failure ends it.
+    @discardableResult
+    private func materialize(
+        _ written: [Written], _ batch: [(InboundMessage, Completion)], eachOnItsOwn: Bool = false
+    ) throws -> [Int: any Error] {
+        var failures: [Int: any Error] = [:]
+        var start = written.startIndex
+        while start < written.endIndex {
+            let job = written[start].job
+            let end = written[start...].firstIndex { $0.job != job } ?? written.endIndex
+            let files = written[start..<end]
             do {
-                for file in written where rename(file.tmpPath, file.newPath) != 0 {
-                    throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
-                }
-                // Journaled before the rows exist: no session can see (and expunge) a
-                // message before its record is in, so a replay never brings one back.
-                let journaled = journaled(batch, written)
-                (queued, inboxes) = try index(written, batch: batch, at: now)
-                indexed = true
-                if !journaled { try flush() }
-                notifier.notify(inboxes)
+                try materialize(batch[job].0.body, at: files[start].tmpPath)
+                for file in files.dropFirst() { try link(files[start].tmpPath, file.tmpPath) }
             } catch {
-                logger.error("maildir commit failed: \(error)")
-                if indexed { unindex(written) }
-                for file in written {
-                    unlink(file.tmpPath)
-                    unlink(file.newPath)
-                    failures[file.job] = error
-                }
-                // A journaled record of a batch the clients were refused must not come back.
-                checkpointJournal()
-                queued = []
+                guard eachOnItsOwn else { throw error }
+                logger.error("delivery failed", metadata: ["queue": .string(batch[job].0.queueID), "error": "\(error)"])
+                for file in files { unlink(file.tmpPath) }
+                failures[job] = error
             }
-            if !queued.isEmpty { onQueued?(queued) }
+            start = end
         }
+        return failures
+    }
+
+    private func moveIntoNew(_ written: [Written]) throws {
+        for file in written where rename(file.tmpPath, file.newPath) != 0 {
+            throw DeliveryError(description: "cannot rename into \(file.newDirectory): \(errnoText())")
+        }
+    }
+
+    private func complete(_ batch: [(InboundMessage, Completion)], _ failures: [Int: any Error]) {
         for (index, (message, completion)) in batch.enumerated() {
             if let failure = failures[index] {
                 completion(.failure(failure))
@@ -279,22 +348,21 @@ public final class MailStore: @unchecked Sendable {
         }
     }
 
-    /// Makes a batch durable through the journal when every message in it is small, held
-    /// in memory and for local mailboxes only (a queued message's envelope lives in the
-    /// database, which only `syncfs` makes durable). false: use `flush`.
-    private func journaled(_ batch: [(InboundMessage, Completion)], _ written: [Written]) -> Bool {
+    /// The journal's record for a batch in which every message is small, held in memory
+    /// and for local mailboxes only (a queued message's envelope lives in the database,
+    /// which only `syncfs` makes durable); nil: use `flush`.
+    private func journalEntries(_ batch: [(InboundMessage, Completion)], _ written: [Written]) -> [DeliveryJournal.Entry]? {
         var entries: [DeliveryJournal.Entry] = []
         for (job, (message, _)) in batch.enumerated() {
             let files = written.filter { $0.job == job }
-            guard let first = files.first else { continue }  // failed: nothing of it stays
+            guard let first = files.first else { continue }  // failed or no mailbox: nothing of it stays
             guard case .bytes(let body) = message.body, body.count <= DeliveryJournal.maxBodySize,
                   files.allSatisfy({ $0.account != nil })
-            else { return false }
+            else { return nil }
             entries.append(DeliveryJournal.Entry(
                 name: (first.newPath as NSString).lastPathComponent, accounts: files.compactMap(\.account), body: body))
         }
-        // Full: this batch gets a syncfs; the writer checkpoints after it (over half full).
-        return journal.append(entries)
+        return entries.isEmpty ? nil : entries
     }
 
     /// Takes back the rows of a batch whose flush failed (the clients get 4xx).

@@ -195,6 +195,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     }
 
     public func status(_ name: String, of account: MailAccount) throws -> MailboxStatus {
+        journal?.settle()
         let folder = try existing(name, of: account)
         let status = try wrapStorage("cannot read the index") { try index.status(of: folder.id) }
         return MailboxStatus(
@@ -229,6 +230,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     // MARK: Messages
 
     public func snapshot(_ name: String, of account: MailAccount) throws -> MailboxSnapshot {
+        journal?.settle()  // mail acknowledged before this read is in it
         let name = MaildirLayout.canonical(name)
         try ensureDefaults(account)
         guard let (folder, messages) = try wrapStorage("cannot read the index", { try index.contents(ofMailboxNamed: name, of: account) })
@@ -238,6 +240,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     }
 
     public func changes(in mailboxID: Int64, of account: MailAccount, since modSeq: UInt64) throws -> MailboxChanges {
+        journal?.settle()
         guard let changes = try wrapStorage("cannot read the index", { try index.changes(inMailbox: mailboxID, of: account, since: modSeq) })
         else { throw MailboxStoreError.mailboxGone }
         return MailboxChanges(mailbox: changes.mailbox, changed: changes.changed, expunged: changes.expunged)

@@ -14,6 +14,13 @@ struct DeliveryJournalTests {
         DeliveryJournal.Entry(name: name, accounts: accounts, body: Array(body.utf8))
     }
 
+    /// Appends and reports the messages in their mailboxes at once (as the applier would).
+    static func appendApplied(_ journal: DeliveryJournal, _ entries: [DeliveryJournal.Entry]) -> Bool {
+        guard let record = journal.append(entries) else { return false }
+        journal.applied(through: record)
+        return true
+    }
+
     static let someKey = [UInt8](repeating: 7, count: DeliveryJournal.keySize)
 
     /// The key the journal's header holds (what only the server knows).
@@ -42,8 +49,8 @@ struct DeliveryJournalTests {
         try Self.withJournal { journal, _ in
             let first = [Self.entry("1.M1P1Q1.mx"), Self.entry("1.M1P1Q2.mx", [Self.alice, Self.bob], body: "x\n")]
             let second = [Self.entry("2.M2P1Q3.mx", body: String(repeating: "line\n", count: 300))]
-            #expect(journal.append(first))
-            #expect(journal.append(second))
+            #expect(Self.appendApplied(journal, first))
+            #expect(Self.appendApplied(journal, second))
             #expect(DeliveryJournal.entries(atPath: journal.path) == first + second)
             #expect(journal.checkpointDeadline != nil)
         }
@@ -52,11 +59,11 @@ struct DeliveryJournalTests {
     @Test("a checkpoint empties it; a new journal starts empty (a new generation)")
     func checkpointAndReopen() throws {
         try Self.withJournal { journal, directory in
-            #expect(journal.append([Self.entry("a")]))
+            #expect(Self.appendApplied(journal, [Self.entry("a")]))
             try journal.checkpoint()
             #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty, "old records are dead after the header moved on")
             #expect(journal.checkpointDeadline == nil)
-            #expect(journal.append([Self.entry("b")]))
+            #expect(Self.appendApplied(journal, [Self.entry("b")]))
             #expect(DeliveryJournal.entries(atPath: journal.path) == [Self.entry("b")], "written over the dead ones")
 
             let reopened = try DeliveryJournal(path: journal.path, syncDirectory: directory.path, capacity: journal.capacity, logger: Self.logger)
@@ -68,21 +75,21 @@ struct DeliveryJournalTests {
     func full() throws {
         try Self.withJournal(capacity: 3 * 4096) { journal, _ in
             let big = Self.entry("big", body: String(repeating: "y", count: 5000))
-            #expect(journal.append([big]))
+            #expect(Self.appendApplied(journal, [big]))
             #expect(journal.checkpointDue(), "over half full")
-            #expect(!journal.append([big]), "a second one passes the end")
+            #expect(!Self.appendApplied(journal, [big]), "a second one passes the end")
             try journal.checkpoint()
-            #expect(journal.append([big]))
+            #expect(Self.appendApplied(journal, [big]))
         }
     }
 
     @Test("reading stops at a torn or altered record; the ones before it stay")
     func tornRecord() throws {
         try Self.withJournal { journal, _ in
-            #expect(journal.append([Self.entry("first")]))
+            #expect(Self.appendApplied(journal, [Self.entry("first")]))
             let secondAt = 4096 + DeliveryJournal.encodeRecord([Self.entry("first")], key: Self.someKey).count
-            #expect(journal.append([Self.entry("second")]))
-            #expect(journal.append([Self.entry("third")]))
+            #expect(Self.appendApplied(journal, [Self.entry("second")]))
+            #expect(Self.appendApplied(journal, [Self.entry("third")]))
             // One octet of the second record's body changed: its digest no longer matches.
             let fd = open(journal.path, O_RDWR)
             defer { close(fd) }
@@ -97,7 +104,7 @@ struct DeliveryJournalTests {
     @Test("bytes a client sent cannot pass for a record: another key's record is dead, names that leave the folder are refused")
     func forgedRecords() throws {
         try Self.withJournal { journal, _ in
-            #expect(journal.append([Self.entry("real")]))
+            #expect(Self.appendApplied(journal, [Self.entry("real")]))
             let tail = 4096 + DeliveryJournal.encodeRecord([Self.entry("real")], key: Self.someKey).count
             // Under a key of the attacker's own (the message body of an older generation).
             Self.writeAt(journal.path, DeliveryJournal.encodeRecord([Self.entry("forged")], key: Self.someKey), tail)
@@ -119,7 +126,7 @@ struct DeliveryJournalTests {
     @Test("a damaged header is reported and nothing of the file is trusted; a new journal gets a new key")
     func damagedHeader() throws {
         try Self.withJournal { journal, directory in
-            #expect(journal.append([Self.entry("a")]))
+            #expect(Self.appendApplied(journal, [Self.entry("a")]))
             var byte = [UInt8](repeating: 0, count: 1)
             let fd = open(journal.path, O_RDWR)
             #expect(pread(fd, &byte, 1, 20) == 1)
@@ -178,7 +185,7 @@ struct DeliveryJournalTests {
         let config = try ConfigStore(path: directory.databasePath)
         let journal = try DeliveryJournal(path: MailStore.journalPath(directory.path), syncDirectory: directory.path, logger: Self.logger)
         let name = "1795000000.M1P\(MailStoreRecoveryTests.deadPID)Q1.mx.example.com,S=19,W=22"
-        #expect(journal.append([Self.entry(name, [Self.alice, Self.bob])]))
+        #expect(Self.appendApplied(journal, [Self.entry(name, [Self.alice, Self.bob])]))
 
         let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
         let alicePath = directory.path + "/mail/example.com/alice/new/" + name
@@ -205,7 +212,7 @@ struct DeliveryJournalTests {
         // What a power loss can leave on some filesystems: the right size, all zeros.
         try Data(repeating: 0, count: body.utf8.count).write(to: URL(fileURLWithPath: inbox + "/new/zeros"))
         let journal = try DeliveryJournal(path: MailStore.journalPath(directory.path), syncDirectory: directory.path, logger: Self.logger)
-        #expect(journal.append([Self.entry("flagged", body: body), Self.entry("short", body: body), Self.entry("zeros", body: body)]))
+        #expect(Self.appendApplied(journal, [Self.entry("flagged", body: body), Self.entry("short", body: body), Self.entry("zeros", body: body)]))
 
         let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
         #expect(report.restoredFromJournal == [inbox + "/new/short", inbox + "/new/zeros"])
@@ -226,12 +233,12 @@ struct DeliveryJournalTests {
             dataDirectory: directory.path, index: SQLiteMailIndex(database: config.database), hostname: "mx.example.com",
             journal: journal, logger: Self.logger)
         let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
-        #expect(journal.append([Self.entry("delivered")]))
+        #expect(Self.appendApplied(journal, [Self.entry("delivered")]))
         _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: false, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).count == 1, "a copy removes nothing")
         _ = try store.expunge(uids: [], in: inbox.id, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
-        #expect(journal.append([Self.entry("delivered again")]))
+        #expect(Self.appendApplied(journal, [Self.entry("delivered again")]))
         _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: true, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
     }
@@ -264,5 +271,71 @@ struct DeliveryJournalTests {
             body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
         #expect(DeliveryJournal.entries(atPath: mail.journal.path).count == 1, "a queued or big message is flushed with syncfs")
         #expect(directory.files(in: "mail/example.com/alice/new").count == 3)
+    }
+
+    @Test("settle and checkpoint wait for the files of acknowledged records; a retained journal refuses checkpoints")
+    func settleAndCheckpointWaitForTheApply() throws {
+        try Self.withJournal { journal, _ in
+            let first = try #require(journal.append([Self.entry("m1")]))
+            let second = try #require(journal.append([Self.entry("m2")]))
+            let settled = Locked(false)
+            let checkpointed = Locked(false)
+            Thread { journal.settle(); settled.set(true) }.start()
+            Thread { try? journal.checkpoint(); checkpointed.set(true) }.start()
+            Thread.sleep(forTimeInterval: 0.05)
+            journal.applied(through: first)
+            Thread.sleep(forTimeInterval: 0.05)
+            #expect(!settled.get() && !checkpointed.get(), "record 2 is not in its mailbox yet")
+            #expect(DeliveryJournal.entries(atPath: journal.path).count == 2)
+            journal.applied(through: second)
+            let deadline = Date().addingTimeInterval(30)
+            while !(settled.get() && checkpointed.get()) && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            #expect(settled.get() && checkpointed.get())
+            #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
+
+            let third = try #require(journal.append([Self.entry("m3")]))
+            journal.retainForRecovery()
+            journal.applied(through: third)
+            #expect(throws: DeliveryError.self) { try journal.checkpoint() }
+            #expect(!journal.checkpointDue(now: Date().addingTimeInterval(7200)) && journal.checkpointDeadline == nil)
+            #expect(DeliveryJournal.entries(atPath: journal.path).map(\.name) == ["m3"])
+        }
+    }
+
+    @Test("an acknowledged message its mailbox could not take stays journaled and comes back at the next start")
+    func failedApplyIsRetainedForRecovery() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let config = try ConfigStore(path: directory.databasePath)
+        let mail = try MailStore(
+            dataDirectory: directory.path, store: config, hostname: "mx.example.com", journalCheckpointInterval: 0.05,
+            logger: Self.logger)
+        mail.start()
+        let local: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
+        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+            queueID: "F1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
+        // tmp/ turns into a file: the next message's file cannot be written (root or not).
+        let tmp = directory.path + "/mail/example.com/alice/tmp"
+        try FileManager.default.removeItem(atPath: tmp)
+        #expect(FileManager.default.createFile(atPath: tmp, contents: Data()))
+        let second = MailStoreTests.body(content: Array("Subject: second\n\nkept by the journal\n".utf8))
+        let id = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+            queueID: "F2.1", sender: MailStoreTests.sender, recipients: local, body: second))
+        #expect(id == "F2.1", "acknowledged: the journal holds it")
+        #expect(directory.files(in: "mail/example.com/alice/new").count == 1)
+        #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
+        Thread.sleep(forTimeInterval: 0.2)  // past the checkpoint interval: the writer keeps it too
+        let secondBytes: [UInt8] = if case .bytes(let bytes) = second { bytes } else { [] }
+        #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.body == secondBytes })
+        mail.stop()
+
+        try FileManager.default.removeItem(atPath: tmp)
+        let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
+        #expect(report.restoredFromJournal.count == 1)
+        let files = directory.files(in: "mail/example.com/alice/new")
+        #expect(files.count == 2)
+        let bodies = files.compactMap { FileManager.default.contents(atPath: directory.path + "/mail/example.com/alice/new/" + $0) }
+        #expect(bodies.contains(Data(secondBytes)))
+        #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
     }
 }

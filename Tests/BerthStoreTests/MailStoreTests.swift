@@ -39,6 +39,7 @@ struct MailStoreTests {
         guard done.wait(timeout: .now() + timeout) == .success else {
             throw DeliveryTimeout()
         }
+        mail.journal.settle()  // a journaled message's files follow its acknowledgement
         return try result.get()!.get()
     }
 
@@ -145,6 +146,7 @@ struct MailStoreTests {
                 }
             }
             #expect(group.wait(timeout: .now() + 120) == .success, "deliveries did not complete within 120 s")
+            mail.journal.settle()
             #expect(failures.get().isEmpty)
             #expect(ids.get().count == count)
             #expect(Set(ids.get()).count == count, "ids are distinct")

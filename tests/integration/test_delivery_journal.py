@@ -65,6 +65,8 @@ def test_acknowledged_messages_lost_with_their_files_come_back_from_the_journal(
         s.sendmail("bob@remote.test", [ALICE], smtp_message("journal 5", "journaled message 5\r\n"))
         sent.append(b"journaled message 5\r\n\r\n")
     assert journal_entries(b) == 1
+    # The 250 follows the journal's flush; the file follows it on the store's own thread.
+    wait_maildir_count(b, 1)
 
     b.stop(sig=signal.SIGKILL)
     # What a power loss could take: the file written since the checkpoint (the SELECT moved
