@@ -80,14 +80,19 @@ public final class DeliveryJournal: @unchecked Sendable {
     /// The header could not be written: appends refused (deliveries use `syncfs`).
     private var unusable = false
     private let logger: Logger
+    /// Called (with the journal's lock held) by whoever is about to wait for the files and
+    /// rows of acknowledged records, so that the thread writing them gets the processor.
+    private let waitingForApplies: (@Sendable () -> Void)?
 
     /// Opens (creating it full of zeros if needed) the journal at `path` and starts a new
     /// generation: run `replay` first, anything older is dead after this.
     /// - Parameter syncDirectory: a directory on the filesystem a checkpoint flushes.
     public init(
         path: String, syncDirectory: String, capacity: Int = defaultCapacity,
-        checkpointInterval: TimeInterval = defaultCheckpointInterval, logger: Logger
+        checkpointInterval: TimeInterval = defaultCheckpointInterval, logger: Logger,
+        waitingForApplies: (@Sendable () -> Void)? = nil
     ) throws {
+        self.waitingForApplies = waitingForApplies
         precondition(capacity >= 2 * Self.headerSize)
         self.path = path
         self.capacity = capacity
@@ -192,7 +197,10 @@ public final class DeliveryJournal: @unchecked Sendable {
     public func settle() {
         condition.withLock {
             let target = appendedRecords
-            while appliedRecords < target { condition.wait() }
+            while appliedRecords < target {
+                waitingForApplies?()
+                condition.wait()
+            }
         }
     }
 
@@ -202,7 +210,10 @@ public final class DeliveryJournal: @unchecked Sendable {
     public func checkpoint() throws {
         let due: Bool = try condition.withLock {
             checkpointsWaiting += 1
-            while writing || appliedRecords < appendedRecords { condition.wait() }
+            while writing || appliedRecords < appendedRecords {
+                if appliedRecords < appendedRecords { waitingForApplies?() }
+                condition.wait()
+            }
             checkpointsWaiting -= 1
             guard tail > Self.headerSize else {
                 condition.broadcast()

@@ -39,7 +39,7 @@ public final class MailStore: @unchecked Sendable {
     private var stopping = false
     private var writer: Thread?
     /// Writes the files and rows of journaled batches after their acknowledgement, in order.
-    private let applier = DispatchQueue(label: "berth-maildir-applier")
+    private let applier: IdleWorker
     private let finished = DispatchSemaphore(value: 0)
     private var createdDirectories: Set<String> = []
     private let rootFD: Int32
@@ -71,9 +71,11 @@ public final class MailStore: @unchecked Sendable {
         rootFD = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw DeliveryError(description: "cannot open \(dataDirectory): \(errnoText())") }
         // `recover` has replayed what the journal held; it starts empty.
+        let applier = IdleWorker(name: "berth-maildir-applier", logger: logger)
+        self.applier = applier
         journal = try DeliveryJournal(
             path: Self.journalPath(dataDirectory), syncDirectory: dataDirectory, capacity: journalCapacity,
-            checkpointInterval: journalCheckpointInterval, logger: logger)
+            checkpointInterval: journalCheckpointInterval, logger: logger, waitingForApplies: { applier.boost() })
     }
 
     static func journalPath(_ dataDirectory: String) -> String { dataDirectory + "/journal" }
@@ -85,6 +87,7 @@ public final class MailStore: @unchecked Sendable {
         thread.name = "berth-maildir-writer"
         writer = thread
         thread.start()
+        applier.start()
     }
 
     /// Stops after every message already handed over has been written and the journal
@@ -100,6 +103,7 @@ public final class MailStore: @unchecked Sendable {
         if first, writer != nil, finished.wait(timeout: .now() + timeout) == .timedOut {
             logger.error("the Maildir writer did not finish within \(Int(timeout)) s of the stop")
         }
+        if first { applier.stop() }  // idle: the writer's last checkpoint waited for it
     }
 
     /// Stores `message`; `completion` runs on the writer thread once it is durable (with
@@ -163,7 +167,7 @@ public final class MailStore: @unchecked Sendable {
             // Durable: the replies go first. The files and rows follow on the applier, while
             // this thread takes the next batch; checkpoints and mailbox reads wait for them.
             complete(batch, failures)
-            applier.async { [self, written] in
+            applier.submit { [self, written] in
                 var inboxes: Set<Int64> = []
                 do {
                     try materialize(written, batch)

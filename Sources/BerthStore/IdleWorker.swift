@@ -1,0 +1,94 @@
+import CBerthSystem
+import Foundation
+import Logging
+
+/// One thread that runs submitted work in order, at the lowest CPU priority (SCHED_IDLE)
+/// while it keeps up: it gets the processor only when no session thread wants it. For work
+/// that follows an acknowledgement (a journaled message's files and rows), so that on a
+/// busy machine it waits for a spare moment instead of delaying the next reply.
+///
+/// It must not starve, though (a flood of TLS handshakes would keep it off the processor
+/// for good, and with it delivery): `boost` puts it back at normal priority, and whoever
+/// waits for it calls that, as does `submit` once a backlog builds; it drops back when its
+/// queue is empty.
+final class IdleWorker: @unchecked Sendable {
+    /// Queued batches at which `submit` boosts the worker.
+    static let backlogBoost = 16
+
+    private let name: String
+    private let condition = NSCondition()
+    private var work: [@Sendable () -> Void] = []
+    private var stopping = false
+    private var started = false
+    private var tid: Int32 = 0
+    /// The worker thread's id once it runs (0 before).
+    var threadID: Int32 { condition.withLock { tid } }
+    private var idle = false
+    private let logger: Logger
+
+    init(name: String, logger: Logger) {
+        self.name = name
+        self.logger = logger
+    }
+
+    func start() {
+        condition.withLock { started = true }
+        let thread = Thread { [self] in
+            let tid = cberth_gettid()
+            let idle = cberth_set_thread_idle(tid, 1) == 0
+            if !idle { logger.notice("\(name): cannot lower its CPU priority (\(errnoText())); it runs at normal priority") }
+            condition.withLock {
+                self.tid = tid
+                self.idle = idle
+            }
+            run()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` after everything submitted before it (at once on the caller's thread
+    /// once stopping, or if never started).
+    func submit(_ body: @escaping @Sendable () -> Void) {
+        let queued: Bool = condition.withLock {
+            guard started, !stopping else { return false }
+            work.append(body)
+            if work.count >= Self.backlogBoost { boostLocked() }
+            condition.signal()
+            return true
+        }
+        if !queued { body() }
+    }
+
+    /// Back to normal priority until the queue is empty: someone waits for the work.
+    func boost() {
+        condition.withLock { boostLocked() }
+    }
+
+    private func boostLocked() {
+        guard idle, tid != 0 else { return }
+        if cberth_set_thread_idle(tid, 0) == 0 { idle = false }
+    }
+
+    /// Runs what is queued, then ends the thread.
+    func stop() {
+        condition.withLock {
+            stopping = true
+            boostLocked()
+            condition.signal()
+        }
+    }
+
+    private func run() {
+        while true {
+            let batch: [@Sendable () -> Void] = condition.withLock {
+                if work.isEmpty && !idle && !stopping && cberth_set_thread_idle(tid, 1) == 0 { idle = true }
+                while work.isEmpty && !stopping { condition.wait() }
+                defer { work.removeAll(keepingCapacity: true) }
+                return work
+            }
+            if batch.isEmpty { return }
+            for body in batch { body() }
+        }
+    }
+}
