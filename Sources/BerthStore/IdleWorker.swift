@@ -10,7 +10,8 @@ import Logging
 /// It must not starve, though (a flood of TLS handshakes would keep it off the processor
 /// for good, and with it delivery): `boost` puts it back at normal priority, and whoever
 /// waits for it calls that, as does `submit` once a backlog builds; it drops back when its
-/// queue is empty.
+/// queue is empty. Where a thread may not return to normal priority (no CAP_SYS_NICE),
+/// it runs at normal priority throughout.
 final class IdleWorker: @unchecked Sendable {
     /// Queued batches at which `submit` boosts the worker.
     static let backlogBoost = 16
@@ -33,10 +34,13 @@ final class IdleWorker: @unchecked Sendable {
 
     func start() {
         condition.withLock { started = true }
+        let mayIdle = Self.canLeaveIdle()
+        if !mayIdle {
+            logger.notice("\(name): runs at normal CPU priority (leaving SCHED_IDLE needs CAP_SYS_NICE or RLIMIT_NICE 20)")
+        }
         let thread = Thread { [self] in
             let tid = cberth_gettid()
-            let idle = cberth_set_thread_idle(tid, 1) == 0
-            if !idle { logger.notice("\(name): cannot lower its CPU priority (\(errnoText())); it runs at normal priority") }
+            let idle = mayIdle && cberth_set_thread_idle(tid, 1) == 0
             condition.withLock {
                 self.tid = tid
                 self.idle = idle
@@ -45,6 +49,22 @@ final class IdleWorker: @unchecked Sendable {
         }
         thread.name = name
         thread.start()
+    }
+
+    /// Whether a thread of this process may return from SCHED_IDLE to normal priority (an
+    /// unprivileged one may not: it would need CAP_SYS_NICE or an RLIMIT_NICE of 20). Tried
+    /// on a throwaway thread, since one that could not return would stay idle for good.
+    static func canLeaveIdle() -> Bool {
+        let result = LockedFlag()
+        let done = DispatchSemaphore(value: 0)
+        let probe = Thread {
+            let tid = cberth_gettid()
+            result.set(cberth_set_thread_idle(tid, 1) == 0 && cberth_set_thread_idle(tid, 0) == 0)
+            done.signal()
+        }
+        probe.start()
+        done.wait()
+        return result.get()
     }
 
     /// Runs `body` after everything submitted before it (at once on the caller's thread
@@ -91,4 +111,11 @@ final class IdleWorker: @unchecked Sendable {
             for body in batch { body() }
         }
     }
+}
+
+private final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set(_ new: Bool) { lock.withLock { value = new } }
+    func get() -> Bool { lock.withLock { value } }
 }
