@@ -25,6 +25,10 @@ final class IdleWorker: @unchecked Sendable {
     /// The worker thread's id once it runs (0 before).
     var threadID: Int32 { condition.withLock { tid } }
     private var idle = false
+    /// The thread went to SCHED_IDLE at start (and may come back from it).
+    private var mayIdle = false
+    /// `boost` asked for normal priority until the queue is empty.
+    private var boosted = false
     private let logger: Logger
 
     init(name: String, logger: Logger) {
@@ -44,6 +48,7 @@ final class IdleWorker: @unchecked Sendable {
             condition.withLock {
                 self.tid = tid
                 self.idle = idle
+                self.mayIdle = idle
             }
             run()
         }
@@ -86,8 +91,28 @@ final class IdleWorker: @unchecked Sendable {
     }
 
     private func boostLocked() {
+        boosted = true
         guard idle, tid != 0 else { return }
         if cberth_set_thread_idle(tid, 0) == 0 { idle = false }
+    }
+
+    /// Runs `body` (on the worker's thread) at normal priority: for parts that hold locks
+    /// session threads take (the database's writer, the journal's, an event loop's task
+    /// queue), which an idle thread could be preempted inside, leaving a session waiting.
+    func atNormalPriority<T>(_ body: () throws -> T) rethrows -> T {
+        let lowered: Bool = condition.withLock {
+            guard idle, cberth_set_thread_idle(tid, 0) == 0 else { return false }
+            idle = false
+            return true
+        }
+        defer {
+            if lowered {
+                condition.withLock {
+                    if !boosted && cberth_set_thread_idle(tid, 1) == 0 { idle = true }
+                }
+            }
+        }
+        return try body()
     }
 
     /// Runs what is queued, then ends the thread.
@@ -102,7 +127,10 @@ final class IdleWorker: @unchecked Sendable {
     private func run() {
         while true {
             let batch: [@Sendable () -> Void] = condition.withLock {
-                if work.isEmpty && !idle && !stopping && cberth_set_thread_idle(tid, 1) == 0 { idle = true }
+                if work.isEmpty && !stopping && mayIdle {
+                    boosted = false
+                    if !idle && cberth_set_thread_idle(tid, 1) == 0 { idle = true }
+                }
                 while work.isEmpty && !stopping { condition.wait() }
                 defer { work.removeAll(keepingCapacity: true) }
                 return work

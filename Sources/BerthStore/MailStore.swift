@@ -168,18 +168,28 @@ public final class MailStore: @unchecked Sendable {
             // this thread takes the next batch; checkpoints and mailbox reads wait for them.
             complete(batch, failures)
             applier.submit { [self, written] in
-                var inboxes: Set<Int64> = []
+                var failure: (any Error)?
                 do {
                     try materialize(written, batch)
                     try moveIntoNew(written)
-                    inboxes = try index(written, batch: batch, at: now).inboxes
                 } catch {
-                    let names = entries.map(\.name).joined(separator: ", ")
-                    logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(error)", metadata: ["messages": .string(names)])
-                    journal.retainForRecovery()
+                    failure = error
                 }
-                journal.applied(through: record)
-                notifier.notify(inboxes)
+                // The rows, the journal's count and the notifications take locks that
+                // session threads take too: not at idle priority.
+                applier.atNormalPriority {
+                    var inboxes: Set<Int64> = []
+                    if failure == nil {
+                        do { inboxes = try index(written, batch: batch, at: now).inboxes } catch { failure = error }
+                    }
+                    if let failure {
+                        let names = entries.map(\.name).joined(separator: ", ")
+                        logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(failure)", metadata: ["messages": .string(names)])
+                        journal.retainForRecovery()
+                    }
+                    journal.applied(through: record)
+                    notifier.notify(inboxes)
+                }
             }
             removeSpoolFiles(batch)  // of messages that failed
             return

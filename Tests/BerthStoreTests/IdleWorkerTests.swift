@@ -35,6 +35,16 @@ struct IdleWorkerTests {
         release.signal()
         #expect(Self.eventually { order.get() == [0, 1, 2, 3, 4] })
         #expect(Self.eventually { cberth_thread_is_idle(tid) == idle }, "idle again once the queue is empty")
+
+        let inside = Locked<Int32>(-2)
+        let after = Locked<Int32>(-2)
+        worker.submit {
+            worker.atNormalPriority { inside.set(cberth_thread_is_idle(cberth_gettid())) }
+            after.set(cberth_thread_is_idle(cberth_gettid()))
+        }
+        #expect(Self.eventually { after.get() != -2 })
+        #expect(inside.get() == 0, "normal priority where it holds locks others take")
+        #expect(after.get() == idle)
     }
 
     @Test("a backlog boosts it by itself; after stop, work runs on the caller")
