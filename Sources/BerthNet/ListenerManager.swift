@@ -273,6 +273,7 @@ public actor ListenerManager: Service {
             }
         } catch {
             for channel in channels { try? await channel.close().get() }
+            listener.children.endSessions()  // any the closed sockets took meanwhile
             throw error
         }
         return channels

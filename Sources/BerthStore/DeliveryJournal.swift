@@ -79,6 +79,8 @@ public final class DeliveryJournal: @unchecked Sendable {
     private var writing = false
     /// The header could not be written: appends refused (deliveries use `syncfs`).
     private var unusable = false
+    /// After a failed checkpoint: not before then.
+    private var retryCheckpointAt: Date?
     private let logger: Logger
     /// Called (with the journal's lock held) by whoever is about to wait for the files and
     /// rows of acknowledged records, so that the thread writing them gets the processor.
@@ -133,14 +135,23 @@ public final class DeliveryJournal: @unchecked Sendable {
     /// waited `checkpointInterval`). Never while records are retained for recovery.
     public func checkpointDue(now: Date = Date()) -> Bool {
         condition.withLock {
-            !retained && (tail > capacity / 2 || (oldestRecord.map { now.timeIntervalSince($0) >= checkpointInterval } ?? false))
+            guard let deadline = deadlineLocked() else { return false }
+            return tail > capacity / 2 || now >= deadline
         }
     }
 
     /// When the oldest record's checkpoint is due; nil when the journal is empty or its
     /// records are retained for recovery.
     public var checkpointDeadline: Date? {
-        condition.withLock { retained ? nil : oldestRecord?.addingTimeInterval(checkpointInterval) }
+        condition.withLock { deadlineLocked() }
+    }
+
+    /// A failed checkpoint is retried a `checkpointInterval` (at least a second) later, not
+    /// at once: the writer would spin on it.
+    private func deadlineLocked() -> Date? {
+        guard !retained, !unusable, let oldestRecord else { return nil }
+        let due = oldestRecord.addingTimeInterval(checkpointInterval)
+        return retryCheckpointAt.map { max($0, due) } ?? due
     }
 
     /// Writes `entries` as one record and makes it durable: the messages may be
@@ -166,12 +177,14 @@ public final class DeliveryJournal: @unchecked Sendable {
                 writing = false
                 condition.broadcast()
             }
+            // Even a failed write may have left the whole record on disk: the tail moves
+            // past it, so that the next checkpoint (a new key) kills it for good.
+            tail = claimed.offset + claimed.record.count
+            if oldestRecord == nil { oldestRecord = now }
             guard written else {
                 logger.error("delivery journal: cannot write \(path): \(errnoText(failure))")
                 return nil
             }
-            tail = claimed.offset + claimed.record.count
-            if oldestRecord == nil { oldestRecord = now }
             appendedRecords += 1
             return appendedRecords
         }
@@ -250,10 +263,15 @@ public final class DeliveryJournal: @unchecked Sendable {
                 unusable = true
                 logger.error("delivery journal: \(failure?.description ?? "header not written"); deliveries use syncfs until the next start")
             }
-            if let failure { throw failure }
+            if let failure {
+                retryCheckpointAt = Date().addingTimeInterval(max(1, checkpointInterval))
+                throw failure
+            }
             key = newKey
             tail = Self.headerSize
             oldestRecord = nil
+            retryCheckpointAt = nil
+            unusable = false  // a whole header again
         }
     }
 

@@ -103,7 +103,7 @@ public final class MailStore: @unchecked Sendable {
         if first, writer != nil, finished.wait(timeout: .now() + timeout) == .timedOut {
             logger.error("the Maildir writer did not finish within \(Int(timeout)) s of the stop")
         }
-        if first { applier.stop() }  // idle: the writer's last checkpoint waited for it
+        if first { applier.stop(timeout: timeout) }  // drained: the writer's last checkpoint waited for it
     }
 
     /// Stores `message`; `completion` runs on the writer thread once it is durable (with
@@ -169,27 +169,24 @@ public final class MailStore: @unchecked Sendable {
             complete(batch, failures)
             applier.submit { [self, written] in
                 var failure: (any Error)?
+                var inboxes: Set<Int64> = []
                 do {
-                    try materialize(written, batch)
-                    try moveIntoNew(written)
+                    // File system calls only: the rest holds locks session threads take.
+                    try applier.whileIdle {
+                        try materialize(written, batch)
+                        try moveIntoNew(written)
+                    }
+                    inboxes = try index(written, batch: batch, at: now).inboxes
                 } catch {
                     failure = error
                 }
-                // The rows, the journal's count and the notifications take locks that
-                // session threads take too: not at idle priority.
-                applier.atNormalPriority {
-                    var inboxes: Set<Int64> = []
-                    if failure == nil {
-                        do { inboxes = try index(written, batch: batch, at: now).inboxes } catch { failure = error }
-                    }
-                    if let failure {
-                        let names = entries.map(\.name).joined(separator: ", ")
-                        logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(failure)", metadata: ["messages": .string(names)])
-                        journal.retainForRecovery()
-                    }
-                    journal.applied(through: record)
-                    notifier.notify(inboxes)
+                if let failure {
+                    let names = entries.map(\.name).joined(separator: ", ")
+                    logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(failure)", metadata: ["messages": .string(names)])
+                    journal.retainForRecovery()
                 }
+                notifier.notify(inboxes)
+                journal.applied(through: record)  // last: a stop's checkpoint waits for it
             }
             removeSpoolFiles(batch)  // of messages that failed
             return

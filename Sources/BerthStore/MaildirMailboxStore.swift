@@ -325,7 +325,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         uids: [UInt32], from mailboxID: Int64, to name: String, move: Bool, of account: MailAccount
     ) throws -> CopyResult {
         let destination = try existing(name, of: account)
-        if move { checkpointJournal() }
+        if move && !uids.isEmpty { try checkpointJournal() }
         return try locked(account) {
             let (source, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let sourceDirectory = layout.directory(of: source.name, in: account)
@@ -381,7 +381,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     }
 
     public func expunge(uids: [UInt32], in mailboxID: Int64, of account: MailAccount) throws -> [UInt32] {
-        checkpointJournal()
+        if !uids.isEmpty { try checkpointJournal() }
         return try locked(account) {
             let (folder, messages) = try existingMessages(uids, in: mailboxID, of: account)
             let directory = layout.directory(of: folder.name, in: account)
@@ -557,11 +557,13 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
     /// Before a message is expunged or moved (a move gives it a new file name): the
     /// journal's messages are made durable where they are and dropped from it, so a replay
     /// cannot bring back one the user removed.
-    private func checkpointJournal() {
+    /// When it fails, nothing is removed or moved: a replay could bring the message back.
+    private func checkpointJournal() throws {
         do {
             try journal?.checkpoint()
         } catch {
-            logger.error("delivery journal checkpoint failed: \(error)")
+            logger.error("delivery journal checkpoint failed; messages are not removed or moved meanwhile: \(error)")
+            throw MailboxStoreError.storage("cannot make delivered mail durable before removing or moving messages: \(error)")
         }
     }
 

@@ -233,14 +233,30 @@ struct DeliveryJournalTests {
             dataDirectory: directory.path, index: SQLiteMailIndex(database: config.database), hostname: "mx.example.com",
             journal: journal, logger: Self.logger)
         let inbox = try store.snapshot("INBOX", of: Self.alice).mailbox
+        let body = MessageBody.bytes(Array("Subject: x\n\nbody\n".utf8))
+        let first = try store.append(body, to: "INBOX", flags: .none, internalDate: nil, of: Self.alice).uid
+        let second = try store.append(body, to: "INBOX", flags: .none, internalDate: nil, of: Self.alice).uid
         #expect(Self.appendApplied(journal, [Self.entry("delivered")]))
-        _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: false, of: Self.alice)
+        _ = try store.copy(uids: [first], from: inbox.id, to: "Archive", move: false, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).count == 1, "a copy removes nothing")
         _ = try store.expunge(uids: [], in: inbox.id, of: Self.alice)
+        #expect(DeliveryJournal.entries(atPath: journal.path).count == 1, "nothing to remove, nothing to checkpoint")
+        _ = try store.expunge(uids: [first], in: inbox.id, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
         #expect(Self.appendApplied(journal, [Self.entry("delivered again")]))
-        _ = try store.copy(uids: [], from: inbox.id, to: "Archive", move: true, of: Self.alice)
+        _ = try store.copy(uids: [second], from: inbox.id, to: "Archive", move: true, of: Self.alice)
         #expect(DeliveryJournal.entries(atPath: journal.path).isEmpty)
+
+        // A journal that cannot checkpoint (messages kept for recovery): nothing is removed.
+        let third = try store.append(body, to: "INBOX", flags: .none, internalDate: nil, of: Self.alice).uid
+        let record = try #require(journal.append([Self.entry("not placed")]))
+        journal.retainForRecovery()
+        journal.applied(through: record)
+        #expect(throws: MailboxStoreError.self) { try store.expunge(uids: [third], in: inbox.id, of: Self.alice) }
+        #expect(throws: MailboxStoreError.self) {
+            try store.copy(uids: [third], from: inbox.id, to: "Archive", move: true, of: Self.alice)
+        }
+        #expect(try store.snapshot("INBOX", of: Self.alice).messages.map(\.uid) == [third])
     }
 
     // MARK: Delivery
@@ -280,9 +296,11 @@ struct DeliveryJournalTests {
             let second = try #require(journal.append([Self.entry("m2")]))
             let settled = Locked(false)
             let checkpointed = Locked(false)
-            Thread { journal.settle(); settled.set(true) }.start()
-            Thread { try? journal.checkpoint(); checkpointed.set(true) }.start()
-            Thread.sleep(forTimeInterval: 0.05)
+            let running = DispatchSemaphore(value: 0)
+            Thread { running.signal(); journal.settle(); settled.set(true) }.start()
+            Thread { running.signal(); try? journal.checkpoint(); checkpointed.set(true) }.start()
+            #expect(running.wait(timeout: .now() + 10) == .success && running.wait(timeout: .now() + 10) == .success)
+            Thread.sleep(forTimeInterval: 0.05)  // and blocked by now
             journal.applied(through: first)
             Thread.sleep(forTimeInterval: 0.05)
             #expect(!settled.get() && !checkpointed.get(), "record 2 is not in its mailbox yet")

@@ -15,51 +15,65 @@ struct IdleWorkerTests {
         return true
     }
 
-    @Test("work runs in order at SCHED_IDLE; a boost restores normal priority until the queue is empty")
-    func priority() throws {
+    static func priority() -> Int32 { cberth_thread_is_idle(cberth_gettid()) }
+
+    @Test("work runs in order at normal priority; whileIdle sections at SCHED_IDLE unless boosted")
+    func priorities() throws {
         let worker = IdleWorker(name: "test-idle-worker", logger: Logger(label: "test.idle"))
         worker.start()
         defer { worker.stop() }
-        #expect(Self.eventually { worker.threadID != 0 })
-        let tid = worker.threadID
-        // Unprivileged (no CAP_SYS_NICE) it could not come back from SCHED_IDLE: it stays normal.
+        // Unprivileged (no CAP_SYS_NICE) it could not come back from SCHED_IDLE: never idle.
         let idle: Int32 = IdleWorker.canLeaveIdle() ? 1 : 0
-        #expect(cberth_thread_is_idle(tid) == idle, "lowest priority while it keeps up")
-
-        let order = Locked<[Int]>([])
+        let seen = Locked<[String]>([])
         let release = DispatchSemaphore(value: 0)
-        worker.submit { _ = release.wait(timeout: .now() + 10) }
-        for n in 0..<5 { worker.submit { order.mutate { $0.append(n) } } }
-        worker.boost()  // someone waits for the work
-        #expect(cberth_thread_is_idle(tid) == 0)
-        release.signal()
-        #expect(Self.eventually { order.get() == [0, 1, 2, 3, 4] })
-        #expect(Self.eventually { cberth_thread_is_idle(tid) == idle }, "idle again once the queue is empty")
-
-        let inside = Locked<Int32>(-2)
-        let after = Locked<Int32>(-2)
         worker.submit {
-            worker.atNormalPriority { inside.set(cberth_thread_is_idle(cberth_gettid())) }
-            after.set(cberth_thread_is_idle(cberth_gettid()))
+            _ = release.wait(timeout: .now() + 10)
+            seen.mutate { $0.append("outside \(Self.priority())") }
+            worker.whileIdle { seen.mutate { $0.append("inside \(Self.priority())") } }
         }
-        #expect(Self.eventually { after.get() != -2 })
-        #expect(inside.get() == 0, "normal priority where it holds locks others take")
-        #expect(after.get() == idle)
+        for n in 0..<3 { worker.submit { seen.mutate { $0.append("job \(n)") } } }
+        release.signal()
+        #expect(Self.eventually { seen.get().count == 5 })
+        #expect(seen.get() == ["outside 0", "inside \(idle)", "job 0", "job 1", "job 2"])
+
+        // Boosted (someone waits for the work): not idle even inside, until the queue empties.
+        let hold = DispatchSemaphore(value: 0)
+        let boosted = Locked<Int32>(-2)
+        worker.submit { _ = hold.wait(timeout: .now() + 10) }
+        worker.submit { worker.whileIdle { boosted.set(Self.priority()) } }
+        worker.boost()
+        hold.signal()
+        #expect(Self.eventually { boosted.get() != -2 })
+        #expect(boosted.get() == 0)
+        var sawIdle = false
+        for _ in 0..<100 where !sawIdle {
+            let later = Locked<Int32>(-2)
+            worker.submit { worker.whileIdle { later.set(Self.priority()) } }
+            #expect(Self.eventually { later.get() != -2 })
+            sawIdle = later.get() == idle
+            if !sawIdle { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(sawIdle, "idle sections again once the boosted queue emptied")
     }
 
-    @Test("a backlog boosts it by itself; after stop, work runs on the caller")
+    @Test("a backlog boosts it by itself; stop drains the queue, later work runs on the caller")
     func backlogAndStop() throws {
         let worker = IdleWorker(name: "test-idle-worker", logger: Logger(label: "test.idle"))
         worker.start()
-        #expect(Self.eventually { worker.threadID != 0 })
         let release = DispatchSemaphore(value: 0)
+        let inside = Locked<Int32>(-2)
         worker.submit { _ = release.wait(timeout: .now() + 10) }
         for _ in 0..<IdleWorker.backlogBoost { worker.submit {} }
-        #expect(cberth_thread_is_idle(worker.threadID) == 0)
+        worker.submit { worker.whileIdle { inside.set(Self.priority()) } }
+        let count = Locked(0)
+        for _ in 0..<10 { worker.submit { count.mutate { $0 += 1 } } }
         release.signal()
         worker.stop()
-        let ran = Locked(false)
-        worker.submit { ran.set(true) }
-        #expect(ran.get(), "stopped: at once, on the caller's thread")
+        #expect(inside.get() == 0, "boosted by the backlog")
+        #expect(count.get() == 10, "stop ran everything queued before it returned")
+        let caller = cberth_gettid()
+        let ranOn = Locked<Bool?>(nil)
+        worker.submit { ranOn.set(cberth_gettid() == caller) }
+        #expect(ranOn.get() == true, "ended: at once, on the caller's thread")
     }
 }
