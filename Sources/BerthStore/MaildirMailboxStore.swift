@@ -490,7 +490,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
             return Temporary(path: path, base: base, crlfSize: crlf)
         case .bytes(let bytes):
             let lf = LineEnds.toLF(bytes)
-            let base = names.next(fileSize: lf.count, crlfSize: LineEnds.crlfCount(lf))
+            let crlfSize = LineEnds.crlfCount(lf)
+            let base = names.next(fileSize: lf.count, crlfSize: crlfSize)
             let path = "\(directory)/tmp/\(base)"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw MailboxStoreError.storage("cannot create \(path): \(errnoText())") }
@@ -499,7 +500,7 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
                 unlink(path)
                 throw MailboxStoreError.storage("cannot write \(path): \(errnoText(failure))")
             }
-            return Temporary(path: path, base: base, crlfSize: LineEnds.crlfCount(lf))
+            return Temporary(path: path, base: base, crlfSize: crlfSize)
         }
     }
 
@@ -552,12 +553,9 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         if isFolder { _ = FileManager.default.createFile(atPath: directory + "/maildirfolder", contents: nil) }
     }
 
-    /// One `syncfs` for the change: files, renames and the index's WAL reach the disk
-    /// together before the client hears OK.
     /// Before a message is expunged or moved (a move gives it a new file name): the
     /// journal's messages are made durable where they are and dropped from it, so a replay
-    /// cannot bring back one the user removed.
-    /// When it fails, nothing is removed or moved: a replay could bring the message back.
+    /// cannot bring back one the user removed. When it fails, nothing is removed or moved.
     private func checkpointJournal() throws {
         do {
             try journal?.checkpoint()
@@ -567,6 +565,8 @@ public final class MaildirMailboxStore: MailboxStore, @unchecked Sendable {
         }
     }
 
+    /// One `syncfs` for the change: files, renames and the index's WAL reach the disk
+    /// together before the client hears OK.
     private func flush() {
         if cberth_syncfs(rootFD) != 0 { logger.error("cannot flush the data directory: \(errnoText())") }
     }
