@@ -9,6 +9,7 @@ struct DeliveryJournalTests {
     static let logger = Logger(label: "test.journal")
     static let alice = MailAccount(domain: "example.com", user: "alice")
     static let bob = MailAccount(domain: "example.com", user: "bob")
+    static let toAlice: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
 
     static func entry(_ name: String, _ accounts: [MailAccount] = [alice], body: String = "Subject: hi\n\nhello\n") -> DeliveryJournal.Entry {
         DeliveryJournal.Entry(name: name, accounts: accounts, body: Array(body.utf8))
@@ -263,30 +264,24 @@ struct DeliveryJournalTests {
 
     @Test("small local mail is acknowledged through the journal; remote or big mail through syncfs")
     func deliveryUsesTheJournal() throws {
-        let directory = try TempDirectory()
-        defer { directory.remove() }
-        let config = try ConfigStore(path: directory.databasePath)
-        let mail = try MailStore(
-            dataDirectory: directory.path, store: config, hostname: "mx.example.com", journalCheckpointInterval: 3600,
-            logger: Self.logger)
-        mail.start()
-        defer { mail.stop() }
-        let local: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
-        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-            queueID: "J1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
-        let journaled = DeliveryJournal.entries(atPath: mail.journal.path)
-        #expect(journaled.map(\.accounts) == [[Self.alice]])
-        #expect(journaled.first.map { MessageBody.bytes($0.body) } == MailStoreTests.body())
-        #expect(directory.files(in: "mail/example.com/alice/new") == journaled.map(\.name), "the file is in place before the 250")
+        try MailStoreTests.withMailStore(journalCheckpointInterval: 3600) { mail, _, directory in
+            let local = Self.toAlice
+            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                queueID: "J1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
+            let journaled = DeliveryJournal.entries(atPath: mail.journal.path)
+            #expect(journaled.map(\.accounts) == [[Self.alice]])
+            #expect(journaled.first.map { MessageBody.bytes($0.body) } == MailStoreTests.body())
+            #expect(directory.files(in: "mail/example.com/alice/new") == journaled.map(\.name), "the file is in place before the 250")
 
-        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-            queueID: "J2.1", sender: MailStoreTests.sender, recipients: local + [("carol@elsewhere.example", .remote)],
-            body: MailStoreTests.body()))
-        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-            queueID: "J3.1", sender: MailStoreTests.sender, recipients: local,
-            body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
-        #expect(DeliveryJournal.entries(atPath: mail.journal.path).count == 1, "a queued or big message is flushed with syncfs")
-        #expect(directory.files(in: "mail/example.com/alice/new").count == 3)
+            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                queueID: "J2.1", sender: MailStoreTests.sender, recipients: local + [("carol@elsewhere.example", .remote)],
+                body: MailStoreTests.body()))
+            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                queueID: "J3.1", sender: MailStoreTests.sender, recipients: local,
+                body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
+            #expect(DeliveryJournal.entries(atPath: mail.journal.path).count == 1, "a queued or big message is flushed with syncfs")
+            #expect(directory.files(in: "mail/example.com/alice/new").count == 3)
+        }
     }
 
     @Test("settle and checkpoint wait for the files of acknowledged records; a retained journal refuses checkpoints")
@@ -322,38 +317,33 @@ struct DeliveryJournalTests {
 
     @Test("an acknowledged message its mailbox could not take stays journaled and comes back at the next start")
     func failedApplyIsRetainedForRecovery() throws {
-        let directory = try TempDirectory()
-        defer { directory.remove() }
-        let config = try ConfigStore(path: directory.databasePath)
-        let mail = try MailStore(
-            dataDirectory: directory.path, store: config, hostname: "mx.example.com", journalCheckpointInterval: 0.05,
-            logger: Self.logger)
-        mail.start()
-        let local: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
-        _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-            queueID: "F1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
-        // tmp/ turns into a file: the next message's file cannot be written (root or not).
-        let tmp = directory.path + "/mail/example.com/alice/tmp"
-        try FileManager.default.removeItem(atPath: tmp)
-        #expect(FileManager.default.createFile(atPath: tmp, contents: Data()))
-        let second = MailStoreTests.body(content: Array("Subject: second\n\nkept by the journal\n".utf8))
-        let id = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-            queueID: "F2.1", sender: MailStoreTests.sender, recipients: local, body: second))
-        #expect(id == "F2.1", "acknowledged: the journal holds it")
-        #expect(directory.files(in: "mail/example.com/alice/new").count == 1)
-        #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
-        Thread.sleep(forTimeInterval: 0.2)  // past the checkpoint interval: the writer keeps it too
-        let secondBytes: [UInt8] = if case .bytes(let bytes) = second { bytes } else { [] }
-        #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.body == secondBytes })
-        mail.stop()
+        try MailStoreTests.withMailStore(journalCheckpointInterval: 0.05) { mail, config, directory in
+            let local = Self.toAlice
+            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                queueID: "F1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
+            // tmp/ turns into a file: the next message's file cannot be written (root or not).
+            let tmp = directory.path + "/mail/example.com/alice/tmp"
+            try FileManager.default.removeItem(atPath: tmp)
+            #expect(FileManager.default.createFile(atPath: tmp, contents: Data()))
+            let second = MailStoreTests.body(content: Array("Subject: second\n\nkept by the journal\n".utf8))
+            let id = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                queueID: "F2.1", sender: MailStoreTests.sender, recipients: local, body: second))
+            #expect(id == "F2.1", "acknowledged: the journal holds it")
+            #expect(directory.files(in: "mail/example.com/alice/new").count == 1)
+            #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
+            Thread.sleep(forTimeInterval: 0.2)  // past the checkpoint interval: the writer keeps it too
+            let secondBytes: [UInt8] = if case .bytes(let bytes) = second { bytes } else { [] }
+            #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.body == secondBytes })
+            mail.stop()
 
-        try FileManager.default.removeItem(atPath: tmp)
-        let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
-        #expect(report.restoredFromJournal.count == 1)
-        let files = directory.files(in: "mail/example.com/alice/new")
-        #expect(files.count == 2)
-        let bodies = files.compactMap { FileManager.default.contents(atPath: directory.path + "/mail/example.com/alice/new/" + $0) }
-        #expect(bodies.contains(Data(secondBytes)))
-        #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
+            try FileManager.default.removeItem(atPath: tmp)
+            let report = try MailStore.recover(dataDirectory: directory.path, store: config, logger: Self.logger)
+            #expect(report.restoredFromJournal.count == 1)
+            let files = directory.files(in: "mail/example.com/alice/new")
+            #expect(files.count == 2)
+            let bodies = files.compactMap { FileManager.default.contents(atPath: directory.path + "/mail/example.com/alice/new/" + $0) }
+            #expect(bodies.contains(Data(secondBytes)))
+            #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
+        }
     }
 }

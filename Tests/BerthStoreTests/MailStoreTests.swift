@@ -17,12 +17,17 @@ struct MailStoreTests {
     }
 
     /// A started store over a fresh data directory; stopped and removed by `body`'s end.
-    static func withMailStore(_ body: (MailStore, ConfigStore, TempDirectory) throws -> Void) throws {
+    /// (A body may stop the store itself: stopping twice is fine.)
+    static func withMailStore(
+        journalCheckpointInterval: TimeInterval = DeliveryJournal.defaultCheckpointInterval,
+        _ body: (MailStore, ConfigStore, TempDirectory) throws -> Void
+    ) throws {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let config = try ConfigStore(path: directory.databasePath)
         let mail = try MailStore(
-            dataDirectory: directory.path, store: config, hostname: "mx.example.com", logger: Logger(label: "test.mailstore"))
+            dataDirectory: directory.path, store: config, hostname: "mx.example.com",
+            journalCheckpointInterval: journalCheckpointInterval, logger: Logger(label: "test.mailstore"))
         mail.start()
         defer { mail.stop() }
         try body(mail, config, directory)
