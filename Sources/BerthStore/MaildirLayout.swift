@@ -134,6 +134,8 @@ final class MaildirNames: Sendable {
     private static let lock = NSLock()
     private nonisolated(unsafe) static var sequence: UInt64 = 0
     private let hostname: String
+    /// getpid(2) is a system call each time (glibc does not cache it), and Berth never forks.
+    private let pid = getpid()
 
     init(hostname: String) {
         self.hostname = hostname.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ":", with: "_")
@@ -147,6 +149,6 @@ final class MaildirNames: Sendable {
         }
         let seconds = Int(now.timeIntervalSince1970)
         let micros = Int((now.timeIntervalSince1970 - Double(seconds)) * 1_000_000)
-        return "\(seconds).M\(micros)P\(getpid())Q\(seq).\(hostname),S=\(fileSize),W=\(crlfSize)"
+        return "\(seconds).M\(micros)P\(pid)Q\(seq).\(hostname),S=\(fileSize),W=\(crlfSize)"
     }
 }
