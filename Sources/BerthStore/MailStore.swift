@@ -18,7 +18,8 @@ public struct DeliveryError: Error, CustomStringConvertible {
 /// A batch of small local messages is written to the delivery journal and flushed with one
 /// `fdatasync` (`DeliveryJournal`); the replies go, and then each message is written to
 /// `tmp/`, renamed into `new/` and indexed on the applier (a checkpoint or a mailbox read
-/// waits for that), while the writer goes on with the next batch.
+/// waits for that), while the writer goes on with the next batch. The applier takes the
+/// batches of a few milliseconds together: one wake-up and one index transaction for all.
 /// Any other batch is written that way first (a queue file into `queue/new/`, with queue
 /// rows), made durable with one `syncfs(2)` of the data directory, and then acknowledged.
 public final class MailStore: @unchecked Sendable {
@@ -39,7 +40,13 @@ public final class MailStore: @unchecked Sendable {
     private var stopping = false
     private var writer: Thread?
     /// Writes the files and rows of journaled batches after their acknowledgement, in order.
-    private let applier: IdleWorker
+    private let applier: IdleWorker<Acknowledged>
+    /// How long an acknowledged batch waits for others to be applied with it, unless a
+    /// mailbox read or a checkpoint waits for it; IMAP IDLE hears of new mail this late.
+    /// Measured with smtp-source on loopback, two servers side by side in alternating
+    /// runs: +7% messages/s for one session and +8% for twenty against applying each batch
+    /// at once (+24% for one on tmpfs); 2 ms did worse, 10 ms no better.
+    static let applyGatherDelay: TimeInterval = 0.005
     private let finished = DispatchSemaphore(value: 0)
     private var createdDirectories: Set<String> = []
     private let rootFD: Int32
@@ -71,7 +78,7 @@ public final class MailStore: @unchecked Sendable {
         rootFD = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw DeliveryError(description: "cannot open \(dataDirectory): \(errnoText())") }
         // `recover` has replayed what the journal held; it starts empty.
-        let applier = IdleWorker(name: "berth-maildir-applier", logger: logger)
+        let applier = IdleWorker<Acknowledged>(name: "berth-maildir-applier", gatherDelay: Self.applyGatherDelay, logger: logger)
         self.applier = applier
         journal = try DeliveryJournal(
             path: Self.journalPath(dataDirectory), syncDirectory: dataDirectory, capacity: journalCapacity,
@@ -83,11 +90,11 @@ public final class MailStore: @unchecked Sendable {
     deinit { close(rootFD) }
 
     public func start() {
+        applier.start { [unowned self] group in self.apply(group) }
         let thread = Thread { [self] in self.writerLoop() }
         thread.name = "berth-maildir-writer"
         writer = thread
         thread.start()
-        applier.start()
     }
 
     /// Stops after every message already handed over has been written and the journal
@@ -160,6 +167,14 @@ public final class MailStore: @unchecked Sendable {
         var recipients: [String]
     }
 
+    /// A journaled batch, acknowledged: its files and rows are the applier's to write.
+    private struct Acknowledged {
+        var written: [Written]
+        var messages: [InboundMessage]
+        var now: Date
+        var record: UInt64
+    }
+
     private func commit(_ batch: [(InboundMessage, Completion)]) {
         let now = Date()
         var (written, failures) = plan(batch, at: now)
@@ -167,41 +182,21 @@ public final class MailStore: @unchecked Sendable {
             // Durable: the replies go first. The files and rows follow on the applier, while
             // this thread takes the next batch; checkpoints and mailbox reads wait for them.
             complete(batch, failures)
-            applier.submit { [self, written] in
-                var failure: (any Error)?
-                var inboxes: Set<Int64> = []
-                do {
-                    // File system calls only: the rest holds locks session threads take.
-                    try applier.whileIdle {
-                        try materialize(written, batch)
-                        try moveIntoNew(written)
-                    }
-                    inboxes = try index(written, batch: batch, at: now).inboxes
-                } catch {
-                    failure = error
-                }
-                if let failure {
-                    let names = entries.map(\.name).joined(separator: ", ")
-                    logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(failure)", metadata: ["messages": .string(names)])
-                    journal.retainForRecovery()
-                }
-                notifier.notify(inboxes)
-                journal.applied(through: record)  // last: a stop's checkpoint waits for it
-            }
+            applier.submit(Acknowledged(written: written, messages: batch.map(\.0), now: now, record: record))
             removeSpoolFiles(batch)  // of messages that failed
             return
         }
         // Not journaled: files, renames and rows first, then one syncfs, then the replies.
         var queued: [QueueEntry] = []
         do {
-            failures.merge(try materialize(written, batch, eachOnItsOwn: true)) { $1 }
+            failures.merge(try materialize(written, batch.map(\.0), eachOnItsOwn: true)) { $1 }
             written.removeAll { failures[$0.job] != nil }
             if !written.isEmpty {
                 var indexed = false
                 do {
                     try moveIntoNew(written)
                     let inboxes: Set<Int64>
-                    (queued, inboxes) = try index(written, batch: batch, at: now)
+                    (queued, inboxes) = try index([(written, batch.map(\.0), now)])
                     indexed = true
                     try flush()
                     notifier.notify(inboxes)
@@ -224,6 +219,39 @@ public final class MailStore: @unchecked Sendable {
         removeSpoolFiles(batch)
         if !queued.isEmpty { onQueued?(queued) }
         complete(batch, failures)
+    }
+
+    /// The applier's part of journaled batches: their files (at idle priority), then the rows
+    /// of all of them in one transaction. What cannot be placed stays in the journal, which
+    /// then keeps every record until the next start writes them back.
+    private func apply(_ group: [Acknowledged]) {
+        var placed: [Acknowledged] = []
+        var unplaced: [(Acknowledged, any Error)] = []
+        // File system calls only: the rest holds locks session threads take.
+        applier.whileIdle {
+            for batch in group {
+                do {
+                    try materialize(batch.written, batch.messages)
+                    try moveIntoNew(batch.written)
+                    placed.append(batch)
+                } catch {
+                    unplaced.append((batch, error))
+                }
+            }
+        }
+        var inboxes: Set<Int64> = []
+        do {
+            if !placed.isEmpty { inboxes = try index(placed.map { ($0.written, $0.messages, $0.now) }).inboxes }
+        } catch {
+            unplaced += placed.map { ($0, error) }
+        }
+        for (batch, error) in unplaced {
+            let names = Set(batch.written.map { ($0.newPath as NSString).lastPathComponent }).sorted().joined(separator: ", ")
+            logger.error("acknowledged messages are held in the delivery journal until the next start, which restores them: cannot place them in their mailboxes: \(error)", metadata: ["messages": .string(names)])
+        }
+        if !unplaced.isEmpty { journal.retainForRecovery() }
+        notifier.notify(inboxes)
+        if let last = group.last { journal.applied(through: last.record) }  // last: a stop's checkpoint waits for it
     }
 
     /// Spooled bodies are hard-linked into place by now (or failed): the spool's name goes.
@@ -278,7 +306,7 @@ public final class MailStore: @unchecked Sendable {
     /// back and reported, the others go on; otherwise the first failure ends it.
     @discardableResult
     private func materialize(
-        _ written: [Written], _ batch: [(InboundMessage, Completion)], eachOnItsOwn: Bool = false
+        _ written: [Written], _ messages: [InboundMessage], eachOnItsOwn: Bool = false
     ) throws -> [Int: any Error] {
         var failures: [Int: any Error] = [:]
         var start = written.startIndex
@@ -287,11 +315,11 @@ public final class MailStore: @unchecked Sendable {
             let end = written[start...].firstIndex { $0.job != job } ?? written.endIndex
             let files = written[start..<end]
             do {
-                try materialize(batch[job].0.body, at: files[start].tmpPath)
+                try materialize(messages[job].body, at: files[start].tmpPath)
                 for file in files.dropFirst() { try link(files[start].tmpPath, file.tmpPath) }
             } catch {
                 guard eachOnItsOwn else { throw error }
-                logger.error("delivery failed", metadata: ["queue": .string(batch[job].0.queueID), "error": "\(error)"])
+                logger.error("delivery failed", metadata: ["queue": .string(messages[job].queueID), "error": "\(error)"])
                 for file in files { unlink(file.tmpPath) }
                 failures[job] = error
             }
@@ -398,19 +426,21 @@ public final class MailStore: @unchecked Sendable {
     /// in one transaction; returns what was queued, for the queue runner once it is
     /// durable, and the INBOXes that changed.
     private func index(
-        _ files: [Written], batch: [(InboundMessage, Completion)], at now: Date
+        _ batches: [(written: [Written], messages: [InboundMessage], now: Date)]
     ) throws -> (queued: [QueueEntry], inboxes: Set<Int64>) {
         try store.database.write { db in
             var entries: [QueueEntry] = []
             var inboxes: Set<Int64> = []
-            for file in files {
-                if let account = file.account {
-                    let message = NewIndexedMessage(
-                        file: "new/" + (file.newPath as NSString).lastPathComponent, flags: .none,
-                        internalDate: now.timeIntervalSince1970, size: file.crlfSize)
-                    inboxes.insert(try SQLiteMailIndex.insertDelivered(message, for: account, db))
-                } else {
-                    entries.append(try Self.enqueue(file, message: batch[file.job].0, at: now, db))
+            for (files, messages, now) in batches {
+                for file in files {
+                    if let account = file.account {
+                        let message = NewIndexedMessage(
+                            file: "new/" + (file.newPath as NSString).lastPathComponent, flags: .none,
+                            internalDate: now.timeIntervalSince1970, size: file.crlfSize)
+                        inboxes.insert(try SQLiteMailIndex.insertDelivered(message, for: account, db))
+                    } else {
+                        entries.append(try Self.enqueue(file, message: messages[file.job], at: now, db))
+                    }
                 }
             }
             return (entries, inboxes)

@@ -346,4 +346,36 @@ struct DeliveryJournalTests {
             #expect(try MailStoreRecoveryTests.indexedPaths(config).count == 2)
         }
     }
+
+    @Test("batches applied together: the one its mailbox cannot take stays journaled, the others are placed and indexed")
+    func failedBatchInAGroup() throws {
+        try MailStoreTests.withMailStore(journalCheckpointInterval: 3600) { mail, config, directory in
+            let toBob: [(String, RecipientClass)] = [("bob@example.com", .local(domain: "example.com", user: "bob"))]
+            for recipients in [Self.toAlice, toBob] {
+                _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
+                    queueID: "G0.\(recipients[0].0)", sender: MailStoreTests.sender, recipients: recipients, body: MailStoreTests.body()))
+            }
+            let bobTmp = directory.path + "/mail/example.com/bob/tmp"
+            try FileManager.default.removeItem(atPath: bobTmp)
+            #expect(FileManager.default.createFile(atPath: bobTmp, contents: Data()))
+            // Acknowledged one after the other, without a mailbox read in between: the applier
+            // usually takes both in one group (either way, the outcome is the same).
+            for (n, recipients) in [Self.toAlice, toBob].enumerated() {
+                let acknowledged = DispatchSemaphore(value: 0)
+                mail.deliver(InboundMessage(
+                    queueID: "G\(n + 1).1", sender: MailStoreTests.sender, recipients: recipients, body: MailStoreTests.body())
+                ) { result in
+                    #expect((try? result.get()) == "G\(n + 1).1")
+                    acknowledged.signal()
+                }
+                #expect(acknowledged.wait(timeout: .now() + 30) == .success)
+            }
+            mail.journal.settle()
+            #expect(directory.files(in: "mail/example.com/alice/new").count == 2)
+            #expect(directory.files(in: "mail/example.com/bob/new").count == 1)
+            #expect(try MailStoreRecoveryTests.indexedRows(config).map(\.user).sorted() == ["alice", "alice", "bob"])
+            #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
+            #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.accounts == [MailAccount(domain: "example.com", user: "bob")] })
+        }
+    }
 }

@@ -17,13 +17,21 @@ struct IdleWorkerTests {
 
     static func priority() -> Int32 { cberth_thread_is_idle(cberth_gettid()) }
 
+    typealias Job = @Sendable () -> Void
+
+    /// A worker whose items are closures, run in order.
+    static func started(backlogBoost: Int = 256) -> IdleWorker<Job> {
+        let worker = IdleWorker<Job>(name: "test-idle-worker", backlogBoost: backlogBoost, logger: Logger(label: "test.idle"))
+        worker.start { jobs in for job in jobs { job() } }
+        return worker
+    }
+
     @Test("work runs in order at normal priority; whileIdle sections at SCHED_IDLE unless boosted")
     func priorities() throws {
-        let worker = IdleWorker(name: "test-idle-worker", logger: Logger(label: "test.idle"))
-        worker.start()
+        let worker = Self.started()
         defer { worker.stop() }
         // Unprivileged (no CAP_SYS_NICE) it could not come back from SCHED_IDLE: never idle.
-        let idle: Int32 = IdleWorker.canLeaveIdle() ? 1 : 0
+        let idle: Int32 = IdlePriority.isReversible() ? 1 : 0
         let seen = Locked<[String]>([])
         let release = DispatchSemaphore(value: 0)
         worker.submit {
@@ -58,12 +66,11 @@ struct IdleWorkerTests {
 
     @Test("a backlog boosts it by itself; stop drains the queue, later work runs on the caller")
     func backlogAndStop() throws {
-        let worker = IdleWorker(name: "test-idle-worker", logger: Logger(label: "test.idle"))
-        worker.start()
+        let worker = Self.started(backlogBoost: 16)
         let release = DispatchSemaphore(value: 0)
         let inside = Locked<Int32>(-2)
         worker.submit { _ = release.wait(timeout: .now() + 10) }
-        for _ in 0..<IdleWorker.backlogBoost { worker.submit {} }
+        for _ in 0..<worker.backlogBoost { worker.submit {} }
         worker.submit { worker.whileIdle { inside.set(Self.priority()) } }
         let count = Locked(0)
         for _ in 0..<10 { worker.submit { count.mutate { $0 += 1 } } }
@@ -75,5 +82,32 @@ struct IdleWorkerTests {
         let ranOn = Locked<Bool?>(nil)
         worker.submit { ranOn.set(cberth_gettid() == caller) }
         #expect(ranOn.get() == true, "ended: at once, on the caller's thread")
+    }
+
+    @Test("items submitted within the gather delay reach the handler as one group; a full group, a boost and a stop end the wait")
+    func gathering() throws {
+        let worker = IdleWorker<Int>(name: "test-idle-worker", gatherDelay: 0.5, logger: Logger(label: "test.idle"))
+        let groups = Locked<[[Int]]>([])
+        worker.start { group in groups.mutate { $0.append(group) } }
+        defer { worker.stop() }
+        let started = Date()
+        for n in 1...5 { worker.submit(n) }
+        #expect(Self.eventually { groups.get().count == 1 })
+        #expect(groups.get() == [[1, 2, 3, 4, 5]])
+        #expect(Date().timeIntervalSince(started) >= 0.5, "waited out the delay for more")
+
+        // A minute's delay: a full group, someone waiting for the work (a boost) and a stop
+        // each end it.
+        let slow = IdleWorker<Int>(name: "test-idle-worker", gatherDelay: 60, maxGather: 3, logger: Logger(label: "test.idle"))
+        let slowGroups = Locked<[[Int]]>([])
+        slow.start { group in slowGroups.mutate { $0.append(group) } }
+        for n in 7...9 { slow.submit(n) }
+        #expect(Self.eventually { slowGroups.get().count == 1 })
+        slow.submit(6)
+        slow.boost()
+        #expect(Self.eventually { slowGroups.get().count == 2 })
+        slow.submit(10)
+        slow.stop(timeout: 10)
+        #expect(slowGroups.get() == [[7, 8, 9], [6], [10]])
     }
 }
