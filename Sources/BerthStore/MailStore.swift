@@ -227,6 +227,8 @@ public final class MailStore: @unchecked Sendable {
     private func apply(_ group: [Acknowledged]) {
         var placed: [Acknowledged] = []
         var unplaced: [(Acknowledged, any Error)] = []
+        placed.reserveCapacity(group.count)  // no allocation (malloc's locks) in the idle section
+        unplaced.reserveCapacity(group.count)
         // File system calls only: the rest holds locks session threads take.
         applier.whileIdle {
             for batch in group {
