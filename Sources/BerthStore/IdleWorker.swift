@@ -43,9 +43,6 @@ final class IdleWorker<Item: Sendable>: @unchecked Sendable {
     private var boosted = false
     private let logger: Logger
 
-    /// The worker thread's id once it runs (0 before).
-    var threadID: Int32 { condition.withLock { tid } }
-
     init(name: String, gatherDelay: TimeInterval = 0, maxGather: Int = 64, backlogBoost: Int = 256, logger: Logger) {
         self.name = name
         self.gatherDelay = gatherDelay
