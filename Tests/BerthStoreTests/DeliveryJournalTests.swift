@@ -10,6 +10,23 @@ struct DeliveryJournalTests {
     static let alice = MailAccount(domain: "example.com", user: "alice")
     static let bob = MailAccount(domain: "example.com", user: "bob")
     static let toAlice: [(String, RecipientClass)] = [("alice@example.com", .local(domain: "example.com", user: "alice"))]
+    static let toBob: [(String, RecipientClass)] = [("bob@example.com", .local(domain: "example.com", user: "bob"))]
+
+    /// A message from MailStoreTests' sender.
+    static func message(
+        _ queueID: String, to recipients: [(String, RecipientClass)] = toAlice, body: MessageBody = MailStoreTests.body()
+    ) -> InboundMessage {
+        InboundMessage(queueID: queueID, sender: MailStoreTests.sender, recipients: recipients, body: body)
+    }
+
+    /// The user's `tmp/` turns into a file: their next message's file cannot be written
+    /// (root or not). Returns its path.
+    static func tmpBecomesAFile(of user: String, in directory: TempDirectory) throws -> String {
+        let tmp = directory.path + "/mail/example.com/\(user)/tmp"
+        try FileManager.default.removeItem(atPath: tmp)
+        #expect(FileManager.default.createFile(atPath: tmp, contents: Data()))
+        return tmp
+    }
 
     static func entry(_ name: String, _ accounts: [MailAccount] = [alice], body: String = "Subject: hi\n\nhello\n") -> DeliveryJournal.Entry {
         DeliveryJournal.Entry(name: name, accounts: accounts, body: Array(body.utf8))
@@ -265,20 +282,15 @@ struct DeliveryJournalTests {
     @Test("small local mail is acknowledged through the journal; remote or big mail through syncfs")
     func deliveryUsesTheJournal() throws {
         try MailStoreTests.withMailStore(journalCheckpointInterval: 3600) { mail, _, directory in
-            let local = Self.toAlice
-            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                queueID: "J1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
+            _ = try MailStoreTests.deliverAndWait(mail, Self.message("J1.1"))
             let journaled = DeliveryJournal.entries(atPath: mail.journal.path)
             #expect(journaled.map(\.accounts) == [[Self.alice]])
             #expect(journaled.first.map { MessageBody.bytes($0.body) } == MailStoreTests.body())
             #expect(directory.files(in: "mail/example.com/alice/new") == journaled.map(\.name), "the file is in place before the 250")
 
-            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                queueID: "J2.1", sender: MailStoreTests.sender, recipients: local + [("carol@elsewhere.example", .remote)],
-                body: MailStoreTests.body()))
-            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                queueID: "J3.1", sender: MailStoreTests.sender, recipients: local,
-                body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
+            _ = try MailStoreTests.deliverAndWait(mail, Self.message("J2.1", to: Self.toAlice + [("carol@elsewhere.example", .remote)]))
+            _ = try MailStoreTests.deliverAndWait(mail, Self.message(
+                "J3.1", body: .bytes([UInt8](repeating: 0x61, count: DeliveryJournal.maxBodySize + 1))))
             #expect(DeliveryJournal.entries(atPath: mail.journal.path).count == 1, "a queued or big message is flushed with syncfs")
             #expect(directory.files(in: "mail/example.com/alice/new").count == 3)
         }
@@ -318,16 +330,10 @@ struct DeliveryJournalTests {
     @Test("an acknowledged message its mailbox could not take stays journaled and comes back at the next start")
     func failedApplyIsRetainedForRecovery() throws {
         try MailStoreTests.withMailStore(journalCheckpointInterval: 0.05) { mail, config, directory in
-            let local = Self.toAlice
-            _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                queueID: "F1.1", sender: MailStoreTests.sender, recipients: local, body: MailStoreTests.body()))
-            // tmp/ turns into a file: the next message's file cannot be written (root or not).
-            let tmp = directory.path + "/mail/example.com/alice/tmp"
-            try FileManager.default.removeItem(atPath: tmp)
-            #expect(FileManager.default.createFile(atPath: tmp, contents: Data()))
+            _ = try MailStoreTests.deliverAndWait(mail, Self.message("F1.1"))
+            let tmp = try Self.tmpBecomesAFile(of: "alice", in: directory)
             let second = MailStoreTests.body(content: Array("Subject: second\n\nkept by the journal\n".utf8))
-            let id = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                queueID: "F2.1", sender: MailStoreTests.sender, recipients: local, body: second))
+            let id = try MailStoreTests.deliverAndWait(mail, Self.message("F2.1", body: second))
             #expect(id == "F2.1", "acknowledged: the journal holds it")
             #expect(directory.files(in: "mail/example.com/alice/new").count == 1)
             #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
@@ -350,32 +356,22 @@ struct DeliveryJournalTests {
     @Test("batches applied together: the one its mailbox cannot take stays journaled, the others are placed and indexed")
     func failedBatchInAGroup() throws {
         try MailStoreTests.withMailStore(journalCheckpointInterval: 3600) { mail, config, directory in
-            let toBob: [(String, RecipientClass)] = [("bob@example.com", .local(domain: "example.com", user: "bob"))]
-            for recipients in [Self.toAlice, toBob] {
-                _ = try MailStoreTests.deliverAndWait(mail, InboundMessage(
-                    queueID: "G0.\(recipients[0].0)", sender: MailStoreTests.sender, recipients: recipients, body: MailStoreTests.body()))
+            for recipients in [Self.toAlice, Self.toBob] {
+                _ = try MailStoreTests.deliverAndWait(mail, Self.message("G0.\(recipients[0].0)", to: recipients))
             }
-            let bobTmp = directory.path + "/mail/example.com/bob/tmp"
-            try FileManager.default.removeItem(atPath: bobTmp)
-            #expect(FileManager.default.createFile(atPath: bobTmp, contents: Data()))
+            _ = try Self.tmpBecomesAFile(of: "bob", in: directory)
             // Acknowledged one after the other, without a mailbox read in between: the applier
             // usually takes both in one group (either way, the outcome is the same).
-            for (n, recipients) in [Self.toAlice, toBob].enumerated() {
-                let acknowledged = DispatchSemaphore(value: 0)
-                mail.deliver(InboundMessage(
-                    queueID: "G\(n + 1).1", sender: MailStoreTests.sender, recipients: recipients, body: MailStoreTests.body())
-                ) { result in
-                    #expect((try? result.get()) == "G\(n + 1).1")
-                    acknowledged.signal()
-                }
-                #expect(acknowledged.wait(timeout: .now() + 30) == .success)
+            for (n, recipients) in [Self.toAlice, Self.toBob].enumerated() {
+                let id = try MailStoreTests.deliverAndWait(mail, Self.message("G\(n + 1).1", to: recipients), settling: false)
+                #expect(id == "G\(n + 1).1")
             }
             mail.journal.settle()
             #expect(directory.files(in: "mail/example.com/alice/new").count == 2)
             #expect(directory.files(in: "mail/example.com/bob/new").count == 1)
             #expect(try MailStoreRecoveryTests.indexedRows(config).map(\.user).sorted() == ["alice", "alice", "bob"])
             #expect(throws: DeliveryError.self) { try mail.journal.checkpoint() }
-            #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.accounts == [MailAccount(domain: "example.com", user: "bob")] })
+            #expect(DeliveryJournal.entries(atPath: mail.journal.path).contains { $0.accounts == [Self.bob] })
         }
     }
 }
