@@ -198,6 +198,11 @@ let package = Package(
             path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "BerthServerTests",
+            dependencies: ["BerthServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BerthStoreTests",
             dependencies: [
                 "BerthStore", "BerthCore",

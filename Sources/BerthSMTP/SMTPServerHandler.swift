@@ -401,17 +401,8 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if machine.authenticatedUser != nil { with += "A" }
         let forClause = envelope.recipients.count == 1 ? "\r\n\tfor <\(envelope.recipients[0].address)>" : ""
         let client = (machine.clientName ?? "unknown").filter { $0.isASCII && !$0.isNewline }
-        let header = "Received: from \(client) ([\(connection.clientAddress)])\r\n\tby \(machine.configuration.hostname) (Berth) with \(with) id \(queueID)\(forClause);\r\n\t\(Self.rfc5322Date())\r\n"
+        let header = "Received: from \(client) ([\(connection.clientAddress)])\r\n\tby \(machine.configuration.hostname) (Berth) with \(with) id \(queueID)\(forClause);\r\n\t\(UTCTime.rfc5322(time(nil)))\r\n"
         return Array(header.utf8)
-    }
-
-    static func rfc5322Date() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var buffer = [CChar](repeating: 0, count: 64)
-        let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S +0000", &parts)
-        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     // MARK: Deadline

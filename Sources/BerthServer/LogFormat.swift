@@ -1,3 +1,4 @@
+import BerthCore
 import Foundation
 import Logging
 
@@ -27,44 +28,75 @@ struct BerthLogHandler: LogHandler {
         level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
         file: String, function: String, line: UInt
     ) {
-        var merged = metadata
-        if let extra { merged.merge(extra) { _, new in new } }
-        let output: String
+        var output: [UInt8]
         switch format {
         case .text:
-            var text = "\(Self.timestamp()) \(level) \(message)"
-            for key in Self.sessionKeys {
-                if let value = merged.removeValue(forKey: key) { Self.append(key, value, to: &text) }
-            }
-            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { Self.append(key, value, to: &text) }
-            output = text + "\n"
+            output = Self.textLine(level: level, message: message, metadata: metadata, extra: extra)
         case .json:
-            var object: [String: String] = ["ts": Self.timestamp(), "level": "\(level)", "msg": "\(message)"]
+            var merged = metadata
+            if let extra { merged.merge(extra) { _, new in new } }
+            var object: [String: String] = ["ts": Self.timestamp(), "level": level.rawValue, "msg": "\(message)"]
             for (key, value) in merged { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-            output = String(decoding: data, as: UTF8.self) + "\n"
+            output = Array(data)
+            output.append(0x0A)
         }
         // write(2) on descriptor 2: one call per line, so lines of concurrent sessions never interleave.
-        var line = output
-        line.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
+        output.withUnsafeBytes { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
+    }
+
+    /// `<time> <level> <message>` and the fields as `key=value`: session fields first, in
+    /// the order an admin reads them, then the rest by name; a field of the call wins over
+    /// the logger's. Built as bytes in one buffer: this runs for every line of every session.
+    static func textLine(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata, extra: Logger.Metadata?
+    ) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        UTCTime.appendRFC3339(UTCTime.now(), to: &line)
+        line.append(0x20)
+        line += level.rawValue.utf8
+        line.append(0x20)
+        line += message.description.utf8
+        for key in sessionKeys {
+            if let value = extra?[key] ?? metadata[key] { append(key, value, to: &line) }
+        }
+        var rest: [(key: String, value: Logger.MetadataValue)] = []
+        for (key, value) in metadata where !sessionKeys.contains(key) && extra?[key] == nil {
+            rest.append((key, value))
+        }
+        if let extra {
+            for (key, value) in extra where !sessionKeys.contains(key) { rest.append((key, value)) }
+        }
+        rest.sort { $0.key < $1.key }
+        for (key, value) in rest { append(key, value, to: &line) }
+        line.append(0x0A)
+        return line
     }
 
     /// Session fields first, in the order an admin reads them; the rest by name.
     private static let sessionKeys = ["session", "client", "listener", "proto", "tls", "user"]
 
-    private static func append(_ key: String, _ value: Logger.MetadataValue, to text: inout String) {
-        text += " "
-        text += key
-        text += "="
-        text += quoted("\(value)")
+    private static func append(_ key: String, _ value: Logger.MetadataValue, to line: inout [UInt8]) {
+        line.append(0x20)
+        line += key.utf8
+        line.append(0x3D)
+        switch value {
+        case .string(let text): appendQuoted(text, to: &line)
+        case .stringConvertible(let convertible): appendQuoted(convertible.description, to: &line)
+        default: appendQuoted("\(value)", to: &line)
+        }
     }
 
     /// A value with spaces, quotes, `=` or anything but printable ASCII is quoted and
     /// escaped, so every line splits back into its fields (and log injection cannot
     /// forge one). Checked on bytes: this runs for every field of every line.
-    private static func quoted(_ value: String) -> String {
+    private static func appendQuoted(_ value: String, to line: inout [UInt8]) {
         let safe = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x3D }
-        if safe { return value }
+        if safe {
+            line += value.utf8
+            return
+        }
         var escaped = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -76,20 +108,14 @@ struct BerthLogHandler: LogHandler {
             default: escaped.unicodeScalars.append(scalar)
             }
         }
-        return escaped + "\""
+        escaped += "\""
+        line += escaped.utf8
     }
 
     private static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let base = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let millis = now.tv_nsec / 1_000_000
-        return base + "." + String(repeating: "0", count: millis < 10 ? 2 : millis < 100 ? 1 : 0) + "\(millis)Z"
+        var stamp: [UInt8] = []
+        UTCTime.appendRFC3339(UTCTime.now(), to: &stamp)
+        return String(decoding: stamp, as: UTF8.self)
     }
 
     /// Installs the handler for every logger of the process (once, at start).
