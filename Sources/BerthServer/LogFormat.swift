@@ -16,8 +16,13 @@ struct BerthLogHandler: LogHandler {
     let label: String
     let format: LogFormat
     var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
+    var metadata: Logger.Metadata = [:] {
+        didSet { fields = LoggerFields(metadata) }
+    }
     var metadataProvider: Logger.MetadataProvider?
+    /// `metadata` as the text lines need it, worked out when it changes (a session sets its
+    /// fields a few times), not for each of its lines.
+    private var fields = LoggerFields([:])
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -31,7 +36,7 @@ struct BerthLogHandler: LogHandler {
         var output: [UInt8]
         switch format {
         case .text:
-            output = Self.textLine(level: level, message: message, metadata: metadata, extra: extra)
+            output = Self.textLine(level: level, message: message, fields: fields, extra: extra)
         case .json:
             var merged = metadata
             if let extra { merged.merge(extra) { _, new in new } }
@@ -51,6 +56,12 @@ struct BerthLogHandler: LogHandler {
     static func textLine(
         level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata, extra: Logger.Metadata?
     ) -> [UInt8] {
+        textLine(level: level, message: message, fields: LoggerFields(metadata), extra: extra)
+    }
+
+    fileprivate static func textLine(
+        level: Logger.Level, message: Logger.Message, fields: LoggerFields, extra: Logger.Metadata?
+    ) -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         UTCTime.appendRFC3339(UTCTime.now(), to: &line)
@@ -58,26 +69,50 @@ struct BerthLogHandler: LogHandler {
         line += level.rawValue.utf8
         line.append(0x20)
         line += message.description.utf8
-        for key in sessionKeys {
-            if let value = extra?[key] ?? metadata[key] { append(key, value, to: &line) }
+        guard let extra, !extra.isEmpty else {
+            line += fields.session
+            for (key, value) in fields.rest { append(key, value, to: &line) }
+            line.append(0x0A)
+            return line
         }
-        var rest: [(key: String, value: Logger.MetadataValue)] = []
-        for (key, value) in metadata where !sessionKeys.contains(key) && extra?[key] == nil {
-            rest.append((key, value))
+        if extra.keys.contains(where: sessionKeys.contains) {
+            for key in sessionKeys {
+                if let value = extra[key] ?? fields.metadata[key] { append(key, value, to: &line) }
+            }
+        } else {
+            line += fields.session
         }
-        if let extra {
-            for (key, value) in extra where !sessionKeys.contains(key) { rest.append((key, value)) }
-        }
+        var rest: [(key: String, value: Logger.MetadataValue)] = fields.rest.filter { extra[$0.key] == nil }
+        for (key, value) in extra where !sessionKeys.contains(key) { rest.append((key, value)) }
         rest.sort { $0.key < $1.key }
         for (key, value) in rest { append(key, value, to: &line) }
         line.append(0x0A)
         return line
     }
 
-    /// Session fields first, in the order an admin reads them; the rest by name.
-    private static let sessionKeys = ["session", "client", "listener", "proto", "tls", "user"]
+    /// A logger's own fields, ready for its lines: the session fields written out, the others
+    /// sorted by name.
+    fileprivate struct LoggerFields {
+        let metadata: Logger.Metadata
+        let session: [UInt8]
+        let rest: [(key: String, value: Logger.MetadataValue)]
 
-    private static func append(_ key: String, _ value: Logger.MetadataValue, to line: inout [UInt8]) {
+        init(_ metadata: Logger.Metadata) {
+            self.metadata = metadata
+            var session: [UInt8] = []
+            for key in BerthLogHandler.sessionKeys {
+                if let value = metadata[key] { BerthLogHandler.append(key, value, to: &session) }
+            }
+            self.session = session
+            rest = metadata.filter { !BerthLogHandler.sessionKeys.contains($0.key) }.map { ($0.key, $0.value) }
+                .sorted { $0.key < $1.key }
+        }
+    }
+
+    /// Session fields first, in the order an admin reads them; the rest by name.
+    fileprivate static let sessionKeys = ["session", "client", "listener", "proto", "tls", "user"]
+
+    fileprivate static func append(_ key: String, _ value: Logger.MetadataValue, to line: inout [UInt8]) {
         line.append(0x20)
         line += key.utf8
         line.append(0x3D)

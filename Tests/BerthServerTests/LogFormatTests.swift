@@ -42,6 +42,16 @@ struct LogFormatTests {
                 == "info accepted session=TP4F0001 client=192.0.2.7 listener=127.0.0.1:25 proto=smtp tls=TLSv1.3 user=alice@example.com from=a@b.example size=1307 zone=z")
     }
 
+    /// The usual case: the call adds no session field, and the logger's are written as
+    /// worked out when they were set.
+    @Test func loggerFieldsWithAndWithoutFieldsOfTheCall() {
+        let session: Logger.Metadata = ["zone": "z", "client": "192.0.2.7", "session": "TP4F0002", "code": "1"]
+        #expect(line("connect", metadata: session) == "info connect session=TP4F0002 client=192.0.2.7 code=1 zone=z")
+        #expect(line("connect", metadata: session, extra: [:]) == "info connect session=TP4F0002 client=192.0.2.7 code=1 zone=z")
+        #expect(line("reply", metadata: session, extra: ["code": "250", "a": "b"])
+            == "info reply session=TP4F0002 client=192.0.2.7 a=b code=250 zone=z")
+    }
+
     @Test func aFieldOfTheCallWinsOverTheLoggers() {
         #expect(line("reply", level: .notice, metadata: ["code": "250", "session": "A"], extra: ["code": "421", "session": "B"])
             == "notice reply session=B code=421")
