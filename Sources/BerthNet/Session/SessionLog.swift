@@ -32,10 +32,14 @@ public struct SessionLog: Sendable {
     public init(base: Logger, id: String, client: String, listener: String, protocol: String) {
         self.id = id
         var logger = base
-        logger[metadataKey: "session"] = .string(id)
-        logger[metadataKey: "client"] = .string(client)
-        logger[metadataKey: "listener"] = .string(listener)
-        logger[metadataKey: "proto"] = .string(`protocol`)
+        // One assignment, not one per field: a handler may work out its lines' fields
+        // whenever they change.
+        var metadata = logger.handler.metadata
+        metadata["session"] = .string(id)
+        metadata["client"] = .string(client)
+        metadata["listener"] = .string(listener)
+        metadata["proto"] = .string(`protocol`)
+        logger.handler.metadata = metadata
         self.logger = logger
     }
 
