@@ -69,12 +69,7 @@ struct BerthLogHandler: LogHandler {
         line += level.rawValue.utf8
         line.append(0x20)
         line += message.description.utf8
-        guard let extra, !extra.isEmpty else {
-            line += fields.session
-            for (key, value) in fields.rest { append(key, value, to: &line) }
-            line.append(0x0A)
-            return line
-        }
+        let extra = extra ?? [:]
         if extra.keys.contains(where: sessionKeys.contains) {
             for key in sessionKeys {
                 if let value = extra[key] ?? fields.metadata[key] { append(key, value, to: &line) }
@@ -82,10 +77,14 @@ struct BerthLogHandler: LogHandler {
         } else {
             line += fields.session
         }
-        var rest: [(key: String, value: Logger.MetadataValue)] = fields.rest.filter { extra[$0.key] == nil }
-        for (key, value) in extra where !sessionKeys.contains(key) { rest.append((key, value)) }
-        rest.sort { $0.key < $1.key }
-        for (key, value) in rest { append(key, value, to: &line) }
+        if extra.isEmpty {
+            for (key, value) in fields.rest { append(key, value, to: &line) }
+        } else {
+            var rest = fields.rest.filter { extra[$0.key] == nil }
+            for (key, value) in extra where !sessionKeys.contains(key) { rest.append((key, value)) }
+            rest.sort { $0.key < $1.key }
+            for (key, value) in rest { append(key, value, to: &line) }
+        }
         line.append(0x0A)
         return line
     }
