@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import (ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, RawSMTP, assert_reply, create_port, error_of,
-                      maildir_new, tls_client_context, wait_connect_state, wait_maildir_count)
+                      maildir_new, tls_client_context, wait_active_connections, wait_connect_state, wait_maildir_count)
 from rss import assert_fresh_client_served, banner_within
 
 
@@ -24,6 +24,9 @@ def limited_port(b, max_conn: int, per_client: int) -> dict:
                     maxConnectionsPerClient=per_client)
     assert p.get("maxConnections") == max_conn and p.get("maxConnectionsPerClient") == per_client, p
     assert wait_connect_state(IP2, p["port"], "ok", deadline=5) == "ok"
+    # That probe counts against the limit until the server has seen it close: a test that
+    # then opens exactly maxConnections would otherwise race it (seen once in CI).
+    assert wait_active_connections(b, IP2, p["port"], lambda n: n == 0, 5) == 0
     return p
 
 
