@@ -1,3 +1,4 @@
+import BerthCore
 import Foundation
 
 /// A delivery status notification (RFC 3464 in an RFC 6522 multipart/report), as the
@@ -124,10 +125,6 @@ public struct DeliveryStatusNotification: Sendable {
     }
 
     static func rfc5322(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        return formatter.string(from: date)
+        UTCTime.rfc5322(time_t(date.timeIntervalSince1970.rounded(.down)))
     }
 }

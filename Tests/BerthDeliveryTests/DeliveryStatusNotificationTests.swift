@@ -20,6 +20,8 @@ import Testing
         #expect(text.contains("Content-Type: message/delivery-status"))
         #expect(text.contains("Content-Type: text/rfc822-headers"))
         #expect(text.contains("Reporting-MTA: dns; mx.example.com"))
+        #expect(text.contains("\nDate: Fri, 15 Jan 2027 08:01:40 +0000\n"), "RFC 5322 §3.3, in UTC")
+        #expect(text.contains("\nArrival-Date: Fri, 15 Jan 2027 08:00:00 +0000\n"))
         #expect(text.contains("Final-Recipient: rfc822; bob@remote.example\nAction: failed\nStatus: 5.1.1\nRemote-MTA: dns; mx.remote.example\nDiagnostic-Code: smtp; 550 5.1.1 no such user  second line\n"))
         #expect(text.contains("Final-Recipient: rfc822; carol@gone.example\nAction: failed\nStatus: 5.1.2\nDiagnostic-Code: X-Berth; domain gone.example does not exist\n"))
         #expect(text.contains("Subject: hi\n"), "the original headers are returned")
