@@ -1018,12 +1018,18 @@ def make_berth_mail_target(make_server, *serve_args: str, tls_required: bool = T
 
 DOVECOT_BIN = "/usr/sbin/dovecot"
 
+
+def dovecot_protocols() -> list[str]:
+    """The protocols whose Dovecot daemons are installed: dovecot-imapd and dovecot-pop3d are
+    separate packages, and Dovecot refuses to start with a protocol it has no binary for."""
+    return [p for p in ("imap", "pop3") if os.path.exists(f"/usr/lib/dovecot/{p}")]
+
 _DOVECOT_CONF = """\
 instance_name = berth-test-{tag}
 base_dir = {d}/run
 state_dir = {d}/state
 listen = 127.0.0.1
-protocols = imap pop3
+protocols = {protocols}
 log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 ssl = yes
@@ -1139,7 +1145,8 @@ class DovecotMailTarget(MailTarget):
             own = {proto: {"none": free_port(), "ssl": free_port()} for proto in ("imap", "pop")}
             self.make_ports(lambda proto, kind: own[proto].get("none" if kind == "tls" else kind))
         (d / "dovecot.conf").write_text(_DOVECOT_CONF.format(
-            tag=d.name.rsplit(".", 1)[-1], d=d, imap=self.imap["none"], imaps=self.imap["ssl"],
+            tag=d.name.rsplit(".", 1)[-1], d=d, protocols=" ".join(dovecot_protocols()),
+            imap=self.imap["none"], imaps=self.imap["ssl"],
             pop=self.pop["none"], pops=self.pop["ssl"]))
         # dovecot daemonizes: its output goes to a file, never to a pipe it would keep open
         with open(d / "start.log", "wb") as out:
@@ -1153,7 +1160,8 @@ class DovecotMailTarget(MailTarget):
                 break
             time.sleep(0.1)
         assert self.master, "dovecot wrote no master.pid"
-        for port in self.mail_ports():
+        served = [self.imap] + ([self.pop] if "pop3" in dovecot_protocols() else [])
+        for port in dict.fromkeys(p for table in served for p in table.values() if p):
             assert wait_connect_state(self.host, port, "ok", deadline=10) == "ok", port
 
     def deliver(self, msg, frm="bob@remote.test", to=None):
