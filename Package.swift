@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "BerthNet",
             dependencies: [
-                "BerthCore", "CBerthTLS",
+                "BerthCore", "CBerthTLS", "CBerthSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -34,6 +34,9 @@ public actor ListenerManager: Service {
         /// one fails without binding, so that a stored assignment can never keep the admin
         /// API from starting.
         public var reserved: [ReservedEndpoint] = []
+        /// The CPU each event loop is pinned to: a listener's sockets then hand every
+        /// connection to the loop on the CPU that received it (`CPUSteering`).
+        public var steering: CPUSteering?
 
         public init(defaultCertificate: CertificateSource) {
             self.defaultCertificate = defaultCertificate
@@ -256,7 +259,8 @@ public actor ListenerManager: Service {
     /// that accepted it. With one shared socket, NIO hands a connection accepted on one loop
     /// to the next loop in turn, which costs three cross-thread wake-ups before the banner.
     /// An exclusive bind comes first, so a port another program holds (even one that also
-    /// sets SO_REUSEPORT) fails here, as it would without sharing.
+    /// sets SO_REUSEPORT) fails here, as it would without sharing. The sockets join the group
+    /// in loop order, which is the order `CPUSteering`'s program indexes them by.
     private func bindSockets(_ spec: ListenerSpec, server: any ProtocolServer, listener: BoundListener) async throws -> [any Channel] {
         try Self.probeExclusiveBind(spec)
         var loops: [any EventLoop] = []
@@ -275,6 +279,17 @@ public actor ListenerManager: Service {
             for channel in channels { try? await channel.close().get() }
             listener.children.endSessions()  // any the closed sockets took meanwhile
             throw error
+        }
+        if let steering = configuration.steering, steering.cpus.count == channels.count {
+            do {
+                try await CPUSteering.attach(steering.program, to: channels[0]).get()
+                let steeringSwitch = SteeringSwitch(steering, socket: channels[0])
+                listener.steeringSwitch.withLockedValue { $0 = steeringSwitch }
+                steeringSwitch.sessionsChanged(to: listener.counters.active.load(ordering: .relaxed))
+            } catch {
+                // The listener serves without it, on the kernel's hash, as before.
+                logger.warning("listener \(spec.key): connections not steered to their CPU's loop: \(Self.reason(error))")
+            }
         }
         return channels
     }
@@ -466,6 +481,8 @@ final class BoundListener: @unchecked Sendable {
     let greetingNames: NIOLockedValueBox<[String: String]>
     let admission: Admission
     let connections = NIOLockedValueBox(ConnectionCounts())
+    /// Set once the sockets are bound, when connections are steered by CPU.
+    let steeringSwitch = NIOLockedValueBox<SteeringSwitch?>(nil)
 
     func closeSockets() async {
         for channel in channels { try? await channel.close().get() }
@@ -490,11 +507,14 @@ final class BoundListener: @unchecked Sendable {
         }
         counters.opened()
         children.add(channel)
+        let steeringSwitch = self.steeringSwitch.withLockedValue { $0 }
+        steeringSwitch?.sessionsChanged(to: counters.active.load(ordering: .relaxed))
         let counters = self.counters
         let children = self.children
         channel.closeFuture.whenComplete { _ in
             counters.closed()
             children.remove(channel)
+            steeringSwitch?.sessionsChanged(to: counters.active.load(ordering: .relaxed))
         }
         let peer = channel.remoteAddress?.ipAddress ?? "unknown"
         var connection = ConnectionContext(

@@ -88,6 +88,11 @@ public enum BerthApp {
         let adminReserved = ReservedEndpoint(
             host: options.adminHost, port: options.adminPort, owner: "the admin API's listener (--admin \(adminEndpoint))")
         listenerConfiguration.reserved = adminReserved.map { [$0] } ?? []
+        if options.cpuAffinity {
+            let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+            listenerConfiguration.steering = await CPUSteering.pin(loops)
+            logger.info("event loops: \(loops.count), \(listenerConfiguration.steering.map { "pinned to CPUs \($0.cpus.map(String.init).joined(separator: ","))" } ?? "not pinned")")
+        }
 
         let outbound = try makeOutboundQueue(
             options, store: store, mailStore: mailStore, hostname: hostname, settings: settings, logger: logger)

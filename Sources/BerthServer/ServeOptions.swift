@@ -30,6 +30,9 @@ public struct ServeOptions: Sendable {
     /// `DeliveryJournal.checkpointInterval`: how long an acknowledged message may be
     /// durable only in the journal.
     public var journalCheckpointSeconds: Double = 1
+    /// Pin each event loop to a CPU and serve a connection on the loop of the CPU that
+    /// received it (`CPUSteering`); off: the loops float and the kernel spreads connections.
+    public var cpuAffinity: Bool = true
     /// Serve the admin API and web admin over HTTPS with this certificate (the loading
     /// rules of a port's certificate: PEM chain, key in it or `adminPrivateKey`, PKCS#12).
     public var adminCertificate: String?

@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Longest time, in seconds, an acknowledged small local message is durable only in the delivery journal before a syncfs checkpoint (0.05-3600).")
     var journalCheckpointSeconds = 1.0
 
+    @Flag(help: "Let event loops run on any CPU, and connections go to any loop (default: one loop per CPU, each connection served on the CPU that received it).")
+    var noCpuAffinity = false
+
     @Option(help: "Serve the admin API and web admin over HTTPS with this certificate (PEM chain, or PKCS#12).")
     var adminCertificate: String?
 
@@ -102,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         options.dnsServer = dns
         options.mxPort = mxPort
         options.journalCheckpointSeconds = journalCheckpointSeconds
+        options.cpuAffinity = !noCpuAffinity
         try await BerthApp.run(options)
     }
 }
