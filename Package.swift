@@ -113,6 +113,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // LDAPv3 (RFC 4511): framer, BER message decoder and response encoder on SwiftASN1. Pure, no I/O.
+        .target(
+            name: "BerthLDAP",
+            dependencies: [.product(name: "SwiftASN1", package: "swift-asn1")],
+            swiftSettings: swiftSettings
+        ),
         // MIME message parser: headers, RFC 2047, ENVELOPE, BODYSTRUCTURE, FETCH sections. Pure, no I/O.
         .target(name: "BerthMIME", dependencies: ["BerthCore", "BerthIMAP"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
@@ -197,6 +203,11 @@ let package = Package(
             name: "BerthTestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BerthLDAPTests",
+            dependencies: ["BerthLDAP", .product(name: "SwiftASN1", package: "swift-asn1")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BerthServerTests",
             dependencies: ["BerthServer", .product(name: "Logging", package: "swift-log")],
