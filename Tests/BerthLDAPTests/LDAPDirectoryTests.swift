@@ -1,0 +1,105 @@
+import Testing
+@testable import BerthLDAP
+
+@Suite("Directory: the tree from domains and users, and searches over it")
+struct LDAPDirectoryTests {
+    static let directory = LDAPDirectory(
+        domains: ["example.com", "Example.ORG"],
+        people: [
+            .init(uid: "alice", domain: "example.com", givenName: "Alice", surname: "Liddell", mail: ["alice@example.com", "al@example.com"]),
+            .init(uid: "bob", domain: "example.com", displayName: "Bob the Builder", mail: ["bob@example.com"]),
+            .init(uid: "carol", domain: "example.com", mail: ["carol@example.com"]),
+            .init(uid: "dave", domain: "example.com", surname: "Jones", mail: ["dave@example.com"]),
+            .init(uid: "erin", domain: "example.com", mail: ["erin@example.com"]),
+            .init(uid: "zoe", domain: "example.org", mail: ["zoe@example.org"]),
+        ],
+        vendorVersion: "1.0")
+
+    static func search(_ base: String, _ scope: LDAPSearchRequest.Scope, _ filter: LDAPFilter = .present(attribute: "objectClass"),
+                       sizeLimit: Int = 0, policy: LDAPDirectory.SearchPolicy = .init()) -> LDAPDirectory.SearchResult {
+        directory.search(LDAPSearchRequest(base: base, scope: scope, sizeLimit: sizeLimit, filter: filter), policy: policy)
+    }
+
+    static func dns(_ result: LDAPDirectory.SearchResult) -> [String] { result.entries.map(\.dn.description) }
+
+    @Test("The tree: one naming context per domain, people under ou=people")
+    func tree() {
+        let directory = Self.directory
+        #expect(directory.namingContexts == ["dc=example,dc=com", "dc=example,dc=org"])
+        #expect(directory.entries.count == 2 + 5 + 2 + 1)
+        #expect(directory.rootDSE.values("supportedLDAPVersion") == ["3"])
+        #expect(directory.rootDSE.values("supportedExtension") == ["1.3.6.1.4.1.1466.20037", "1.3.6.1.4.1.4203.1.11.3"])
+        #expect(directory.rootDSE.values("vendorName") == ["Berth"])
+    }
+
+    @Test("A person's cn and sn are built from what there is", arguments: [
+        ("alice", "Alice Liddell", "Liddell", "Alice", nil),
+        ("bob", "Bob the Builder", "Bob the Builder", nil, "Bob the Builder"),
+        ("carol", "carol", "carol", nil, nil),
+        ("dave", "Jones", "Jones", nil, nil),
+    ] as [(String, String, String, String?, String?)])
+    func personAttributes(uid: String, cn: String, sn: String, givenName: String?, displayName: String?) throws {
+        let entry = try #require(Self.directory.entry(LDAPDistinguishedName(parsing: "uid=\(uid),ou=people,dc=example,dc=com")))
+        #expect(entry.values("cn") == [cn] && entry.values("sn") == [sn])
+        #expect(entry.values("givenName") == givenName.map { [$0] } && entry.values("displayName") == displayName.map { [$0] })
+        #expect(entry.values("objectClass") == ["top", "person", "organizationalPerson", "inetOrgPerson"])
+    }
+
+    @Test("Scopes")
+    func scopes() {
+        #expect(Self.dns(Self.search("", .baseObject)) == [""])
+        #expect(Self.dns(Self.search("cn=subschema", .baseObject)) == ["cn=Subschema"])
+        #expect(Self.dns(Self.search("", .singleLevel)) == ["dc=example,dc=com", "dc=example,dc=org"])
+        #expect(Self.dns(Self.search("DC=Example,DC=Org", .wholeSubtree)) == ["dc=example,dc=org", "ou=people,dc=example,dc=org", "uid=zoe,ou=people,dc=example,dc=org"])
+        #expect(Self.dns(Self.search("ou=people,dc=example,dc=com", .singleLevel)).count == 5)
+        #expect(Self.dns(Self.search("uid=alice,ou=people,dc=example,dc=com", .baseObject)) == ["uid=alice,ou=people,dc=example,dc=com"])
+        #expect(Self.dns(Self.search("dc=example,dc=com", .wholeSubtree, .equalityMatch(attribute: "mail", value: Array("AL@example.com".utf8))))
+            == ["uid=alice,ou=people,dc=example,dc=com"])
+    }
+
+    @Test("Missing bases: noSuchObject with the nearest entry above; bad DNs: invalidDNSyntax")
+    func missing() {
+        let missing = Self.search("uid=zed,ou=people,dc=example,dc=com", .baseObject)
+        #expect(missing.result.code == .noSuchObject && missing.result.matchedDN == "ou=people,dc=example,dc=com")
+        #expect(Self.search("dc=com", .wholeSubtree).result == LDAPResult(.noSuchObject, diagnosticMessage: "no entry dc=com"))
+        #expect(Self.search("uid", .baseObject).result.code == .invalidDNSyntax)
+    }
+
+    @Test("A user who sees only their domain finds nothing of another")
+    func visibility() {
+        let own = LDAPDirectory.SearchPolicy(visibleDomains: ["example.org"])
+        #expect(Self.dns(Self.search("", .wholeSubtree, .present(attribute: "mail"), policy: own)) == ["uid=zoe,ou=people,dc=example,dc=org"])
+        #expect(Self.search("dc=example,dc=com", .wholeSubtree, policy: own).result.code == .noSuchObject)
+        #expect(Self.search("uid=alice,ou=people,dc=example,dc=com", .baseObject, policy: own).result.matchedDN == "")
+    }
+
+    @Test("Size limits: the smaller of the client's and the server's, then sizeLimitExceeded")
+    func sizeLimits() {
+        let people = LDAPFilter.present(attribute: "mail")
+        #expect(Self.search("", .wholeSubtree, people, sizeLimit: 2).entries.count == 2)
+        #expect(Self.search("", .wholeSubtree, people, sizeLimit: 2).result.code == .sizeLimitExceeded)
+        #expect(Self.search("", .wholeSubtree, people, policy: .init(sizeLimit: 3)).result.code == .sizeLimitExceeded)
+        #expect(Self.search("", .wholeSubtree, people, sizeLimit: 6).result.code == .success)
+    }
+
+    @Test("Paged results walk the whole result and refuse another search's cookie")
+    func paging() {
+        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        var cookie: [UInt8] = []
+        var seen: [String] = []
+        for page in 0..<3 {
+            let result = Self.directory.search(request, paging: (2, cookie), policy: .init())
+            #expect(result.result.code == .success)
+            seen += Self.dns(result)
+            cookie = result.pagedCookie ?? [0xFF]
+            #expect(cookie.isEmpty == (page == 2))
+        }
+        #expect(seen == Self.dns(Self.directory.search(request, policy: .init())))
+        let first = Self.directory.search(request, paging: (2, []), policy: .init())
+        var other = request
+        other.filter = .present(attribute: "uid")
+        #expect(Self.directory.search(other, paging: (2, first.pagedCookie!), policy: .init()).result.code == .unwillingToPerform)
+        let abandoned = Self.directory.search(request, paging: (0, first.pagedCookie!), policy: .init())
+        #expect(abandoned.entries.isEmpty && abandoned.pagedCookie == [])
+    }
+}
