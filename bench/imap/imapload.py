@@ -268,8 +268,12 @@ def session_loop(host, port, user, password, source, deadline, seed, stats, lock
                 timed("idle", c.idle_round)
                 rounds += 1
             timed("logout", lambda: c.cmd(b"LOGOUT"))
-        except Exception:
+        except Exception as e:
             errors += 1
+            # Which command failed and how, for the report: a server fault and a generator
+            # timeout at the end of the window look the same in a count.
+            if errors <= 3:
+                print("session error: %s: %s" % (type(e).__name__, e), file=sys.stderr, flush=True)
             time.sleep(0.05)
         finally:
             if c is not None:
