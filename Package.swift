@@ -119,6 +119,20 @@ let package = Package(
             dependencies: [.product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings
         ),
+        // LDAP address book server: the NIO handler and the `ProtocolServer` over an `LDAPDirectory`.
+        .target(
+            name: "BerthLDAPServer",
+            dependencies: [
+                "BerthCore", "BerthNet", "BerthLDAP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // MIME message parser: headers, RFC 2047, ENVELOPE, BODYSTRUCTURE, FETCH sections. Pure, no I/O.
         .target(name: "BerthMIME", dependencies: ["BerthCore", "BerthIMAP"], swiftSettings: swiftSettings),
         // DNS stub resolver for outbound delivery: pure message codec, NIO UDP/TCP client.
@@ -176,7 +190,7 @@ let package = Package(
         .target(
             name: "BerthServer",
             dependencies: [
-                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthIMAPServer", "BerthPOP3", "BerthAdmin", "BerthDelivery",
+                "BerthCore", "BerthStore", "BerthNet", "BerthSMTP", "BerthIMAPServer", "BerthPOP3", "BerthLDAP", "BerthLDAPServer", "BerthAdmin", "BerthDelivery",
                 "BerthDNS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -205,7 +219,7 @@ let package = Package(
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthLDAPTests",
-            dependencies: ["BerthLDAP", .product(name: "SwiftASN1", package: "swift-asn1")],
+            dependencies: ["BerthLDAP", "BerthTestSupport", .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -277,6 +291,16 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BerthLDAPServerTests",
+            dependencies: [
+                "BerthLDAPServer", "BerthLDAP", "BerthNet", "BerthCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ import BerthCore
 import BerthDNS
 import BerthDelivery
 import BerthIMAPServer
+import BerthLDAPServer
 import BerthNet
 import BerthPOP3
 import BerthSMTP
@@ -75,6 +76,12 @@ public enum BerthApp {
         popConfiguration.logger = logger
         popConfiguration.contentThreadPool = contentPool
         let pop = POP3Server(store: mailboxes, authenticator: authenticator, authGuard: authGuard, configuration: popConfiguration)
+        let ldapDirectory = LDAPDirectoryService(store: store, changes: store.changes.subscribe(), logger: logger)
+        var ldapConfiguration = LDAPServer.Configuration()
+        ldapConfiguration.timeouts = SessionTimeouts(
+            command: .seconds(Int64(options.idleTimeoutSeconds)), handshake: .seconds(Int64(options.tlsHandshakeTimeoutSeconds)))
+        ldapConfiguration.logger = logger
+        let ldap = LDAPServer(directory: ldapDirectory.source, authenticator: authenticator, authGuard: authGuard, configuration: ldapConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
         await certificateLibrary.reload()
@@ -101,7 +108,7 @@ public enum BerthApp {
         let listeners = ListenerManager(
             group: MultiThreadedEventLoopGroup.singleton,
             configuration: listenerConfiguration,
-            protocols: [.smtp: smtp, .submission: smtp, .imap: imap, .pop: pop],
+            protocols: [.smtp: smtp, .submission: smtp, .imap: imap, .pop: pop, .ldap: ldap],
             registry: registry,
             changes: store.changes.subscribe(),
             logger: logger,
@@ -140,6 +147,7 @@ public enum BerthApp {
                     .init(service: outbound.policy),
                     .init(service: outbound.queue),
                     .init(service: certificateLibrary),
+                    .init(service: ldapDirectory),
                     .init(service: listeners),
                     .init(service: NamedService(admin, failure: "cannot serve the admin API on \(adminAddress)")),
                 ],

@@ -1,20 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthTestSupport
 import Testing
 @testable import BerthLDAP
-
-/// SplitMix64: the same inputs on every run, so a failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("LDAP framer and decoder under random and mutated PDUs")
 struct LDAPFuzzTests {
@@ -50,7 +39,7 @@ struct LDAPFuzzTests {
 
     @Test("No crash, every input answered, memory flat")
     func fuzz() throws {
-        var random = SeededGenerator(state: 0x4C44_4150)
+        var random = SeededGenerator(seed: 0x4C44_4150)
         let corpus = LDAPDecoderTests.captured.map { hex($0.1) } + LDAPDecoderTests.malformed.map(\.1)
         var decoded = 0, notDecoded = 0, notFramed = 0, needMore = 0
         func feed(_ bytes: [UInt8]) {

@@ -373,22 +373,6 @@ def test_metrics_endpoint(berth_env):
     assert float(lines[0].rsplit(" ", 1)[1]) >= 1
 
 
-@pytest.mark.parametrize("protocol", ["ldap"])
-def test_unimplemented_protocols_stored_not_served(server, protocol):
-    add_ips(server)
-    plain = create_port(server, f"{protocol} plain", protocol, "tls", assigned=[IP2])
-    ssl_ = create_port(server, f"{protocol} ssl", protocol, "ssl", assigned=[IP2])
-    stored = {p["id"]: p for p in server.ports()}
-    assert stored[plain["id"]]["protocol"] == protocol and stored[ssl_["id"]]["encryption"] == "ssl"
-    assert stored[plain["id"]]["tlsRequired"] is False
-    for p in (plain, ssl_):
-        l = server.wait_listener(IP2, p["port"], states=("notServing",), timeout=3)
-        assert l is not None and l["state"] == "notServing", l
-        assert l["portId"] == p["id"] and l["protocol"] == protocol
-        assert "not implemented" in (l.get("error") or ""), l
-        assert connect_state(IP2, p["port"]) == "refused"
-
-
 # ------------------------------------------------------------------ defaults on first start
 
 DEFAULTS = [
@@ -422,13 +406,9 @@ def test_default_ports_on_first_start(make_server):
     listeners = b.listeners()
     assert listeners, "one listener per (IP, port) assignment expected"
     for l in listeners:
-        p = by_id[l["portId"]]
-        if p["protocol"] == "ldap":
-            assert l["state"] == "notServing", l
-        else:
-            # Served (or, when a system daemon holds the well-known port, failed saying why).
-            assert l["state"] in ("listening", "failed"), l
-            assert l["state"] == "listening" or l.get("error"), l
+        # Served (or, when a system daemon holds the well-known port, failed saying why).
+        assert l["state"] in ("listening", "failed"), l
+        assert l["state"] == "listening" or l.get("error"), l
     # the default cert is for the host name given with --hostname
     assert any(SERVER_HOSTNAME in (p["certificate"].get("subject") or "") or
                SERVER_HOSTNAME in (p["certificate"].get("dnsNames") or []) for p in ports), ports[0]["certificate"]

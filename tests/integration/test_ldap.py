@@ -1,0 +1,161 @@
+"""The LDAP address book on ldap bindings (issue 9), driven with ldap-utils (ldapsearch,
+ldapwhoami) and Python ldap3 against the binary: root DSE, binds by DN and by address,
+searches, StartTLS (-ZZ), LDAPS, paging, read-only answers, malformed input."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import ALICE, ALICE_PW, IP2, create_port, run, setup_domain, wait_connect_state
+
+pytestmark = pytest.mark.skipif(shutil.which("ldapsearch") is None, reason="ldap-utils is not installed")
+
+ALICE_DN = "uid=alice,ou=people,dc=example,dc=com"
+# The test certificates are self-signed: the clients are told not to check them.
+TLS_ENV = {**os.environ, "LDAPTLS_REQCERT": "never"}
+
+
+@pytest.fixture
+def ldap_env(berth_env):
+    b = berth_env
+    b.ldap = {}
+    for enc, extra in (("none", {}), ("tls", {"tlsRequired": True}), ("ssl", {})):
+        p = create_port(b, f"LDAP {enc}", "ldap", enc, assigned=[IP2], **extra)
+        b.ldap[enc] = p["port"]
+        assert wait_connect_state(IP2, p["port"], "ok", deadline=5) == "ok", b.log_tail()
+    return b
+
+
+def url(b, enc="none") -> str:
+    return f"{'ldaps' if enc == 'ssl' else 'ldap'}://{IP2}:{b.ldap[enc]}"
+
+
+def ldapsearch(b, *args, enc="none", bind=(ALICE_DN, ALICE_PW), env=None):
+    argv = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", url(b, enc)]
+    if bind:
+        argv += ["-D", bind[0], "-w", bind[1]]
+    return run(argv + list(args), timeout=30, env=env or TLS_ENV)
+
+
+def test_root_dse_readable_before_bind(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "", "-s", "base", "(objectClass=*)", "+", "*", bind=None)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert "namingContexts: dc=example,dc=com" in out
+    assert "supportedLDAPVersion: 3" in out
+    assert "supportedExtension: 1.3.6.1.4.1.1466.20037" in out  # StartTLS
+    assert "supportedExtension: 1.3.6.1.4.1.4203.1.11.3" in out  # Who am I?
+    assert "vendorName: Berth" in out
+
+
+def test_bind_by_dn_then_search_with_a_nested_filter(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "dc=example,dc=com",
+                   "(&(objectClass=inetOrgPerson)(|(mail=ALICE@example.com)(cn=nobody))(!(uid=bob)))", "cn", "mail", "uid")
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert f"dn: {ALICE_DN}" in out
+    assert "mail: alice@example.com" in out and "uid: alice" in out and "cn: Alice" in out
+    assert "objectClass" not in out  # only what was asked for
+
+
+def test_bind_by_mail_address_and_who_am_i(ldap_env):
+    r = run(["ldapwhoami", "-x", "-H", url(ldap_env), "-D", ALICE, "-w", ALICE_PW], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == f"u:{ALICE}"
+
+
+def test_wrong_password_is_invalid_credentials_and_logged(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "dc=example,dc=com", bind=(ALICE_DN, "wrong"))
+    assert r.returncode == 49, (r.returncode, r.stderr)
+    assert b"Invalid credentials" in r.stderr
+    r = ldapsearch(ldap_env, "-b", "dc=example,dc=com", bind=("uid=nobody,ou=people,dc=example,dc=com", "x"))
+    assert r.returncode == 49, (r.returncode, r.stderr)
+    deadline = time.monotonic() + 5
+    while "service=ldap" not in ldap_env.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "service=ldap" in ldap_env.log, ldap_env.log_tail()
+
+
+def test_anonymous_search_needs_a_bind(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "dc=example,dc=com", "(uid=alice)", bind=None)
+    assert r.returncode == 50, (r.returncode, r.stdout, r.stderr)  # insufficientAccessRights
+    r = run(["ldapwhoami", "-x", "-H", url(ldap_env)], timeout=30)
+    assert r.returncode == 0 and r.stdout.decode().strip() == "anonymous", (r.returncode, r.stdout, r.stderr)
+
+
+def test_starttls_required_before_simple_bind(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "dc=example,dc=com", "(uid=alice)", enc="tls")
+    assert r.returncode == 13, (r.returncode, r.stderr)  # confidentialityRequired
+    r = ldapsearch(ldap_env, "-ZZ", "-b", "dc=example,dc=com", "(uid=alice)", "mail", enc="tls")
+    assert r.returncode == 0, r.stderr
+    assert "mail: alice@example.com" in r.stdout.decode()
+    assert "tls established" in ldap_env.log
+
+
+def test_ldaps(ldap_env):
+    r = ldapsearch(ldap_env, "-b", "ou=people,dc=example,dc=com", "-s", "one", "(mail=*)", "mail", enc="ssl")
+    assert r.returncode == 0, r.stderr
+    assert "mail: alice@example.com" in r.stdout.decode()
+
+
+def test_ldap3_paged_search_compare_read_only_and_new_users(ldap_env):
+    ldap3 = pytest.importorskip("ldap3")
+    b = ldap_env
+    for i in range(24):
+        b.ok("POST", "/api/v1/domains/example.com/users", {"name": f"user{i:02d}", "password": "pw-123456"}, statuses=(200, 201))
+    server = ldap3.Server(IP2, port=b.ldap["none"], get_info=ldap3.NONE)
+    c = ldap3.Connection(server, user=ALICE_DN, password=ALICE_PW, auto_bind=True)
+    try:
+        entries = c.extend.standard.paged_search("dc=example,dc=com", "(mail=*)", attributes=["mail"], paged_size=7,
+                                                 generator=False)
+        mails = sorted(str(e["attributes"]["mail"][0]) for e in entries if e.get("type") == "searchResEntry")
+        assert len(mails) == 25 and mails[0] == "alice@example.com", mails
+        assert c.compare(ALICE_DN, "mail", "ALICE@example.com") is True
+        assert c.compare(ALICE_DN, "mail", "bob@example.com") is False
+        assert c.delete("uid=user00,ou=people,dc=example,dc=com") is False
+        assert c.result["description"] == "unwillingToPerform", c.result
+        # A user added through the admin API is found at once.
+        b.ok("POST", "/api/v1/domains/example.com/users", {"name": "zed", "password": "pw-123456", "displayName": "Zed Z"},
+             statuses=(200, 201))
+        deadline = time.monotonic() + 1
+        found = False
+        while not found and time.monotonic() < deadline:
+            c.search("dc=example,dc=com", "(uid=zed)", attributes=["cn", "mail"])
+            found = bool(c.entries)
+        assert found and str(c.entries[0].cn) == "Zed Z", c.entries
+    finally:
+        c.unbind()
+
+
+def test_other_domains_are_not_visible(ldap_env):
+    b = ldap_env
+    setup_domain(b, "other.test", "olga", "olga-pw-123")
+    r = ldapsearch(b, "-b", "", "-s", "sub", "(mail=*)", "mail")
+    assert r.returncode == 0, r.stderr
+    assert "alice@example.com" in r.stdout.decode() and "olga@other.test" not in r.stdout.decode()
+    r = ldapsearch(b, "-b", "dc=other,dc=test", "(mail=*)")
+    assert r.returncode == 32, (r.returncode, r.stderr)  # noSuchObject
+
+
+def test_garbage_gets_a_notice_of_disconnection_and_the_server_goes_on(ldap_env):
+    with socket.create_connection((IP2, ldap_env.ldap["none"]), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"\x30") and b"1.3.6.1.4.1.1466.20036" in data, data
+    # A length past the limit is refused from the header, before any byte of it arrives.
+    with socket.create_connection((IP2, ldap_env.ldap["none"]), timeout=5) as s:
+        s.sendall(b"\x30\x84\x7f\xff\xff\xff\x02\x01\x01")
+        data = s.recv(4096)
+        assert b"1.3.6.1.4.1.1466.20036" in data, data
+    r = ldapsearch(ldap_env, "-b", "", "-s", "base", "(objectClass=*)", "namingContexts", bind=None)
+    assert r.returncode == 0 and b"dc=example,dc=com" in r.stdout
