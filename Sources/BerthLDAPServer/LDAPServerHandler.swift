@@ -169,7 +169,11 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func settle(_ context: ChannelHandlerContext) {
         flushIfNeeded(context)
         guard !closed else { return }
-        if binding { timer.disarm() }
+        if binding {
+            timer.disarm()  // waiting for the password check, not for the client
+        } else if timer.kind == nil {
+            arm(.command, context)  // the check is done: the idle clock runs again
+        }
         var reopen = gate.set(.sessionBusy, closed: binding)
         reopen = gate.set(.replyBacklog, closed: !context.channel.isWritable) || reopen
         // One whole message may wait; more means the client sends faster than it reads.

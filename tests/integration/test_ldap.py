@@ -159,3 +159,26 @@ def test_garbage_gets_a_notice_of_disconnection_and_the_server_goes_on(ldap_env)
         assert b"1.3.6.1.4.1.1466.20036" in data, data
     r = ldapsearch(ldap_env, "-b", "", "-s", "base", "(objectClass=*)", "namingContexts", bind=None)
     assert r.returncode == 0 and b"dc=example,dc=com" in r.stdout
+
+
+def test_idle_session_after_a_bind_is_closed_with_a_notice(make_server):
+    from conftest import add_ips
+    b = make_server(extra_args=["--idle-timeout", "2"])
+    add_ips(b)
+    setup_domain(b)
+    port = create_port(b, "LDAP idle", "ldap", "none", assigned=[IP2])["port"]
+    assert wait_connect_state(IP2, port, "ok", deadline=5) == "ok"
+    dn, pw = ALICE_DN.encode(), ALICE_PW.encode()
+    bind = bytes([0x02, 1, 3, 0x04, len(dn)]) + dn + bytes([0x80, len(pw)]) + pw
+    request = bytes([0x30, 5 + len(bind), 0x02, 1, 1, 0x60, len(bind)]) + bind
+    with socket.create_connection((IP2, port), timeout=10) as s:
+        s.sendall(request)
+        reply = s.recv(4096)
+        assert reply[7:10] == b"\x0a\x01\x00", reply  # bind success
+        started = time.monotonic()
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        waited = time.monotonic() - started
+    # The idle clock ran again once the password check was done.
+    assert b"1.3.6.1.4.1.1466.20036" in data and 1.5 < waited < 8, (data, waited)
