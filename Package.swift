@@ -301,6 +301,7 @@ let package = Package(
                 "BerthLDAPServer", "BerthLDAP", "BerthNet", "BerthCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -303,25 +303,22 @@ public struct AdminAPI: Sendable {
             struct Body: Decodable {
                 var name: String
                 var password: String
-                var displayName: String?
-                var quotaBytes: Int?
-                enum CodingKeys: CodingKey { case name, password, displayName, quotaBytes }
+                var profile: UserChange
+                enum CodingKeys: CodingKey { case name, password }
                 init(from decoder: any Decoder) throws {
-                    try decoder.refuseUnknownKeys(CodingKeys.self)
+                    try decoder.refuseUnknownKeys(NewUserKeys.self)
                     let container = try decoder.container(keyedBy: CodingKeys.self)
                     name = try container.decode(String.self, forKey: .name)
                     password = try container.decode(String.self, forKey: .password)
-                    displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
-                    quotaBytes = try container.decodeIfPresent(Int.self, forKey: .quotaBytes)
+                    profile = try UserChange(decodingProfileFrom: decoder)
                 }
             }
             let body = try await JSONResponse.decode(Body.self, from: request)
-            let user = User(
-                domain: domain, name: body.name.lowercased(), displayName: body.displayName ?? "", quotaBytes: body.quotaBytes)
+            var user = body.profile.applied(to: User(domain: domain, name: body.name.lowercased()))
             try Self.mapErrors {
                 try DomainRules.validateUserName(user.name)
                 try DomainRules.validatePassword(body.password)
-                try DomainRules.validateQuota(user.quotaBytes)
+                user.aliases = try DomainRules.validateProfile(of: user)
                 try store.addUser(user, password: body.password)
             }
             return try JSONResponse.make(UserView(user), status: .created)
@@ -329,30 +326,26 @@ public struct AdminAPI: Sendable {
         api.put("domains/:name/users/:user") { request, context -> Response in
             let domain = try context.parameters.require("name").lowercased()
             let name = try context.parameters.require("user").lowercased()
-            /// Partial: a new password, display name and/or quota (`"quotaBytes": null` removes it).
+            /// Partial: a new password and/or profile fields (`"quotaBytes": null` removes the quota).
             struct Body: Decodable {
-                var password: String?
-                var displayName: String?
-                var quotaBytes: Int??
-                enum CodingKeys: CodingKey { case password, displayName, quotaBytes }
+                var change: UserChange
                 init(from decoder: any Decoder) throws {
-                    try decoder.refuseUnknownKeys(CodingKeys.self)
-                    let container = try decoder.container(keyedBy: CodingKeys.self)
-                    password = try container.decodeIfPresent(String.self, forKey: .password)
-                    displayName = try container.decodeIfPresent(String.self, forKey: .displayName)
-                    if container.contains(.quotaBytes) {
-                        quotaBytes = .some(try container.decodeNil(forKey: .quotaBytes) ? nil : try container.decode(Int.self, forKey: .quotaBytes))
-                    }
+                    try decoder.refuseUnknownKeys(UserChangeKeys.self)
+                    change = try UserChange(decodingProfileFrom: decoder)
+                    change.password = try decoder.container(keyedBy: UserChangeKeys.self)
+                        .decodeIfPresent(String.self, forKey: .password)
                 }
             }
-            let body = try await JSONResponse.decode(Body.self, from: request)
+            var change = try await JSONResponse.decode(Body.self, from: request).change
             let user = try Self.mapErrors { () throws -> User in
-                if let password = body.password { try DomainRules.validatePassword(password) }
-                if let quota = body.quotaBytes { try DomainRules.validateQuota(quota) }
-                return try store.updateUser(
-                    domain: domain, name: name, password: body.password, displayName: body.displayName, quotaBytes: body.quotaBytes)
+                if let password = change.password { try DomainRules.validatePassword(password) }
+                // The fields given are checked as they will be stored: on a user with them applied.
+                var probe = change.applied(to: User(domain: domain, name: name))
+                probe.aliases = try DomainRules.validateProfile(of: probe)
+                if change.aliases != nil { change.aliases = probe.aliases }
+                return try store.updateUser(domain: domain, name: name, change: change)
             }
-            if body.password != nil { context.logger.info("user \(user.address): password changed") }
+            if change.password != nil { context.logger.info("user \(user.address): password changed") }
             return try JSONResponse.make(UserView(user))
         }
         api.delete("domains/:name/users/:user") { _, context -> Response in
@@ -454,30 +447,32 @@ public struct AdminAPI: Sendable {
         var ipAddresses: [IPAddressEntry]
     }
 
+    /// The keys of a user change (`PUT`); a new user (`POST`) also has its `name`.
+    enum UserChangeKeys: String, CodingKey {
+        case password, displayName, givenName, surname, aliases, quotaBytes
+    }
+    enum NewUserKeys: String, CodingKey {
+        case name, password, displayName, givenName, surname, aliases, quotaBytes
+    }
+
     struct UserView: Encodable {
-        var name: String
-        var domain: String
-        var address: String
-        var displayName: String
-        var quotaBytes: Int?
-        init(_ user: User) {
-            name = user.name
-            domain = user.domain
-            address = user.address
-            displayName = user.displayName
-            quotaBytes = user.quotaBytes
-        }
+        var user: User
 
-        enum CodingKeys: CodingKey { case name, domain, address, displayName, quotaBytes }
+        init(_ user: User) { self.user = user }
 
-        /// `quotaBytes` is always present: null says "no quota".
+        enum CodingKeys: CodingKey { case name, domain, address, displayName, givenName, surname, aliases, quotaBytes }
+
+        /// Every field is always present: `quotaBytes` null says "no quota".
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(domain, forKey: .domain)
-            try container.encode(address, forKey: .address)
-            try container.encode(displayName, forKey: .displayName)
-            try container.encode(quotaBytes, forKey: .quotaBytes)
+            try container.encode(user.name, forKey: .name)
+            try container.encode(user.domain, forKey: .domain)
+            try container.encode(user.address, forKey: .address)
+            try container.encode(user.displayName, forKey: .displayName)
+            try container.encode(user.givenName, forKey: .givenName)
+            try container.encode(user.surname, forKey: .surname)
+            try container.encode(user.aliases, forKey: .aliases)
+            try container.encode(user.quotaBytes, forKey: .quotaBytes)
         }
     }
 
@@ -546,5 +541,20 @@ public struct AdminAPI: Sendable {
         _ = try CertificateLoader.load(source)
     } catch {
         throw BindingsError(.badCertificate, "certificate \(source.certificatePath): \(error)", field: "certificatePath")
+    }
+}
+
+extension UserChange {
+    /// The profile fields of a user body (create or change); the password is left to the caller.
+    init(decodingProfileFrom decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AdminAPI.UserChangeKeys.self)
+        self.init(
+            displayName: try container.decodeIfPresent(String.self, forKey: .displayName),
+            givenName: try container.decodeIfPresent(String.self, forKey: .givenName),
+            surname: try container.decodeIfPresent(String.self, forKey: .surname),
+            aliases: try container.decodeIfPresent([String].self, forKey: .aliases))
+        if container.contains(.quotaBytes) {
+            quotaBytes = .some(try container.decodeNil(forKey: .quotaBytes) ? nil : try container.decode(Int.self, forKey: .quotaBytes))
+        }
     }
 }

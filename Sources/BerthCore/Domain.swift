@@ -76,16 +76,68 @@ public struct Domain: Codable, Sendable, Hashable {
 public struct User: Codable, Sendable, Hashable {
     public var domain: String
     public var name: String
+    /// How mail clients show the person (LDAP `displayName`, `cn`).
     public var displayName: String
+    /// LDAP `givenName` and `sn` (RFC 4519); empty when unknown.
+    public var givenName: String
+    public var surname: String
+    /// Other local parts in the same domain whose mail lands in this user's mailbox;
+    /// lower-case, each unique among the domain's user names and aliases.
+    public var aliases: [String]
     /// Octets the user's folders may hold (IMAP QUOTA, SMTP 452 4.2.2); nil: no limit.
     public var quotaBytes: Int?
 
-    public init(domain: String, name: String, displayName: String = "", quotaBytes: Int? = nil) {
+    public init(
+        domain: String, name: String, displayName: String = "", givenName: String = "", surname: String = "",
+        aliases: [String] = [], quotaBytes: Int? = nil
+    ) {
         self.domain = domain
         self.name = name
         self.displayName = displayName
+        self.givenName = givenName
+        self.surname = surname
+        self.aliases = aliases
         self.quotaBytes = quotaBytes
     }
 
     public var address: String { "\(name)@\(domain)" }
+    public var aliasAddresses: [String] { aliases.map { "\($0)@\(domain)" } }
+}
+
+/// A partial change to a user (admin API `PUT …/users/{user}`): nil leaves a field as it is;
+/// `quotaBytes: .some(nil)` removes the quota.
+public struct UserChange: Sendable, Hashable {
+    public var password: String?
+    public var displayName: String?
+    public var givenName: String?
+    public var surname: String?
+    public var aliases: [String]?
+    public var quotaBytes: Int??
+
+    public init(
+        password: String? = nil, displayName: String? = nil, givenName: String? = nil, surname: String? = nil,
+        aliases: [String]? = nil, quotaBytes: Int?? = nil
+    ) {
+        self.password = password
+        self.displayName = displayName
+        self.givenName = givenName
+        self.surname = surname
+        self.aliases = aliases
+        self.quotaBytes = quotaBytes
+    }
+
+    public var isEmpty: Bool {
+        password == nil && displayName == nil && givenName == nil && surname == nil && aliases == nil && quotaBytes == nil
+    }
+
+    /// The user with this change's profile fields applied (the password is the store's).
+    public func applied(to user: User) -> User {
+        var user = user
+        if let displayName { user.displayName = displayName }
+        if let givenName { user.givenName = givenName }
+        if let surname { user.surname = surname }
+        if let aliases { user.aliases = aliases }
+        if let quotaBytes { user.quotaBytes = quotaBytes }
+        return user
+    }
 }

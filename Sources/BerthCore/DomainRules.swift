@@ -57,6 +57,48 @@ public enum DomainRules {
         }
     }
 
+    /// The longest display name, given name or surname: more than any real name, little
+    /// enough that a directory of thousands stays small.
+    public static let maximumNameFieldLength = 256
+    /// More addresses than one person uses; an alias list is not a mailing list.
+    public static let maximumAliases = 100
+
+    /// Display name, given name and surname: free text on one line (they travel into LDAP
+    /// entries and From display names), so no control characters.
+    public static func validateNameField(_ value: String, field: String) throws {
+        guard value.utf8.count <= maximumNameFieldLength else {
+            throw BindingsError.invalid(field, "\(field) must be at most \(maximumNameFieldLength) bytes")
+        }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw BindingsError.invalid(field, "\(field) must be one line of text, without control characters")
+        }
+    }
+
+    /// A user's profile fields; returns the aliases in stored form (lower-case, in the
+    /// order given, duplicates dropped). Uniqueness against other users is the store's.
+    public static func validateProfile(of user: User) throws -> [String] {
+        try validateNameField(user.displayName, field: "displayName")
+        try validateNameField(user.givenName, field: "givenName")
+        try validateNameField(user.surname, field: "surname")
+        try validateQuota(user.quotaBytes)
+        guard user.aliases.count <= maximumAliases else {
+            throw BindingsError.invalid("aliases", "at most \(maximumAliases) aliases per user")
+        }
+        var aliases: [String] = []
+        for (index, alias) in user.aliases.enumerated() {
+            let name = alias.lowercased()
+            do { try validateUserName(name) } catch {
+                throw BindingsError.invalid(
+                    "aliases[\(index)]", "'\(alias)' is not a valid mailbox name (letters, digits, . _ - +; 1–64)")
+            }
+            guard name != user.name else {
+                throw BindingsError.invalid("aliases[\(index)]", "'\(alias)' is the user's own name")
+            }
+            if !aliases.contains(name) { aliases.append(name) }
+        }
+        return aliases
+    }
+
     public static let minimumPasswordLength = 8
     public static let maximumPasswordLength = 1024
 

@@ -27,6 +27,13 @@ public struct ServerSettings: Codable, Sendable, Hashable {
     /// How long `rotate` skips a source address that failed to connect.
     public var outboundFailureMemorySeconds: Int = 600
 
+    // LDAP address book (issue 9). Off by default: an address book lists every colleague's
+    // address, which a harvester would love (RFC 4513 §6.3.1 on anonymous access).
+    /// Anonymous sessions may search every domain (else they read only the root DSE).
+    public var ldapAnonymousSearch: Bool = false
+    /// A bound user sees every domain's people, not only their own domain's.
+    public var ldapSearchAllDomains: Bool = false
+
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -34,6 +41,7 @@ public struct ServerSettings: Codable, Sendable, Hashable {
         case queueRetryInitialSeconds, queueRetryMaxSeconds, queueLifetimeSeconds, queueDelayWarningSeconds
         case outboundMaxConnections, outboundMaxConnectionsPerDestination, outboundConnectTimeoutSeconds
         case outboundFailureMemorySeconds
+        case ldapAnonymousSearch, ldapSearchAllDomains
     }
 
     /// Keys missing from stored JSON (written by an older version) take their defaults.
@@ -48,7 +56,15 @@ public struct ServerSettings: Codable, Sendable, Hashable {
         for (key, path) in Self.outboundIntegers {
             self[keyPath: path] = try container.decodeIfPresent(Int.self, forKey: key) ?? defaults[keyPath: path]
         }
+        for (key, path) in Self.switches {
+            self[keyPath: path] = try container.decodeIfPresent(Bool.self, forKey: key) ?? defaults[keyPath: path]
+        }
     }
+
+    /// The on/off settings with their keys: decoded and patched alike.
+    static var switches: [(CodingKeys, WritableKeyPath<ServerSettings, Bool>)] {[
+        (.ldapAnonymousSearch, \.ldapAnonymousSearch), (.ldapSearchAllDomains, \.ldapSearchAllDomains),
+    ]}
 
     /// The outbound integers with their keys: decoded, patched and range-checked alike.
     static var outboundIntegers: [(CodingKeys, WritableKeyPath<ServerSettings, Int>)] {[
@@ -95,6 +111,8 @@ public struct ServerSettingsPatch: Decodable, Sendable, Hashable {
     public var authBanSeconds: Int?
     /// Outbound integers (`ServerSettings.outboundIntegers`) by key.
     public var outbound: [String: Int] = [:]
+    /// On/off settings (`ServerSettings.switches`) by key.
+    public var switches: [String: Bool] = [:]
 
     public init(
         proxyTrustedNetworks: [String]? = nil, authFailureDelayMs: Int? = nil, authBanThreshold: Int? = nil,
@@ -118,6 +136,9 @@ public struct ServerSettingsPatch: Decodable, Sendable, Hashable {
         for (key, _) in ServerSettings.outboundIntegers {
             if let value = try container.decodeIfPresent(Int.self, forKey: key) { outbound[key.stringValue] = value }
         }
+        for (key, _) in ServerSettings.switches {
+            if let value = try container.decodeIfPresent(Bool.self, forKey: key) { switches[key.stringValue] = value }
+        }
     }
 
     public func apply(to settings: inout ServerSettings) {
@@ -128,6 +149,9 @@ public struct ServerSettingsPatch: Decodable, Sendable, Hashable {
         if let value = authBanSeconds { settings.authBanSeconds = value }
         for (key, path) in ServerSettings.outboundIntegers {
             if let value = outbound[key.stringValue] { settings[keyPath: path] = value }
+        }
+        for (key, path) in ServerSettings.switches {
+            if let value = switches[key.stringValue] { settings[keyPath: path] = value }
         }
     }
 }

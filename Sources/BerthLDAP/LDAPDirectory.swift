@@ -40,6 +40,17 @@ public struct LDAPDirectory: Sendable {
     /// The domain each entry belongs to, same index as `entries`.
     let entryDomains: [String]
     let index: [LDAPDistinguishedName: Int]
+    /// Canonical type → folded value → the positions of the entries holding it, ascending:
+    /// an equality assertion finds its entries without a scan (slapd's `eq` index).
+    let equalityIndex: [String: [String: [Int]]]
+    /// Canonical type → its folded values with their entries, in UTF-8 order: an initial
+    /// substring (`cn=ali*`, how mail clients complete names) is a range (slapd's `sub`).
+    let orderedValues: [String: [IndexedValue]]
+
+    struct IndexedValue: Sendable {
+        var value: String
+        var position: Int
+    }
     public let namingContexts: [String]
     let contextSet: Set<LDAPDistinguishedName>
     public let rootDSE: LDAPEntry
@@ -72,6 +83,18 @@ public struct LDAPDirectory: Sendable {
         var index: [LDAPDistinguishedName: Int] = [:]
         for (position, entry) in entries.enumerated() { index[entry.dn] = position }
         self.index = index
+        var equalityIndex: [String: [String: [Int]]] = [:]
+        var orderedValues: [String: [IndexedValue]] = [:]
+        for (position, entry) in entries.enumerated() {
+            for attribute in entry.attributes {
+                for value in Set(attribute.foldedValues) {
+                    equalityIndex[attribute.canonicalName, default: [:]][value, default: []].append(position)
+                    orderedValues[attribute.canonicalName, default: []].append(IndexedValue(value: value, position: position))
+                }
+            }
+        }
+        self.equalityIndex = equalityIndex
+        self.orderedValues = orderedValues.mapValues { $0.sorted { $0.value.utf8.lexicographicallyPrecedes($1.value.utf8) } }
         namingContexts = contexts
         contextSet = Set(contexts.compactMap { try? LDAPDistinguishedName(parsing: $0) })
         rootDSE = LDAPEntry(dn: .root, attributes: [
@@ -157,14 +180,28 @@ public struct LDAPDirectory: Sendable {
             guard let allowed = policy.visibleDomains, let domain = domain(of: dn) else { return true }
             return allowed.contains(domain)
         }
-        var candidates: [LDAPEntry]
+        func visible(at position: Int) -> Bool {
+            policy.visibleDomains?.contains(entryDomains[position]) ?? true
+        }
+        let filter = request.filter.prepared(knownAttributes: Self.knownAttributes)
+        /// The entries in scope for which the filter is TRUE, in tree order: those the
+        /// indexes name when they can, else every entry.
+        func matching(_ inScope: (Int) -> Bool) -> [LDAPEntry] {
+            let positions = candidates(filter) ?? Array(entries.indices)
+            var found: [LDAPEntry] = []
+            for position in positions where inScope(position) && visible(at: position) {
+                if filter.evaluate(entries[position]) == .true { found.append(entries[position]) }
+            }
+            return found
+        }
+        var matches: [LDAPEntry]
         if base == .root || base == Self.subschemaDN {
             // The root DSE and the subschema are found only by a base search (RFC 4512 §5.1).
             let special = base == .root ? rootDSE : subschema
-            candidates = request.scope == .baseObject ? [special] : []
+            matches = request.scope == .baseObject && filter.evaluate(special) == .true ? [special] : []
             if base == .root, request.scope != .baseObject {
                 // Below the root: the naming contexts (one level), or all of them (subtree).
-                candidates = entries.filter { visible($0.dn) && (request.scope == .wholeSubtree || contextSet.contains($0.dn)) }
+                matches = matching { request.scope == .wholeSubtree || self.contextSet.contains(self.entries[$0].dn) }
             }
         } else {
             guard let position = index[base], visible(base) else {
@@ -175,15 +212,19 @@ public struct LDAPDirectory: Sendable {
             }
             switch request.scope {
             case .baseObject:
-                candidates = [entries[position]]
+                matches = filter.evaluate(entries[position]) == .true ? [entries[position]] : []
             case .singleLevel:
-                candidates = entries.filter { $0.dn.parent == base && visible($0.dn) }
+                matches = matching { self.entries[$0].dn.parent == base }
             case .wholeSubtree:
-                candidates = entries.filter { $0.dn.isWithin(base) && visible($0.dn) }
+                matches = matching { self.entries[$0].dn.isWithin(base) }
             }
         }
-        var matches = candidates.filter { request.filter.evaluate($0, knownAttributes: Self.knownAttributes) == .true }
-        let limit = [request.sizeLimit, policy.sizeLimit].filter { $0 > 0 }.min() ?? Int.max
+        // The server's limit bounds one answer: a whole search, or one page of a paged one
+        // (as Active Directory's MaxPageSize does), so that paging reads a directory of any
+        // size in bounded pieces. The client's own sizeLimit bounds the whole search.
+        let serverLimit = policy.sizeLimit > 0 ? policy.sizeLimit : Int.max
+        let clientLimit = request.sizeLimit > 0 ? request.sizeLimit : Int.max
+        let limit = paging == nil ? min(clientLimit, serverLimit) : clientLimit
         var code = LDAPResultCode.success
         if matches.count > limit {
             matches = Array(matches.prefix(limit))
@@ -202,12 +243,54 @@ public struct LDAPDirectory: Sendable {
             // RFC 2696 §3: a size of zero abandons the paged search.
             return SearchResult(entries: [], result: LDAPResult(.success), pagedCookie: [])
         }
-        let page = Array(matches.dropFirst(offset).prefix(paging.size))
+        let page = Array(matches.dropFirst(offset).prefix(min(paging.size, serverLimit)))
         let next = offset + page.count
         let cookie: [UInt8] = next < matches.count
             ? [UInt8(next >> 24 & 0xFF), UInt8(next >> 16 & 0xFF), UInt8(next >> 8 & 0xFF), UInt8(next & 0xFF)] + digest : []
         // sizeLimitExceeded belongs to the page that reaches the limit.
         return SearchResult(entries: page, result: LDAPResult(next < matches.count ? .success : code), pagedCookie: cookie)
+    }
+
+    /// The positions (ascending) of every entry the filter can be TRUE for, from the
+    /// indexes; nil when they cannot tell (the caller scans). Each is still tested.
+    func candidates(_ filter: LDAPPreparedFilter) -> [Int]? {
+        switch filter {
+        case .equality(let type, let value):
+            return equalityIndex[type]?[value] ?? []
+        case .substrings(let type, let initial?, _, _) where !initial.isEmpty:
+            guard let values = orderedValues[type] else { return [] }
+            let prefix = initial.utf8
+            var low = 0, high = values.count
+            while low < high {
+                let middle = (low + high) / 2
+                if values[middle].value.utf8.lexicographicallyPrecedes(prefix) { low = middle + 1 } else { high = middle }
+            }
+            var positions: [Int] = []
+            while low < values.count, values[low].value.utf8.starts(with: prefix) {
+                positions.append(values[low].position)
+                low += 1
+            }
+            return Array(Set(positions)).sorted()
+        case .constant(.false), .constant(.undefined):
+            return []
+        case .and(let filters):
+            // The smallest list any part gives bounds the whole.
+            var best: [Int]?
+            for part in filters {
+                if let found = candidates(part), best.map({ found.count < $0.count }) ?? true { best = found }
+            }
+            return best
+        case .or(let filters):
+            // Only when every part can tell; an empty or is FALSE (RFC 4526).
+            var union = Set<Int>()
+            for part in filters {
+                guard let found = candidates(part) else { return nil }
+                union.formUnion(found)
+            }
+            return union.sorted()
+        default:
+            return nil
+        }
     }
 
     /// FNV-1a of the search's parameters: a cookie only continues the search it came from.

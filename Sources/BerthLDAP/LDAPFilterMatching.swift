@@ -15,26 +15,34 @@ public enum LDAPTruth: Equatable, Sendable {
     }
 }
 
-extension LDAPFilter {
-    /// Longest value compared by approxMatch's edit distance; longer ones must be equal.
-    static let approxLimit = 256
+/// A filter made ready to test many entries: attribute types canonical, assertion values
+/// folded once, and what can only be Undefined (an unknown type or matching rule, a value
+/// that is not UTF-8) already Undefined. Entries carry their folded values, so a test is
+/// string comparisons only.
+indirect enum LDAPPreparedFilter: Sendable {
+    case and([LDAPPreparedFilter])
+    case or([LDAPPreparedFilter])
+    case not(LDAPPreparedFilter)
+    case constant(LDAPTruth)
+    case equality(String, String)
+    case greaterOrEqual(String, String)
+    case lessOrEqual(String, String)
+    case present(String)
+    case substrings(String, initial: String?, any: [String], final: String?)
+    case approx(String, String)
+    /// `type` nil: any attribute; `exact`: caseExact rules compare values as they are.
+    case extensible(type: String?, value: String, exact: Bool, dnAttributes: Bool)
 
-    public func evaluate(_ entry: LDAPEntry, knownAttributes: Set<String>) -> LDAPTruth {
-        func known(_ attribute: String) -> Bool { knownAttributes.contains(LDAPSchema.canonicalName(attribute)) }
-        func assertion(_ value: [UInt8]) -> String? {
-            let text = String(decoding: value, as: UTF8.self)
-            return text.utf8.elementsEqual(value) ? LDAPSchema.fold(text) : nil
-        }
-        /// TRUE if any value satisfies `test`, FALSE if none does (or the entry has none).
-        func any(_ attribute: String, _ test: (String) -> Bool) -> LDAPTruth {
-            guard known(attribute) else { return .undefined }
-            return LDAPTruth(entry.values(attribute)?.contains { test(LDAPSchema.fold($0)) } ?? false)
+    func evaluate(_ entry: LDAPEntry) -> LDAPTruth {
+        /// TRUE if any folded value satisfies `test`, FALSE if none does (or there is none).
+        func any(_ type: String, _ test: (String) -> Bool) -> LDAPTruth {
+            LDAPTruth(entry.attribute(canonical: type)?.foldedValues.contains(where: test) ?? false)
         }
         switch self {
         case .and(let filters):
             var result = LDAPTruth.true
             for filter in filters {
-                switch filter.evaluate(entry, knownAttributes: knownAttributes) {
+                switch filter.evaluate(entry) {
                 case .false: return .false
                 case .undefined: result = .undefined
                 case .true: break
@@ -44,7 +52,7 @@ extension LDAPFilter {
         case .or(let filters):
             var result = LDAPTruth.false
             for filter in filters {
-                switch filter.evaluate(entry, knownAttributes: knownAttributes) {
+                switch filter.evaluate(entry) {
                 case .true: return .true
                 case .undefined: result = .undefined
                 case .false: break
@@ -52,30 +60,87 @@ extension LDAPFilter {
             }
             return result
         case .not(let filter):
-            return !filter.evaluate(entry, knownAttributes: knownAttributes)
+            return !filter.evaluate(entry)
+        case .constant(let truth):
+            return truth
+        case .equality(let type, let wanted):
+            return any(type) { $0 == wanted }
+        case .greaterOrEqual(let type, let bound):
+            return any(type) { $0 >= bound }
+        case .lessOrEqual(let type, let bound):
+            return any(type) { $0 <= bound }
+        case .present(let type):
+            return LDAPTruth(entry.attribute(canonical: type) != nil)
+        case .substrings(let type, let initial, let inner, let final):
+            return any(type) { LDAPFilter.substrings($0, initial: initial, any: inner, final: final) }
+        case .approx(let type, let wanted):
+            return any(type) { LDAPFilter.approximately($0, wanted) }
+        case .extensible(let type, let wanted, let exact, let dnAttributes):
+            for attribute in entry.attributes where type == nil || attribute.canonicalName == type {
+                if (exact ? attribute.values : attribute.foldedValues).contains(wanted) { return .true }
+            }
+            if dnAttributes {
+                for rdn in entry.dn.rdns {
+                    for part in rdn where type == nil || LDAPSchema.canonicalName(part.type) == type {
+                        if (exact ? part.value : LDAPSchema.fold(part.value)) == wanted { return .true }
+                    }
+                }
+            }
+            return .false
+        }
+    }
+}
+
+extension LDAPFilter {
+    /// Longest value compared by approxMatch's edit distance; longer ones must be equal.
+    static let approxLimit = 256
+
+    public func evaluate(_ entry: LDAPEntry, knownAttributes: Set<String>) -> LDAPTruth {
+        prepared(knownAttributes: knownAttributes).evaluate(entry)
+    }
+
+    func prepared(knownAttributes: Set<String>) -> LDAPPreparedFilter {
+        /// The canonical type, or nil when the schema does not know it.
+        func known(_ attribute: String) -> String? {
+            let type = LDAPSchema.canonicalName(attribute)
+            return knownAttributes.contains(type) ? type : nil
+        }
+        func assertion(_ value: [UInt8]) -> String? {
+            let text = String(decoding: value, as: UTF8.self)
+            return text.utf8.elementsEqual(value) ? LDAPSchema.fold(text) : nil
+        }
+        let undefined = LDAPPreparedFilter.constant(.undefined)
+        switch self {
+        case .and(let filters):
+            return .and(filters.map { $0.prepared(knownAttributes: knownAttributes) })
+        case .or(let filters):
+            return .or(filters.map { $0.prepared(knownAttributes: knownAttributes) })
+        case .not(let filter):
+            return .not(filter.prepared(knownAttributes: knownAttributes))
         case .equalityMatch(let attribute, let value):
-            guard let wanted = assertion(value) else { return .undefined }
-            return any(attribute) { $0 == wanted }
+            guard let type = known(attribute), let wanted = assertion(value) else { return undefined }
+            return .equality(type, wanted)
         case .greaterOrEqual(let attribute, let value):
-            guard let bound = assertion(value), LDAPSchema.canonicalName(attribute) != "objectclass" else { return .undefined }
-            return any(attribute) { $0 >= bound }
+            guard let type = known(attribute), type != "objectclass", let bound = assertion(value) else { return undefined }
+            return .greaterOrEqual(type, bound)
         case .lessOrEqual(let attribute, let value):
-            guard let bound = assertion(value), LDAPSchema.canonicalName(attribute) != "objectclass" else { return .undefined }
-            return any(attribute) { $0 <= bound }
+            guard let type = known(attribute), type != "objectclass", let bound = assertion(value) else { return undefined }
+            return .lessOrEqual(type, bound)
         case .present(let attribute):
-            // objectClass is present in every entry (RFC 4512 §2.4.1), whatever the schema.
-            if LDAPSchema.canonicalName(attribute) == "objectclass" { return .true }
-            return LDAPTruth(entry.values(attribute) != nil)
+            // objectClass is present in every entry (RFC 4512 §2.4.1), whatever the schema;
+            // a type no entry has is simply absent (FALSE), not Undefined.
+            let type = LDAPSchema.canonicalName(attribute)
+            return type == "objectclass" ? .constant(.true) : .present(type)
         case .substrings(let attribute, let initial, let middle, let final):
             let start = initial.map(assertion), end = final.map(assertion), inner = middle.map(assertion)
-            guard start != .some(nil), end != .some(nil), !inner.contains(nil) else { return .undefined }
-            return any(attribute) { Self.substrings($0, initial: start ?? nil, any: inner.compactMap { $0 }, final: end ?? nil) }
+            guard let type = known(attribute), start != .some(nil), end != .some(nil), !inner.contains(nil) else { return undefined }
+            return .substrings(type, initial: start ?? nil, any: inner.compactMap { $0 }, final: end ?? nil)
         case .approxMatch(let attribute, let value):
-            guard let wanted = assertion(value) else { return .undefined }
-            return any(attribute) { Self.approximately($0, wanted) }
+            guard let type = known(attribute), let wanted = assertion(value) else { return undefined }
+            return .approx(type, wanted)
         case .extensibleMatch(let rule, let attribute, let value, let dnAttributes):
             let text = String(decoding: value, as: UTF8.self)
-            guard text.utf8.elementsEqual(value) else { return .undefined }
+            guard text.utf8.elementsEqual(value) else { return undefined }
             let exact: Bool
             switch rule {
             case nil, "2.5.13.2", "caseIgnoreMatch", "1.3.6.1.4.1.1466.109.114.2", "caseIgnoreIA5Match", "2.5.13.0",
@@ -84,21 +149,14 @@ extension LDAPFilter {
             case "2.5.13.5", "caseExactMatch", "1.3.6.1.4.1.1466.109.114.1", "caseExactIA5Match":
                 exact = true
             default:
-                return .undefined
+                return undefined
             }
-            let wanted = exact ? text : LDAPSchema.fold(text)
-            func matches(_ candidate: String) -> Bool { (exact ? candidate : LDAPSchema.fold(candidate)) == wanted }
-            var pairs: [(String, String)] = []
-            for item in entry.attributes { for value in item.values { pairs.append((item.name, value)) } }
-            if dnAttributes {
-                for rdn in entry.dn.rdns { for part in rdn { pairs.append((part.type, part.value)) } }
-            }
+            var type: String?
             if let attribute {
-                guard known(attribute) else { return .undefined }
-                let name = LDAPSchema.canonicalName(attribute)
-                pairs = pairs.filter { LDAPSchema.canonicalName($0.0) == name }
+                guard let canonical = known(attribute) else { return undefined }
+                type = canonical
             }
-            return LDAPTruth(pairs.contains { matches($0.1) })
+            return .extensible(type: type, value: exact ? text : LDAPSchema.fold(text), exact: exact, dnAttributes: dnAttributes)
         }
     }
 

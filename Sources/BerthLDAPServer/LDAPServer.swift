@@ -11,9 +11,9 @@ import NIOPosix
 public struct LDAPServer: ProtocolServer {
     public struct Configuration: Sendable {
         public var timeouts = SessionTimeouts(command: .seconds(300), handshake: .seconds(30))
-        /// Anonymous searches (RFC 4513 §5.1.1); off: an anonymous session (bound anonymously
-        /// or not bound) reads the root DSE only.
-        public var allowAnonymous = false
+        /// Who may read what, asked at each search so that a settings change applies to
+        /// open sessions too.
+        public var access: @Sendable () -> ReadAccess = { ReadAccess() }
         /// Largest request accepted; a larger one ends the session.
         public var maxMessageSize = 256 * 1024
         /// Entries one search returns at most (a client may ask for fewer).
@@ -21,6 +21,20 @@ public struct LDAPServer: ProtocolServer {
         public var logger = Logger(label: "berth.ldap")
 
         public init() {}
+    }
+
+    /// What sessions may read (admin settings `ldapAnonymousSearch`, `ldapSearchAllDomains`).
+    public struct ReadAccess: Sendable, Equatable {
+        /// Anonymous searches (RFC 4513 §5.1.1) of every domain; off: an anonymous session
+        /// (bound anonymously or not bound) reads the root DSE only.
+        public var anonymousSearch: Bool
+        /// Every domain's entries; off: a bound user sees their own domain only.
+        public var allDomains: Bool
+
+        public init(anonymousSearch: Bool = false, allDomains: Bool = false) {
+            self.anonymousSearch = anonymousSearch
+            self.allDomains = allDomains
+        }
     }
 
     let directory: LDAPDirectorySource

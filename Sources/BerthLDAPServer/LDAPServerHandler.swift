@@ -240,7 +240,7 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         if request.name.isEmpty && passwordBytes.isEmpty {
             // RFC 4513 §5.1.1: the bind succeeds and the session is anonymous, as before
             // it. Tools (ldapsearch -x) bind so before reading the root DSE; what an
-            // anonymous session may read is `allowAnonymous`'s to say (`readPolicy`).
+            // anonymous session may read is the `access` settings' to say (`readPolicy`).
             answer(LDAPResult(.success))
             return
         }
@@ -334,10 +334,14 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         if connection.spec.tlsRequired && !isTLS {
             return (nil, LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first"))
         }
+        let access = configuration.access()
         switch identity {
         case .user(let account):
-            return (LDAPDirectory.SearchPolicy(visibleDomains: [account.domain.lowercased()], sizeLimit: configuration.sizeLimit), nil)
-        case .anonymous where configuration.allowAnonymous:
+            let visible: Set<String>? = access.allDomains ? nil : [account.domain.lowercased()]
+            return (LDAPDirectory.SearchPolicy(visibleDomains: visible, sizeLimit: configuration.sizeLimit), nil)
+        case .anonymous where access.anonymousSearch:
+            // A public address book: an anonymous reader has no domain of its own, so it
+            // sees them all (a server with several tenants leaves this off).
             return (LDAPDirectory.SearchPolicy(sizeLimit: configuration.sizeLimit), nil)
         case .anonymous:
             return (nil, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first"))

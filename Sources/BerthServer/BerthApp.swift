@@ -76,18 +76,22 @@ public enum BerthApp {
         popConfiguration.logger = logger
         popConfiguration.contentThreadPool = contentPool
         let pop = POP3Server(store: mailboxes, authenticator: authenticator, authGuard: authGuard, configuration: popConfiguration)
+        let settings = SettingsService(store: store, authGuard: authGuard, changes: store.changes.subscribe(), logger: logger)
+        try settings.apply()
         let ldapDirectory = LDAPDirectoryService(store: store, changes: store.changes.subscribe(), logger: logger)
         var ldapConfiguration = LDAPServer.Configuration()
         ldapConfiguration.timeouts = SessionTimeouts(
             command: .seconds(Int64(options.idleTimeoutSeconds)), handshake: .seconds(Int64(options.tlsHandshakeTimeoutSeconds)))
         ldapConfiguration.logger = logger
+        ldapConfiguration.access = {
+            let current = settings.current
+            return .init(anonymousSearch: current.ldapAnonymousSearch, allDomains: current.ldapSearchAllDomains)
+        }
         let ldap = LDAPServer(directory: ldapDirectory.source, authenticator: authenticator, authGuard: authGuard, configuration: ldapConfiguration)
         var listenerConfiguration = ListenerManager.Configuration(defaultCertificate: prepared.defaultCertificate)
         let certificateLibrary = CertificateLibraryService(store: store, changes: store.changes.subscribe(), logger: logger)
         await certificateLibrary.reload()
         listenerConfiguration.certificateLibrary = certificateLibrary.library
-        let settings = SettingsService(store: store, authGuard: authGuard, changes: store.changes.subscribe(), logger: logger)
-        try settings.apply()
         listenerConfiguration.admission = Admission(budget: budget, authGuard: authGuard, logger: logger)
         listenerConfiguration.admission.isTrustedProxy = { settings.current.isTrustedProxy($0) }
         listenerConfiguration.removedListenerDrainTimeout = .seconds(options.drainTimeoutSeconds)

@@ -16,7 +16,9 @@ final class LDAPDirectoryService: Service, Sendable {
         source = LDAPDirectorySource {
             do {
                 let people = try store.allUsers().map { user in
-                    LDAPDirectory.Person(uid: user.name, domain: user.domain, displayName: user.displayName, mail: [user.address])
+                    LDAPDirectory.Person(
+                        uid: user.name, domain: user.domain, displayName: user.displayName, givenName: user.givenName,
+                        surname: user.surname, mail: [user.address] + user.aliasAddresses)
                 }
                 return LDAPDirectory(domains: try store.domains().map(\.name), people: people, vendorVersion: BerthVersion.string)
             } catch {

@@ -140,6 +140,21 @@ public final class ConfigStore: Sendable {
             }
         }
         SQLiteMailIndex.registerMigrations(&migrator)
+        // Issue 9: the names an address book shows, and other addresses of a mailbox.
+        migrator.registerMigration("v6-user-profile") { db in
+            try db.alter(table: "user") { t in
+                t.add(column: "givenName", .text).notNull().defaults(to: "")
+                t.add(column: "surname", .text).notNull().defaults(to: "")
+            }
+            try db.create(table: "userAlias") { t in
+                t.column("domain", .text).notNull()
+                t.column("alias", .text).notNull()
+                t.column("user", .text).notNull()
+                t.primaryKey(["domain", "alias"])
+                t.foreignKey(["domain", "user"], references: "user", columns: ["domain", "name"], onDelete: .cascade)
+            }
+            try db.create(index: "userAliasByUser", on: "userAlias", columns: ["domain", "user"])
+        }
         return migrator
     }
 
@@ -309,8 +324,7 @@ public final class ConfigStore: Sendable {
     /// Every user of every domain, by domain then name.
     public func allUsers() throws -> [User] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT domain, name, displayName, quotaBytes FROM user ORDER BY domain, name")
-                .map(Self.user)
+            try Row.fetchAll(db, sql: "SELECT \(Self.userColumns) FROM user ORDER BY domain, name").map(Self.user)
         }
     }
 
@@ -320,14 +334,24 @@ public final class ConfigStore: Sendable {
                 throw BindingsError.notFound("no domain '\(domain)'")
             }
             return try Row.fetchAll(
-                db, sql: "SELECT domain, name, displayName, quotaBytes FROM user WHERE domain = ? ORDER BY name",
+                db, sql: "SELECT \(Self.userColumns) FROM user WHERE domain = ? ORDER BY name",
                 arguments: [domain.lowercased()]
             ).map(Self.user)
         }
     }
 
+    /// A user row with its aliases, in the order they were given, as a JSON array.
+    static let userColumns = """
+        domain, name, displayName, givenName, surname, quotaBytes, \
+        (SELECT json_group_array(alias) FROM (SELECT alias FROM userAlias \
+        WHERE userAlias.domain = user.domain AND userAlias.user = user.name ORDER BY rowid)) AS aliases
+        """
+
     static func user(_ row: Row) -> User {
-        User(domain: row["domain"], name: row["name"], displayName: row["displayName"], quotaBytes: row["quotaBytes"])
+        let aliases = (row["aliases"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+        return User(
+            domain: row["domain"], name: row["name"], displayName: row["displayName"], givenName: row["givenName"],
+            surname: row["surname"], aliases: aliases ?? [], quotaBytes: row["quotaBytes"])
     }
 
     /// Creates a user; the password is stored as a bcrypt hash, never in clear.
@@ -340,35 +364,55 @@ public final class ConfigStore: Sendable {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [user.domain, user.name]) ?? false {
                 throw BindingsError(.conflict, "user \(user.address) already exists", field: "name")
             }
+            if let owner = try String.fetchOne(
+                db, sql: "SELECT user FROM userAlias WHERE domain = ? AND alias = ?", arguments: [user.domain, user.name]) {
+                throw BindingsError(.conflict, "\(user.address) is an alias of \(owner)@\(user.domain)", field: "name")
+            }
             try db.execute(
-                sql: "INSERT INTO user(domain, name, displayName, passwordHash, quotaBytes) VALUES (?, ?, ?, ?, ?)",
-                arguments: [user.domain, user.name, user.displayName, hash, user.quotaBytes])
+                sql: "INSERT INTO user(domain, name, displayName, givenName, surname, passwordHash, quotaBytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [user.domain, user.name, user.displayName, user.givenName, user.surname, hash, user.quotaBytes])
+            try Self.replaceAliases(of: user, in: db)
         }
         committedDirectoryChange()
     }
 
-    /// Changes a user's password (stored as a new bcrypt hash), display name and/or quota
-    /// (`quotaBytes`: nil leaves it, `.some(nil)` removes it).
-    public func updateUser(
-        domain: String, name: String, password: String?, displayName: String?, quotaBytes: Int?? = nil
-    ) throws -> User {
-        let hash = password.map { Bcrypt.hash($0, cost: Self.passwordHashCost) }
+    /// Changes a user's password (stored as a new bcrypt hash) and/or profile fields.
+    public func updateUser(domain: String, name: String, change: UserChange) throws -> User {
+        let hash = change.password.map { Bcrypt.hash($0, cost: Self.passwordHashCost) }
         let user = try database.write { db -> User in
-            let key: [any DatabaseValueConvertible] = [domain.lowercased(), name.lowercased()]
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT domain, name, displayName, quotaBytes FROM user WHERE domain = ? AND name = ?",
-                arguments: StatementArguments(key))
+                db, sql: "SELECT \(Self.userColumns) FROM user WHERE domain = ? AND name = ?",
+                arguments: [domain.lowercased(), name.lowercased()])
             else { throw BindingsError.notFound("no user '\(name)@\(domain)'") }
-            var user = Self.user(row)
-            if let displayName { user.displayName = displayName }
-            if let quotaBytes { user.quotaBytes = quotaBytes }
+            let user = change.applied(to: Self.user(row))
             try db.execute(
-                sql: "UPDATE user SET displayName = ?, quotaBytes = ?, passwordHash = COALESCE(?, passwordHash) WHERE domain = ? AND name = ?",
-                arguments: [user.displayName, user.quotaBytes, hash, user.domain, user.name])
+                sql: """
+                    UPDATE user SET displayName = ?, givenName = ?, surname = ?, quotaBytes = ?,
+                    passwordHash = COALESCE(?, passwordHash) WHERE domain = ? AND name = ?
+                    """,
+                arguments: [user.displayName, user.givenName, user.surname, user.quotaBytes, hash, user.domain, user.name])
+            if change.aliases != nil { try Self.replaceAliases(of: user, in: db) }
             return user
         }
         committedDirectoryChange()
         return user
+    }
+
+    /// The user's aliases become `user.aliases`; one that is another user's name or alias
+    /// is a conflict (and the transaction rolls back, changing nothing).
+    private static func replaceAliases(of user: User, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM userAlias WHERE domain = ? AND user = ?", arguments: [user.domain, user.name])
+        for (index, alias) in user.aliases.enumerated() {
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [user.domain, alias]) ?? false {
+                throw BindingsError(.conflict, "\(alias)@\(user.domain) is a user of its own", field: "aliases[\(index)]")
+            }
+            if let owner = try String.fetchOne(
+                db, sql: "SELECT user FROM userAlias WHERE domain = ? AND alias = ?", arguments: [user.domain, alias]) {
+                throw BindingsError(.conflict, "\(alias)@\(user.domain) is already an alias of \(owner)@\(user.domain)", field: "aliases[\(index)]")
+            }
+            try db.execute(
+                sql: "INSERT INTO userAlias(domain, alias, user) VALUES (?, ?, ?)", arguments: [user.domain, alias, user.name])
+        }
     }
 
     public func deleteUser(domain: String, name: String) throws {
@@ -381,7 +425,7 @@ public final class ConfigStore: Sendable {
 
     private func refreshDirectory() throws {
         let entries = try directoryEntries()
-        directory.update(domains: entries.domains, users: entries.users, quotas: entries.quotas)
+        directory.update(domains: entries.domains, users: entries.users, quotas: entries.quotas, aliases: entries.aliases)
     }
 
     /// Commits of domains and users refresh the directory before anyone hears of them.
@@ -390,8 +434,11 @@ public final class ConfigStore: Sendable {
         changes.notify()
     }
 
-    /// Domain names, `user@domain` -> bcrypt hash and -> quota, for the in-memory directory.
-    func directoryEntries() throws -> (domains: Set<String>, users: [String: String], quotas: [String: Int]) {
+    /// Domain names, `user@domain` -> bcrypt hash and -> quota, `alias@domain` -> `user`,
+    /// for the in-memory directory.
+    func directoryEntries() throws -> (
+        domains: Set<String>, users: [String: String], quotas: [String: Int], aliases: [String: String]
+    ) {
         try database.read { db in
             let domains = Set(try String.fetchAll(db, sql: "SELECT name FROM domain"))
             var users: [String: String] = [:]
@@ -401,7 +448,11 @@ public final class ConfigStore: Sendable {
                 users[address] = row["passwordHash"]
                 if let quota = row["quotaBytes"] as Int? { quotas[address] = quota }
             }
-            return (domains, users, quotas)
+            var aliases: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT domain, alias, user FROM userAlias") {
+                aliases["\(row["alias"] as String)@\(row["domain"] as String)"] = row["user"]
+            }
+            return (domains, users, quotas, aliases)
         }
     }
 }

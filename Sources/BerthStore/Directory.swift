@@ -10,6 +10,8 @@ public final class MailDirectory: @unchecked Sendable {
     private var domains: Set<String> = []
     private var users: [String: String] = [:]
     private var quotas: [String: Int] = [:]
+    /// `alias@domain` -> the user (local part) whose mailbox takes its mail.
+    private var aliases: [String: String] = [:]
     /// Verified credentials (like Dovecot's auth cache): a client that logs in every few
     /// seconds pays bcrypt once per `verifiedLifetime`, not at every login. Keyed by an
     /// HMAC of address and password under a key of this process, so memory holds neither
@@ -30,11 +32,14 @@ public final class MailDirectory: @unchecked Sendable {
     }
 
     /// Replaces the copy; the store calls this after every committed domain or user change.
-    public func update(domains: Set<String>, users: [String: String], quotas: [String: Int] = [:]) {
+    public func update(
+        domains: Set<String>, users: [String: String], quotas: [String: Int] = [:], aliases: [String: String] = [:]
+    ) {
         lock.withLock {
             self.domains = domains
             self.users = users
             self.quotas = quotas
+            self.aliases = aliases
         }
     }
 
@@ -57,7 +62,10 @@ public final class MailDirectory: @unchecked Sendable {
         let domain = address[address.index(after: at)...].lowercased()
         return lock.withLock {
             guard domains.contains(domain) else { return .remote }
-            if users["\(user)@\(domain)"] != nil || user == "postmaster" { return .local(domain: domain, user: user) }
+            let address = "\(user)@\(domain)"
+            if users[address] != nil { return .local(domain: domain, user: user) }
+            if let owner = aliases[address] { return .local(domain: domain, user: owner) }
+            if user == "postmaster" { return .local(domain: domain, user: user) }
             return .unknownLocalUser
         }
     }

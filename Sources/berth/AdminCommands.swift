@@ -238,7 +238,31 @@ struct DomainsCommand: AsyncParsableCommand {
     }
 }
 
-let userColumns = ["address", "displayName", "quotaBytes"]
+let userColumns = ["address", "displayName", "givenName", "surname", "aliases", "quotaBytes"]
+
+/// What `users add` and `users edit` may set besides the password.
+struct UserProfileOptions: ParsableArguments {
+    @Option(help: "How mail clients show the person, e.g. \"Alice Liddell\".") var displayName: String?
+    @Option(help: "Given name (LDAP givenName).") var givenName: String?
+    @Option(help: "Surname (LDAP sn).") var surname: String?
+    @Option(help: "Other local parts in the same domain for this mailbox, comma-separated (replaces the list; \"\" empties it).")
+    var aliases: String?
+    @Option(help: "Mail quota: octets, or with K, M, G (1024-based), e.g. 500M; \"none\" removes it.")
+    var quota: String?
+
+    /// The fields given, as the API names them.
+    func body() throws -> [String: Any] {
+        var body: [String: Any] = [:]
+        body["displayName"] = displayName
+        body["givenName"] = givenName
+        body["surname"] = surname
+        if let aliases {
+            body["aliases"] = aliases.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let quota { body["quotaBytes"] = quota.lowercased() == "none" ? NSNull() : try parseQuota(quota) }
+        return body
+    }
+}
 
 /// `500M` → 524288000: octets, or a number with K, M or G (1024-based).
 func parseQuota(_ text: String) throws -> Int {
@@ -275,9 +299,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument var name: String
         @Option(help: "Password (env BERTH_USER_PASSWORD keeps it out of the process list).")
         var password: String?
-        @Option var displayName: String?
-        @Option(help: "Mail quota: octets, or with K, M, G (1024-based), e.g. 500M.")
-        var quota: String?
+        @OptionGroup var profile: UserProfileOptions
         @OptionGroup var client: ClientOptions
         func run() async throws {
             try await client.run {
@@ -285,32 +307,29 @@ struct UsersCommand: AsyncParsableCommand {
                     throw AdminClient.Failure(description: "give --password or set BERTH_USER_PASSWORD")
                 }
                 let api = AdminClient(options: client)
-                var body: [String: Any] = ["name": name, "password": password]
-                body["displayName"] = displayName
-                if let quota { body["quotaBytes"] = try parseQuota(quota) }
+                var body = try profile.body()
+                body["name"] = name
+                body["password"] = password
                 try api.show(try await api.request("POST", "/api/v1/domains/\(domain)/users", body: body), columns: userColumns)
             }
         }
     }
 
     struct Edit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reset a user's password, change the display name or the quota.")
+        static let configuration = CommandConfiguration(abstract: "Reset a user's password, change the names, aliases or quota.")
         @Argument var domain: String
         @Argument var name: String
         @Option(help: "New password (env BERTH_USER_PASSWORD keeps it out of the process list).")
         var password: String?
-        @Option var displayName: String?
-        @Option(help: "Mail quota: octets, or with K, M, G (1024-based), e.g. 500M; \"none\" removes it.")
-        var quota: String?
+        @OptionGroup var profile: UserProfileOptions
         @OptionGroup var client: ClientOptions
         func run() async throws {
             try await client.run {
-                var body: [String: Any] = [:]
+                var body = try profile.body()
                 body["password"] = password ?? ProcessInfo.processInfo.environment["BERTH_USER_PASSWORD"]
-                body["displayName"] = displayName
-                if let quota { body["quotaBytes"] = quota.lowercased() == "none" ? NSNull() : try parseQuota(quota) }
                 guard !body.isEmpty else {
-                    throw AdminClient.Failure(description: "give --password (or BERTH_USER_PASSWORD), --display-name and/or --quota")
+                    throw AdminClient.Failure(
+                        description: "give --password (or BERTH_USER_PASSWORD), --display-name, --given-name, --surname, --aliases and/or --quota")
                 }
                 let api = AdminClient(options: client)
                 try api.show(
@@ -347,12 +366,12 @@ let settingsColumns = [
     "proxyTrustedNetworks", "authFailureDelayMs", "authBanThreshold", "authBanWindowSeconds", "authBanSeconds",
     "queueRetryInitialSeconds", "queueRetryMaxSeconds", "queueLifetimeSeconds", "queueDelayWarningSeconds",
     "outboundMaxConnections", "outboundMaxConnectionsPerDestination", "outboundConnectTimeoutSeconds",
-    "outboundFailureMemorySeconds",
+    "outboundFailureMemorySeconds", "ldapAnonymousSearch", "ldapSearchAllDomains",
 ]
 
 struct SettingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "settings", abstract: "Show and change the server settings (PROXY trust, authentication throttle).",
+        commandName: "settings", abstract: "Show and change the server settings (PROXY trust, authentication throttle, outbound queue, LDAP access).",
         subcommands: [Show.self, Change.self], defaultSubcommand: Show.self)
 
     struct Show: AsyncParsableCommand {
@@ -385,6 +404,9 @@ struct SettingsCommand: AsyncParsableCommand {
         @Option(help: "Outbound SMTP connections at once to one destination.") var outboundMaxConnectionsPerDestination: Int?
         @Option(help: "Seconds to wait for an outbound connection.") var outboundConnectTimeoutSeconds: Int?
         @Option(help: "Seconds a rotate source address that failed goes last.") var outboundFailureMemorySeconds: Int?
+        @Option(help: "LDAP: may anonymous sessions search the address book? (true/false)") var ldapAnonymousSearch: Bool?
+        @Option(help: "LDAP: does a session see every domain's people, not only its own domain's? (true/false)")
+        var ldapSearchAllDomains: Bool?
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
@@ -408,6 +430,8 @@ struct SettingsCommand: AsyncParsableCommand {
                 body["outboundMaxConnectionsPerDestination"] = outboundMaxConnectionsPerDestination
                 body["outboundConnectTimeoutSeconds"] = outboundConnectTimeoutSeconds
                 body["outboundFailureMemorySeconds"] = outboundFailureMemorySeconds
+                body["ldapAnonymousSearch"] = ldapAnonymousSearch
+                body["ldapSearchAllDomains"] = ldapSearchAllDomains
                 if clearProxyTrustedNetworks || !proxyTrustedNetwork.isEmpty { body["proxyTrustedNetworks"] = proxyTrustedNetwork }
                 let api = AdminClient(options: client)
                 try api.show(try await api.request("PUT", "/api/v1/settings", body: body), columns: settingsColumns)

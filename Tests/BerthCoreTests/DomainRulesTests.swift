@@ -95,4 +95,37 @@ struct DomainRulesTests {
             #expect(!(error?.message.contains(password) ?? true) || password.isEmpty, "errors never echo a password")
         }
     }
+
+    /// A user profile, labelled by what it holds, and the field a refusal names (nil: accepted).
+    static let profiles: [(String, User, String?)] = [
+        ("all fields", User(domain: "example.com", name: "alice", displayName: "Alice Liddell", givenName: "Alice",
+                            surname: "Liddell", aliases: ["a.liddell", "ALI"], quotaBytes: 1024), nil),
+        ("names with accents and CJK", User(domain: "example.com", name: "z", displayName: "Zoë 張", givenName: "Zoë", surname: "張"), nil),
+        ("display name of 256 bytes", User(domain: "example.com", name: "a", displayName: String(repeating: "x", count: 256)), nil),
+        ("display name of 257 bytes", User(domain: "example.com", name: "a", displayName: String(repeating: "x", count: 257)), "displayName"),
+        ("given name with CRLF", User(domain: "example.com", name: "a", givenName: "A\r\nBcc: x"), "givenName"),
+        ("surname with NUL", User(domain: "example.com", name: "a", surname: "L\u{0}"), "surname"),
+        ("alias with a space", User(domain: "example.com", name: "a", aliases: ["ok", "not ok"]), "aliases[1]"),
+        ("alias with an @", User(domain: "example.com", name: "a", aliases: ["b@example.org"]), "aliases[0]"),
+        ("alias equal to the name", User(domain: "example.com", name: "alice", aliases: ["Alice"]), "aliases[0]"),
+        ("101 aliases", User(domain: "example.com", name: "a", aliases: (0...100).map { "x\($0)" }), "aliases"),
+        ("zero quota", User(domain: "example.com", name: "a", quotaBytes: 0), "quotaBytes"),
+    ]
+
+    @Test("user profiles", arguments: profiles)
+    func profile(label: String, user: User, refusedField: String?) {
+        var stored: [String]?
+        let error = Fixture.refusal { stored = try DomainRules.validateProfile(of: user) }
+        #expect(error?.field == refusedField, "\(label)")
+        if refusedField == nil {
+            // Stored lower-case, in order, without duplicates.
+            let expected = user.aliases.map { $0.lowercased() }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            #expect(stored == expected, "\(label)")
+        }
+    }
+
+    @Test("aliases that differ only in case are one")
+    func aliasCase() throws {
+        #expect(try DomainRules.validateProfile(of: User(domain: "d.example", name: "a", aliases: ["Bo", "bo", "BO"])) == ["bo"])
+    }
 }

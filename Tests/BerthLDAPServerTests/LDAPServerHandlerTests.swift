@@ -2,6 +2,7 @@ import BerthCore
 import BerthLDAP
 import BerthNet
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -13,7 +14,9 @@ struct LDAPServerHandlerTests {
         func authenticate(user: String, password: String) -> MailAccount? { nil }
     }
 
-    static func channel(tlsRequired: Bool = false) throws -> EmbeddedChannel {
+    static func channel(
+        tlsRequired: Bool = false, access: @escaping @Sendable () -> LDAPServer.ReadAccess = { .init() }
+    ) throws -> EmbeddedChannel {
         let spec = ListenerSpec(
             address: "127.0.0.2", family: .ipv4, source: .manual, port: 389, portID: "1", portName: "ldap",
             protocol: .ldap, encryption: tlsRequired ? .tls : .none, tlsRequired: tlsRequired, certificate: nil, hostname: "mx.test")
@@ -21,7 +24,9 @@ struct LDAPServerHandlerTests {
             LDAPDirectory(domains: ["example.com"], people: [.init(uid: "alice", domain: "example.com", mail: ["alice@example.com"])],
                           vendorVersion: "test")
         }
-        let server = LDAPServer(directory: directory, authenticator: NoUsers(), authGuard: AuthGuard(logger: Logger(label: "test")), configuration: .init())
+        var configuration = LDAPServer.Configuration()
+        configuration.access = access
+        let server = LDAPServer(directory: directory, authenticator: NoUsers(), authGuard: AuthGuard(logger: Logger(label: "test")), configuration: configuration)
         let channel = EmbeddedChannel()
         try server.configure(channel: channel, connection: ConnectionContext(spec: spec, isImplicitTLS: false, tlsContext: nil))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
@@ -64,6 +69,21 @@ struct LDAPServerHandlerTests {
         let delete = try Self.send(channel, [0x30, 0x0C, 0x02, 0x01, 0x04, 0x4A, 0x07] + Array("dc=x,dc".utf8))
         #expect(delete.count > 10 && delete[7] == 0x0A && delete[9] == 53)  // unwillingToPerform
         #expect(channel.isActive)
+    }
+
+    @Test("ldapAnonymousSearch turned on applies to an open anonymous session at its next search")
+    func anonymousSearchSetting() throws {
+        let access = NIOLockedValueBox(LDAPServer.ReadAccess())
+        let channel = try Self.channel(access: { access.withLockedValue { $0 } })
+        let search = { (id: UInt8) in try Self.send(channel, LDAPTestBytes.search(id: id, base: "dc=example,dc=com", scope: 2)) }
+        #expect(try search(3) == LDAPEncoder.result(id: 3, .searchDone, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first")))
+        access.withLockedValue { $0.anonymousSearch = true }
+        let found = try search(4)
+        // The domain, ou=people and alice: three entries (tag 0x64), then success.
+        #expect(String(decoding: found, as: UTF8.self).contains("uid=alice,ou=people,dc=example,dc=com"))
+        #expect(Array(found.suffix(14)) == LDAPEncoder.result(id: 4, .searchDone, LDAPResult(.success)).suffix(14))
+        access.withLockedValue { $0.anonymousSearch = false }
+        #expect(try search(5) == LDAPEncoder.result(id: 5, .searchDone, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first")))
     }
 
     @Test("On a tlsRequired port a simple bind before StartTLS gets confidentialityRequired")

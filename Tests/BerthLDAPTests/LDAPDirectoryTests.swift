@@ -102,4 +102,66 @@ struct LDAPDirectoryTests {
         let abandoned = Self.directory.search(request, paging: (0, first.pagedCookie!), policy: .init())
         #expect(abandoned.entries.isEmpty && abandoned.pagedCookie == [])
     }
+
+    @Test("Paging: the server's limit bounds each page, not the whole search; the client's bounds the whole")
+    func pagingLimits() {
+        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        let all = Self.dns(Self.directory.search(request, policy: .init()))
+        var cookie: [UInt8] = []
+        var seen: [String] = []
+        repeat {
+            let result = Self.directory.search(request, paging: (100, cookie), policy: .init(sizeLimit: 1))
+            #expect(result.entries.count == 1 && result.result.code == .success)
+            seen += Self.dns(result)
+            cookie = result.pagedCookie ?? []
+        } while !cookie.isEmpty && seen.count < 10
+        #expect(seen == all)
+        var limited = request
+        limited.sizeLimit = 1
+        let first = Self.directory.search(limited, paging: (100, []), policy: .init())
+        #expect(first.entries.count == 1 && first.result.code == .sizeLimitExceeded && first.pagedCookie == [])
+    }
+
+    static func v(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// Filters the indexes answer (equality, initial substrings, and/or of them) and ones
+    /// they do not, labelled by their string form.
+    static let indexedFilters: [(String, LDAPFilter)] = [
+        ("(uid=ALICE)", .equalityMatch(attribute: "uid", value: v("ALICE"))),
+        ("(mail=al@example.com)", .equalityMatch(attribute: "rfc822Mailbox", value: v("al@example.com"))),
+        ("(cn=bob  the builder)", .equalityMatch(attribute: "cn", value: v("bob  the builder"))),
+        ("(uid=nobody)", .equalityMatch(attribute: "uid", value: v("nobody"))),
+        ("(title=x)", .equalityMatch(attribute: "title", value: v("x"))),
+        ("(cn=B*)", .substrings(attribute: "cn", initial: v("B"), any: [], final: nil)),
+        ("(mail=a*com)", .substrings(attribute: "mail", initial: v("a"), any: [], final: v("com"))),
+        ("(mail=zz*)", .substrings(attribute: "mail", initial: v("zz"), any: [], final: nil)),
+        ("(mail=*example.org)", .substrings(attribute: "mail", initial: nil, any: [], final: v("example.org"))),
+        ("(|(cn=a*)(sn=j*)(mail=erin@example.com))", .or([
+            .substrings(attribute: "cn", initial: v("a"), any: [], final: nil),
+            .substrings(attribute: "sn", initial: v("j"), any: [], final: nil),
+            .equalityMatch(attribute: "mail", value: v("erin@example.com")),
+        ])),
+        ("(&(objectClass=inetOrgPerson)(uid=c*))", .and([
+            .equalityMatch(attribute: "objectClass", value: v("inetOrgPerson")),
+            .substrings(attribute: "uid", initial: v("c"), any: [], final: nil),
+        ])),
+        ("(&(uid=*)(!(uid=alice)))", .and([.present(attribute: "uid"), .not(.equalityMatch(attribute: "uid", value: v("alice")))])),
+        ("(|(uid=alice)(cn=*o*))", .or([
+            .equalityMatch(attribute: "uid", value: v("alice")), .substrings(attribute: "cn", initial: nil, any: [v("o")], final: nil),
+        ])),
+        ("(|)", .or([])),
+        ("(&)", .and([])),
+    ]
+
+    @Test("Indexed searches find exactly what a scan of every entry finds", arguments: indexedFilters)
+    func indexMatchesScan(label: String, filter: LDAPFilter) {
+        for (base, policy) in [("", LDAPDirectory.SearchPolicy()), ("dc=example,dc=com", .init(visibleDomains: ["example.com"]))] {
+            let found = Self.dns(Self.search(base, .wholeSubtree, filter, policy: policy))
+            let scanned = Self.directory.entries
+                .filter { base.isEmpty || $0.dn.isWithin(try! LDAPDistinguishedName(parsing: base)) }
+                .filter { filter.evaluate($0, knownAttributes: LDAPDirectory.knownAttributes) == .true }
+                .map(\.dn.description)
+            #expect(found == scanned, "\(label) under '\(base)'")
+        }
+    }
 }

@@ -20,14 +20,14 @@ struct ConfigStoreTests {
         try Self.withStore { store, directory in
             let tables = [
                 "settings", "portSequence", "port", "ipAddress", "domain", "user", "queue", "certificateSequence",
-                "certificate", "queueRecipient", "route", "dkimKey", "mailbox", "mail", "expunged",
+                "certificate", "queueRecipient", "route", "dkimKey", "mailbox", "mail", "expunged", "userAlias",
             ]
             let (present, migrations) = try store.database.read { db in
                 (try tables.filter { try db.tableExists($0) },
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(present == tables)
-            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library", "v4-outbound", "v5-mail-index"])
+            #expect(migrations == ["v1", "v2-port-limits", "v3-certificate-library", "v4-outbound", "v5-mail-index", "v6-user-profile"])
             try store.setSetting("hostname", "mx.example.com")
             let again = try ConfigStore(path: directory.databasePath)
             #expect(try again.setting("hostname") == "mx.example.com")
@@ -170,6 +170,48 @@ struct ConfigStoreTests {
         }
         #expect(try store.users(domain: "example.com").count == 1)
         #expect(try store.domain("example.net") == nil)
+    }
+
+    @Test("profile fields and aliases are stored; an alias takes its user's mail; clashes change nothing")
+    func profilesAndAliases() throws {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try Self.populated(directory)
+        let alice = try store.updateUser(
+            domain: "example.com", name: "alice",
+            change: UserChange(givenName: "Alice", surname: "Liddell", aliases: ["a.liddell", "rabbit-hole"]))
+        #expect(alice == User(domain: "example.com", name: "alice", displayName: "Alice Liddell", givenName: "Alice",
+                              surname: "Liddell", aliases: ["a.liddell", "rabbit-hole"]))
+        #expect(try store.users(domain: "example.com") == [alice])
+        #expect(store.directory.classify("A.Liddell@Example.com") == .local(domain: "example.com", user: "alice"))
+        #expect(store.directory.classify("a.liddell@example.org") == .unknownLocalUser)
+
+        let clashes: [(String, () throws -> Void)] = [
+            ("a new user named like an alias", {
+                try store.addUser(User(domain: "example.com", name: "a.liddell"), password: "long enough")
+            }),
+            ("an alias named like a user", {
+                try store.addUser(User(domain: "example.com", name: "carol", aliases: ["alice"]), password: "long enough")
+            }),
+            ("another user's alias", {
+                try store.addUser(User(domain: "example.com", name: "carol", aliases: ["rabbit-hole"]), password: "long enough")
+            }),
+        ]
+        for (label, body) in clashes {
+            #expect(Fixture.refusal(body)?.code == .conflict, "\(label)")
+        }
+        #expect(try store.users(domain: "example.com").map(\.name) == ["alice"], "a refused user leaves no row")
+        // The same alias in another domain is another address.
+        try store.addUser(User(domain: "example.org", name: "carol", aliases: ["a.liddell"]), password: "long enough")
+        #expect(store.directory.classify("a.liddell@example.org") == .local(domain: "example.org", user: "carol"))
+
+        // A refused change keeps the old aliases; an empty list removes them; deleting the user frees them.
+        #expect(Fixture.refusal { _ = try store.updateUser(domain: "example.org", name: "bob", change: UserChange(aliases: ["carol"])) }?.code == .conflict)
+        _ = try store.updateUser(domain: "example.com", name: "alice", change: UserChange(aliases: ["rabbit-hole"]))
+        #expect(store.directory.classify("a.liddell@example.com") == .unknownLocalUser)
+        try store.deleteUser(domain: "example.com", name: "alice")
+        #expect(store.directory.classify("rabbit-hole@example.com") == .unknownLocalUser)
+        try store.addUser(User(domain: "example.com", name: "rabbit-hole"), password: "long enough")
     }
 
     @Test("passwords are stored as bcrypt hashes, never in clear")
@@ -379,7 +421,7 @@ struct ConfigStoreTests {
         #expect(!cache.verify(address: "alice@example.com", password: "wrong password!"))
         #expect(!cache.verify(address: "alice@example.com", password: "wrong password!"))
         #expect(cache.bcryptChecks == before + 3, "failures are checked every time")
-        _ = try store.updateUser(domain: "example.com", name: "alice", password: "a brand new password", displayName: nil)
+        _ = try store.updateUser(domain: "example.com", name: "alice", change: UserChange(password: "a brand new password"))
         #expect(!cache.verify(address: "alice@example.com", password: "correct horse battery"), "the old password is gone")
         #expect(cache.verify(address: "alice@example.com", password: "a brand new password"))
         try store.deleteUser(domain: "example.com", name: "alice")

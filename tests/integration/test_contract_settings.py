@@ -14,7 +14,9 @@ DEFAULTS = {"proxyTrustedNetworks": [], "authFailureDelayMs": 1000, "authBanThre
             "queueRetryInitialSeconds": 300, "queueRetryMaxSeconds": 14400, "queueLifetimeSeconds": 432000,
             "queueDelayWarningSeconds": 14400, "outboundMaxConnections": 100,
             "outboundMaxConnectionsPerDestination": 20, "outboundConnectTimeoutSeconds": 30,
-            "outboundFailureMemorySeconds": 600}
+            "outboundFailureMemorySeconds": 600,
+            # issue 9: who reads the LDAP address book
+            "ldapAnonymousSearch": False, "ldapSearchAllDomains": False}
 
 
 def cli(b, *args):
@@ -57,6 +59,8 @@ def test_partial_put_keeps_the_rest_and_survives_restart(server):
     ({"outboundConnectTimeoutSeconds": 0}, "outboundConnectTimeoutSeconds"),
     ({"outboundFailureMemorySeconds": 0}, "outboundFailureMemorySeconds"),
     ({"queueRetryInitialSeconds": "300"}, "queueRetryInitialSeconds"),
+    ({"ldapAnonymousSearch": "yes"}, "ldapAnonymousSearch"),
+    ({"ldapSearchAllDomains": 1}, "ldapSearchAllDomains"),
 ])
 def test_bad_values_are_422_naming_the_field_and_change_nothing(server, body, field):
     server.ok("PUT", "/api/v1/settings", {"authBanThreshold": 4})

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import smtplib
 import socket
+import sqlite3
 import ssl
 import time
 
 import pytest
 
-from conftest import ALICE, ALICE_PW, IP2, create_port, run, setup_domain, wait_connect_state
+from conftest import (ADMIN_PASSWORD, ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, create_port, maildir_new, run,
+                      set_settings, setup_domain, smtp_message, wait_connect_state, wait_maildir_count)
 
 pytestmark = pytest.mark.skipif(shutil.which("ldapsearch") is None, reason="ldap-utils is not installed")
 
@@ -182,3 +185,140 @@ def test_idle_session_after_a_bind_is_closed_with_a_notice(make_server):
         waited = time.monotonic() - started
     # The idle clock ran again once the password check was done.
     assert b"1.3.6.1.4.1.1466.20036" in data and 1.5 < waited < 8, (data, waited)
+
+
+def berth_cli(b, *args):
+    env = {**os.environ, "BERTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    r = run([str(BERTH_BIN), *args, "--server", b.admin_url], timeout=60, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return r.stdout.decode()
+
+
+def ldif_values(out: str, attribute: str) -> list[str]:
+    return [line.split(": ", 1)[1] for line in out.splitlines() if line.lower().startswith(attribute.lower() + ": ")]
+
+
+def test_names_and_aliases_from_the_cli_are_in_the_address_book_and_an_alias_takes_mail(ldap_env):
+    b = ldap_env
+    out = berth_cli(b, "users", "edit", "example.com", "alice", "--given-name", "Alice", "--surname", "Liddell",
+                    "--display-name", "Alice Liddell", "--aliases", "a.liddell, Rabbit")
+    assert "a.liddell,rabbit" in out and "Liddell" in out, out
+    r = ldapsearch(b, "-b", "dc=example,dc=com", "(mail=rabbit@EXAMPLE.com)", "givenName", "sn", "cn", "displayName", "mail")
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert ldif_values(out, "givenName") == ["Alice"] and ldif_values(out, "sn") == ["Liddell"], out
+    assert ldif_values(out, "cn") == ["Alice Liddell"] and ldif_values(out, "displayName") == ["Alice Liddell"], out
+    assert ldif_values(out, "mail") == ["alice@example.com", "a.liddell@example.com", "rabbit@example.com"], out
+    # (sn=Lid*) and (givenName~=Alise): substrings and approximate match on the new fields.
+    r = ldapsearch(b, "-b", "dc=example,dc=com", "(&(sn=Lid*)(givenName~=Alise))", "uid")
+    assert r.returncode == 0 and ldif_values(r.stdout.decode(), "uid") == ["alice"], (r.stdout, r.stderr)
+
+    # The alias is an address: SMTP delivers it to alice's mailbox; a name that is
+    # neither user nor alias is still 550 5.1.1.
+    smtp = create_port(b, "SMTP", "smtp", "none", assigned=[IP2])["port"]
+    assert wait_connect_state(IP2, smtp, "ok", deadline=5) == "ok"
+    before = len(maildir_new(b))
+    with smtplib.SMTP(IP2, smtp, local_hostname=CLIENT_NAME, timeout=15) as s:
+        s.sendmail("bob@remote.test", ["Rabbit@example.com"], smtp_message("to the alias", "hello", to="rabbit@example.com"))
+        assert s.mail("bob@remote.test")[0] == 250
+        assert s.rcpt("hatter@example.com")[0] == 550
+    files = wait_maildir_count(b, before + 1)
+    assert len(files) == before + 1 and b"Subject: to the alias" in files[-1].read_bytes()
+
+    # An alias that is another user's name is a conflict, and changes nothing.
+    status, body = b.api("POST", "/api/v1/domains/example.com/users", {"name": "bob", "password": "pw-123456",
+                                                                        "aliases": ["rabbit"]})
+    assert status == 409, (status, body)
+    assert b.ok("GET", "/api/v1/domains/example.com/users")[0]["aliases"] == ["a.liddell", "rabbit"]
+
+
+def until(check, timeout: float = 2.0) -> bool:
+    """Settings reach the running server a moment after the API answers."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_settings_open_anonymous_search_and_every_domain_live(ldap_env):
+    b = ldap_env
+    setup_domain(b, "other.test", "olga", "olga-pw-123")
+    r = ldapsearch(b, "-b", "", "-s", "sub", "(mail=*)", "mail", bind=None)
+    assert r.returncode == 50, (r.returncode, r.stderr)
+    # One session stays open across the change: the settings apply to it at its next search.
+    ldap3 = pytest.importorskip("ldap3")
+    c = ldap3.Connection(ldap3.Server(IP2, port=b.ldap["none"], get_info=ldap3.NONE), auto_bind=True)
+    try:
+        assert c.search("dc=example,dc=com", "(uid=alice)") is False
+        set_settings(b, ldapAnonymousSearch=True)
+        assert until(lambda: c.search("dc=example,dc=com", "(uid=alice)", attributes=["mail"]))
+        assert str(c.entries[0].mail) == ALICE
+    finally:
+        c.unbind()
+    r = ldapsearch(b, "-b", "", "-s", "sub", "(mail=*)", "mail", bind=None)
+    assert r.returncode == 0, r.stderr
+    assert {"alice@example.com", "olga@other.test"} <= set(ldif_values(r.stdout.decode(), "mail"))
+
+    # A bound user sees their own domain, or all with ldapSearchAllDomains.
+    r = ldapsearch(b, "-b", "dc=other,dc=test", "(uid=olga)", "mail")
+    assert r.returncode == 32, (r.returncode, r.stderr)
+    assert set_settings(b, ldapSearchAllDomains=True)["ldapSearchAllDomains"] is True
+    assert until(lambda: ldapsearch(b, "-b", "dc=other,dc=test", "(uid=olga)", "mail").returncode == 0)
+    r = ldapsearch(b, "-b", "dc=other,dc=test", "(uid=olga)", "mail")
+    assert r.returncode == 0 and ldif_values(r.stdout.decode(), "mail") == ["olga@other.test"], (r.stdout, r.stderr)
+    out = berth_cli(b, "settings", "set", "--ldap-anonymous-search", "false", "--ldap-search-all-domains", "false")
+    assert out.split()[-2:] == ["no", "no"], out
+    assert until(lambda: ldapsearch(b, "-b", "dc=other,dc=test", "(uid=olga)", "mail").returncode == 32)
+    r = ldapsearch(b, "-b", "", "-s", "sub", "(mail=*)", "mail", bind=None)
+    assert r.returncode == 50, (r.returncode, r.stderr)
+
+
+def seed_people(b, domain: str, count: int) -> None:
+    """`count` users in `domain` written straight into the configuration database (the
+    API would spend a bcrypt hash on each), then one added through the API so that the
+    directory is rebuilt from all of them."""
+    with sqlite3.connect(b.data / "berth.sqlite", timeout=30) as db:
+        row = db.execute("SELECT passwordHash FROM user LIMIT 1").fetchone()
+        any_hash = row[0]
+        db.executemany(
+            "INSERT INTO user(domain, name, displayName, givenName, surname, passwordHash) VALUES (?, ?, ?, ?, ?, ?)",
+            [(domain, f"p{i:05d}", f"Person {i:05d}", "Person", f"{i:05d}", any_hash) for i in range(count)])
+    b.ok("POST", f"/api/v1/domains/{domain}/users", {"name": "zz-last", "password": "pw-123456"}, statuses=(200, 201))
+
+
+def test_paged_search_over_10000_entries(ldap_env):
+    ldap3 = pytest.importorskip("ldap3")
+    b = ldap_env
+    seed_people(b, "example.com", 10_000)
+    c = ldap3.Connection(ldap3.Server(IP2, port=b.ldap["none"], get_info=ldap3.NONE), user=ALICE_DN, password=ALICE_PW,
+                         auto_bind=True, receive_timeout=30)
+    try:
+        # The directory is rebuilt off the event loops once the API's change is committed.
+        started = time.monotonic()
+        assert until(lambda: c.search("dc=example,dc=com", "(uid=zz-last)") and len(c.entries) == 1, timeout=20)
+        print(f"directory of 10,002 people rebuilt within {time.monotonic() - started:.2f} s")
+        # Without paging the server's limit (1,000) applies: sizeLimitExceeded.
+        c.search("ou=people,dc=example,dc=com", "(objectClass=inetOrgPerson)", attributes=["uid"])
+        assert c.result["description"] == "sizeLimitExceeded" and len(c.entries) == 1000, (c.result, len(c.entries))
+        # Paged: every entry once, in pages no larger than asked.
+        uids = []
+        pages = 0
+        cookie = None
+        while True:
+            c.search("ou=people,dc=example,dc=com", "(objectClass=inetOrgPerson)", attributes=["uid"], paged_size=500,
+                     paged_cookie=cookie)
+            assert c.result["result"] == 0, c.result
+            assert len(c.entries) <= 500
+            uids += [str(e.uid) for e in c.entries]
+            pages += 1
+            cookie = c.result["controls"]["1.2.840.113556.1.4.319"]["value"]["cookie"]
+            if not cookie:
+                break
+        assert len(uids) == 10_002 and len(set(uids)) == 10_002 and pages == 21, (len(uids), pages)
+        # An indexed lookup among them.
+        c.search("dc=example,dc=com", "(mail=p04242@example.com)", attributes=["cn"])
+        assert [str(e.cn) for e in c.entries] == ["Person 04242"]
+    finally:
+        c.unbind()

@@ -23,12 +23,13 @@ async function render(root, ctx) {
       { label: 'Name', cell: (u) => u.name },
       { label: 'Domain', cell: (u) => u.domain },
       { label: 'Display name', cell: (u) => u.displayName },
+      { label: 'Aliases', cell: (u) => (u.aliases || []).join(', ') },
       { label: 'Quota', cell: (u) => (u.quotaBytes == null ? 'none' : `${mib(u.quotaBytes)} MiB`) },
     ],
   });
   const filter = h('select', { id: 'user-filter' });
   filter.addEventListener('change', () => show());
-  root.append(viewHead('Users', 'Mailboxes. Double-click a user to change its display name, password or quota.'),
+  root.append(viewHead('Users', 'Mailboxes. Double-click a user to change its names, aliases, password or quota.'),
     h('div', { class: 'filters' }, h('label', { for: filter.id }, 'Domain'), filter), tb.el, t.el);
 
   const show = () => t.setRows(filter.value ? all.filter((u) => u.domain === filter.value) : all);
@@ -50,18 +51,42 @@ async function render(root, ctx) {
   /** MiB typed → octets for quotaBytes; empty → null (no quota). */
   const quotaValue = (input) => (input.value.trim() === '' ? null : Math.round(Number(input.value) * MIB));
   const quotaHelp = 'In MiB. Empty: no quota. Over it, IMAP APPEND/COPY fail and SMTP answers 452 4.2.2.';
+  const aliasesHelp = 'Other names before the @ in the same domain, comma-separated; their mail lands here.';
+  /** The name fields and aliases of the add and edit dialogs (ids prefixed), filled from `u`. */
+  function profileInputs(prefix, u = {}) {
+    const text = (id, value) => h('input', { type: 'text', id: `${prefix}-${id}`, value: value || '', autocomplete: 'off' });
+    return {
+      displayName: text('display', u.displayName),
+      givenName: text('given', u.givenName),
+      surname: text('surname', u.surname),
+      aliases: text('aliases', (u.aliases || []).join(', ')),
+    };
+  }
+  const aliasList = (input) => input.value.split(',').map((a) => a.trim()).filter((a) => a);
+  /** The profile fields that differ from `u` (all of them for a new user). */
+  function profileChanges(inputs, u = {}) {
+    const body = {};
+    for (const key of ['displayName', 'givenName', 'surname']) {
+      if (inputs[key].value !== (u[key] || '')) body[key] = inputs[key].value;
+    }
+    const aliases = aliasList(inputs.aliases);
+    if (aliases.join(',') !== (u.aliases || []).join(',')) body.aliases = aliases;
+    return body;
+  }
+  const profileRows = (inputs) => [field('Display name', inputs.displayName).row, field('Given name', inputs.givenName).row,
+    field('Surname', inputs.surname).row, field('Aliases', inputs.aliases, aliasesHelp).row];
 
   function add() {
     const domain = select(domains.map((d) => [d, d]), filter.value || domains[0], { id: 'user-domain' });
     const name = h('input', { type: 'text', id: 'user-name', autocomplete: 'off', placeholder: 'alice' });
-    const displayName = h('input', { type: 'text', id: 'user-display', autocomplete: 'off' });
+    const profile = profileInputs('user');
     const password = h('input', { type: 'password', id: 'user-password', autocomplete: 'new-password' });
     const quota = quotaInput('user-quota', null);
     const m = formDialog('Add user', {
       saveLabel: 'Add',
-      fields: { domain, name, displayName, password, quotaBytes: quota },
+      fields: { domain, name, ...profile, password, quotaBytes: quota },
       save: async () => {
-        const body = { name: name.value.trim(), displayName: displayName.value, password: password.value };
+        const body = { name: name.value.trim(), ...profileChanges(profile), password: password.value };
         const q = quotaValue(quota);
         if (q !== null) body.quotaBytes = q;
         const u = await api('POST', `/domains/${enc(domain.value)}/users`, body);
@@ -69,7 +94,7 @@ async function render(root, ctx) {
       },
     });
     m.body.append(field('Domain', domain).row, field('Name', name, 'The part before the @.').row,
-      field('Display name', displayName).row, field('Password', password, 'At least 8 characters.').row,
+      ...profileRows(profile), field('Password', password, 'At least 8 characters.').row,
       field('Quota', quota, quotaHelp).row);
     showModal(m);
   }
@@ -77,14 +102,13 @@ async function render(root, ctx) {
   function edit(u) {
     if (!u) return;
     const address = h('input', { type: 'text', id: 'user-address', value: u.address, readOnly: true });
-    const displayName = h('input', { type: 'text', id: 'user-edit-display', value: u.displayName || '', autocomplete: 'off' });
+    const profile = profileInputs('user-edit', u);
     const password = h('input', { type: 'password', id: 'user-new-password', autocomplete: 'new-password' });
     const quota = quotaInput('user-edit-quota', u.quotaBytes);
     const m = formDialog(`Edit user ${u.address}`, {
-      fields: { displayName, password, quotaBytes: quota },
+      fields: { ...profile, password, quotaBytes: quota },
       save: async () => {
-        const body = {};
-        if (displayName.value !== (u.displayName || '')) body.displayName = displayName.value;
+        const body = profileChanges(profile, u);
         if (password.value) body.password = password.value;
         const q = quotaValue(quota);
         if (q !== (u.quotaBytes == null ? null : Math.round(mib(u.quotaBytes) * MIB))) body.quotaBytes = q;
@@ -94,7 +118,7 @@ async function render(root, ctx) {
         reload([u.address]);
       },
     });
-    m.body.append(field('Address', address).row, field('Display name', displayName).row,
+    m.body.append(field('Address', address).row, ...profileRows(profile),
       field('New password', password, 'At least 8 characters. Leave empty to keep the password.').row,
       field('Quota', quota, quotaHelp).row);
     showModal(m);
