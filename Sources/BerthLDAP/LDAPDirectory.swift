@@ -159,10 +159,13 @@ public struct LDAPDirectory: Sendable {
         public var visibleDomains: Set<String>?
         /// The server's limit on entries returned; a client asks for less with sizeLimit.
         public var sizeLimit: Int
+        /// The server's limit on one search's time; a client asks for less with timeLimit.
+        public var timeLimit: Duration?
 
-        public init(visibleDomains: Set<String>? = nil, sizeLimit: Int = 1_000) {
+        public init(visibleDomains: Set<String>? = nil, sizeLimit: Int = 1_000, timeLimit: Duration? = nil) {
             self.visibleDomains = visibleDomains
             self.sizeLimit = sizeLimit
+            self.timeLimit = timeLimit
         }
     }
 
@@ -176,12 +179,39 @@ public struct LDAPDirectory: Sendable {
         } catch {
             return SearchResult(entries: [], result: LDAPResult(.invalidDNSyntax, diagnosticMessage: "invalid DN \"\(request.base)\""))
         }
+        // The server's size limit bounds one answer: a whole search, or one page of a paged
+        // one (as Active Directory's MaxPageSize does), so that paging reads a directory of
+        // any size in bounded pieces. The client's own sizeLimit bounds the whole search.
+        let serverLimit = policy.sizeLimit > 0 ? policy.sizeLimit : Int.max
+        let clientLimit = request.sizeLimit > 0 ? request.sizeLimit : Int.max
+        let limit = paging == nil ? min(clientLimit, serverLimit) : clientLimit
+        let digest = Self.digest(request)
+        var offset = 0
+        if let paging {
+            if !paging.cookie.isEmpty {
+                guard paging.cookie.count == 12, Array(paging.cookie.suffix(8)) == digest else {
+                    return SearchResult(entries: [], result: LDAPResult(.unwillingToPerform, diagnosticMessage: "paged results cookie is not this search's"))
+                }
+                offset = paging.cookie.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+            }
+            if paging.size == 0 {
+                // RFC 2696 §3: a size of zero abandons the paged search.
+                return SearchResult(entries: [], result: LDAPResult(.success), pagedCookie: [])
+            }
+        }
+        let pageSize = paging.map { min($0.size, serverLimit) } ?? Int.max
+        // Matching stops once it has found one more than it can return: enough to know
+        // that a limit was passed, or that another page follows.
+        let (wanted, overflow) = min(limit, offset.addingReportingOverflow(pageSize).partialValue).addingReportingOverflow(1)
+        let enough = overflow ? Int.max : wanted
+        // RFC 4511 §4.5.1.5: the smaller of the client's time limit and the server's.
+        let timeLimits = [request.timeLimit > 0 ? Duration.seconds(request.timeLimit) : nil, policy.timeLimit].compactMap { $0 }
+        let deadline = timeLimits.min().map { ContinuousClock.now + $0 }
+        var timedOut = false
+
         func visible(_ dn: LDAPDistinguishedName) -> Bool {
             guard let allowed = policy.visibleDomains, let domain = domain(of: dn) else { return true }
             return allowed.contains(domain)
-        }
-        func visible(at position: Int) -> Bool {
-            policy.visibleDomains?.contains(entryDomains[position]) ?? true
         }
         let filter = request.filter.prepared(knownAttributes: Self.knownAttributes)
         /// The entries in scope for which the filter is TRUE, in tree order: those the
@@ -189,8 +219,16 @@ public struct LDAPDirectory: Sendable {
         func matching(_ inScope: (Int) -> Bool) -> [LDAPEntry] {
             let positions = candidates(filter) ?? Array(entries.indices)
             var found: [LDAPEntry] = []
-            for position in positions where inScope(position) && visible(at: position) {
-                if filter.evaluate(entries[position]) == .true { found.append(entries[position]) }
+            for (tested, position) in positions.enumerated() {
+                if tested & 255 == 255, let deadline, ContinuousClock.now > deadline {
+                    timedOut = true
+                    break
+                }
+                guard inScope(position), policy.visibleDomains?.contains(entryDomains[position]) ?? true,
+                      filter.evaluate(entries[position]) == .true
+                else { continue }
+                found.append(entries[position])
+                if found.count >= enough { break }
             }
             return found
         }
@@ -219,36 +257,31 @@ public struct LDAPDirectory: Sendable {
                 matches = matching { self.entries[$0].dn.isWithin(base) }
             }
         }
-        // The server's limit bounds one answer: a whole search, or one page of a paged one
-        // (as Active Directory's MaxPageSize does), so that paging reads a directory of any
-        // size in bounded pieces. The client's own sizeLimit bounds the whole search.
-        let serverLimit = policy.sizeLimit > 0 ? policy.sizeLimit : Int.max
-        let clientLimit = request.sizeLimit > 0 ? request.sizeLimit : Int.max
-        let limit = paging == nil ? min(clientLimit, serverLimit) : clientLimit
         var code = LDAPResultCode.success
         if matches.count > limit {
             matches = Array(matches.prefix(limit))
             code = .sizeLimitExceeded
         }
-        guard let paging else { return SearchResult(entries: matches, result: LDAPResult(code)) }
-        let digest = Self.digest(request)
-        var offset = 0
-        if !paging.cookie.isEmpty {
-            guard paging.cookie.count == 12, Array(paging.cookie.suffix(8)) == digest else {
-                return SearchResult(entries: [], result: LDAPResult(.unwillingToPerform, diagnosticMessage: "paged results cookie is not this search's"))
-            }
-            offset = paging.cookie.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        if timedOut {
+            // What was found in time is returned (§4.5.2); a paged search ends here.
+            let page = paging == nil ? matches : Array(matches.dropFirst(offset).prefix(pageSize))
+            return SearchResult(
+                entries: page, result: LDAPResult(.timeLimitExceeded, diagnosticMessage: "time limit reached; partial results"),
+                pagedCookie: paging == nil ? nil : [])
         }
-        if paging.size == 0 {
-            // RFC 2696 §3: a size of zero abandons the paged search.
-            return SearchResult(entries: [], result: LDAPResult(.success), pagedCookie: [])
-        }
-        let page = Array(matches.dropFirst(offset).prefix(min(paging.size, serverLimit)))
+        guard paging != nil else { return SearchResult(entries: matches, result: LDAPResult(code)) }
+        let page = Array(matches.dropFirst(offset).prefix(pageSize))
         let next = offset + page.count
         let cookie: [UInt8] = next < matches.count
             ? [UInt8(next >> 24 & 0xFF), UInt8(next >> 16 & 0xFF), UInt8(next >> 8 & 0xFF), UInt8(next & 0xFF)] + digest : []
         // sizeLimitExceeded belongs to the page that reaches the limit.
         return SearchResult(entries: page, result: LDAPResult(next < matches.count ? .success : code), pagedCookie: cookie)
+    }
+
+    /// How many entries a search would test: what the indexes leave, or every entry.
+    public func scanCost(_ request: LDAPSearchRequest) -> Int {
+        guard request.scope != .baseObject else { return 1 }
+        return candidates(request.filter.prepared(knownAttributes: Self.knownAttributes))?.count ?? entries.count
     }
 
     /// The positions (ascending) of every entry the filter can be TRUE for, from the

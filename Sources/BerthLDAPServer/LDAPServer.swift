@@ -18,6 +18,11 @@ public struct LDAPServer: ProtocolServer {
         public var maxMessageSize = 256 * 1024
         /// Entries one search returns at most (a client may ask for fewer).
         public var sizeLimit = 1_000
+        /// The longest one search may take (a client may ask for less with timeLimit);
+        /// then it answers timeLimitExceeded with what it found.
+        public var searchTimeLimit: Duration = .seconds(30)
+        /// Where searches the indexes cannot narrow run (nil: on the event loop).
+        public var searchThreadPool: NIOThreadPool?
         public var logger = Logger(label: "berth.ldap")
 
         public init() {}

@@ -35,7 +35,9 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var tls = SessionTLS()
     private var identity = Identity.anonymous
     private var isTLS: Bool
-    private var binding = false
+    /// A bind's password check or a large search runs off the event loop; nothing more is
+    /// read until it is answered (so requests are answered in order, one at a time).
+    private var waiting = false
     /// StartTLS was answered; nothing is read as LDAP until its handshake completes.
     private var startingTLS = false
     private var closed = false
@@ -139,7 +141,7 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func process(_ context: ChannelHandlerContext) {
         guard !continuationScheduled else { return }
         var turn = 0
-        while !closed && !binding && !awaitingHandshake && context.channel.isWritable {
+        while !closed && !waiting && !awaitingHandshake && context.channel.isWritable {
             turn += 1
             if turn > Self.messagesPerTurn {
                 continuationScheduled = true
@@ -169,12 +171,12 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func settle(_ context: ChannelHandlerContext) {
         flushIfNeeded(context)
         guard !closed else { return }
-        if binding {
-            timer.disarm()  // waiting for the password check, not for the client
+        if waiting {
+            timer.disarm()  // waiting for our own work, not for the client
         } else if timer.kind == nil {
             arm(.command, context)  // the check is done: the idle clock runs again
         }
-        var reopen = gate.set(.sessionBusy, closed: binding)
+        var reopen = gate.set(.sessionBusy, closed: waiting)
         reopen = gate.set(.replyBacklog, closed: !context.channel.isWritable) || reopen
         // One whole message may wait; more means the client sends faster than it reads.
         reopen = gate.set(.inputBacklog, closed: continuationScheduled || input.buffer.readableBytes > configuration.maxMessageSize) || reopen
@@ -280,7 +282,7 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         _ id: Int32, user: String, password: String, _ context: ChannelHandlerContext,
         check: @escaping @Sendable () -> MailAccount?
     ) {
-        binding = true
+        waiting = true
         let found = NIOLockedValueBox<MailAccount?>(nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
@@ -295,7 +297,7 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             let verdict = (try? result.get()) ?? .busy
             let finish: @Sendable () -> Void = {
                 let (handler, context) = loopBound.value
-                handler.binding = false
+                handler.waiting = false
                 guard context.channel.isActive, !handler.closed else { return }
                 handler.bound(id, user: user, verdict: verdict, account: found.withLockedValue { $0 }, context)
                 handler.process(context)
@@ -338,11 +340,12 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch identity {
         case .user(let account):
             let visible: Set<String>? = access.allDomains ? nil : [account.domain.lowercased()]
-            return (LDAPDirectory.SearchPolicy(visibleDomains: visible, sizeLimit: configuration.sizeLimit), nil)
+            return (LDAPDirectory.SearchPolicy(
+                visibleDomains: visible, sizeLimit: configuration.sizeLimit, timeLimit: configuration.searchTimeLimit), nil)
         case .anonymous where access.anonymousSearch:
             // A public address book: an anonymous reader has no domain of its own, so it
             // sees them all (a server with several tenants leaves this off).
-            return (LDAPDirectory.SearchPolicy(sizeLimit: configuration.sizeLimit), nil)
+            return (LDAPDirectory.SearchPolicy(sizeLimit: configuration.sizeLimit, timeLimit: configuration.searchTimeLimit), nil)
         case .anonymous:
             return (nil, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first"))
         }
@@ -365,17 +368,55 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             paging = value
         }
-        let result = directory.search(request, paging: paging, policy: policy)
-        for entry in result.entries {
-            send(LDAPEncoder.entry(id: message.id, dn: entry.dn.description, attributes: entry.selecting(request.attributes, typesOnly: request.typesOnly)), context)
+        let id = message.id, pages = paging
+        let answer: @Sendable () -> (bytes: [UInt8], result: LDAPDirectory.SearchResult) = {
+            let result = directory.search(request, paging: pages, policy: policy)
+            return (Self.encode(result, of: request, id: id), result)
         }
-        stats.entries += result.entries.count
+        guard directory.scanCost(request) > Self.inlineSearchCost, let pool = configuration.searchThreadPool else {
+            let (bytes, result) = answer()
+            searched(request, result, bytes, context)
+            return
+        }
+        // A search the indexes cannot narrow runs on the pool, so that one client scanning
+        // the whole directory does not hold the event loop other sessions share.
+        waiting = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        pool.runIfActive(eventLoop: context.eventLoop, answer).whenComplete { outcome in
+            let (handler, context) = loopBound.value
+            handler.waiting = false
+            guard context.channel.isActive, !handler.closed else { return }
+            switch outcome {
+            case .success(let (bytes, result)):
+                handler.searched(request, result, bytes, context)
+            case .failure:
+                handler.reply(message, .searchDone, LDAPResult(.unavailable, diagnosticMessage: "server shutting down"), context)
+            }
+            handler.process(context)
+        }
+    }
+
+    /// Entries a search may test on the event loop; more go to the search pool.
+    static let inlineSearchCost = 512
+
+    /// The entries and the done message of a search, as one run of bytes.
+    static func encode(_ result: LDAPDirectory.SearchResult, of request: LDAPSearchRequest, id: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for entry in result.entries {
+            bytes += LDAPEncoder.entry(id: id, dn: entry.dn.description, attributes: entry.selecting(request.attributes, typesOnly: request.typesOnly))
+        }
         let controls = result.pagedCookie.map { [LDAPEncoder.pagedResultsControl(size: 0, cookie: $0)] } ?? []
+        bytes += LDAPEncoder.result(id: id, .searchDone, result.result, controls: controls)
+        return bytes
+    }
+
+    private func searched(_ request: LDAPSearchRequest, _ result: LDAPDirectory.SearchResult, _ bytes: [UInt8], _ context: ChannelHandlerContext) {
+        stats.entries += result.entries.count
         log.event("search", [
             "base": .string(request.base), "scope": .stringConvertible(request.scope.rawValue),
             "entries": .stringConvertible(result.entries.count), "result": .stringConvertible(result.result.code.rawValue),
         ])
-        send(LDAPEncoder.result(id: message.id, .searchDone, result.result, controls: controls), context)
+        send(bytes, context)
     }
 
     private func compare(_ message: LDAPMessage, _ request: LDAPCompareRequest, _ context: ChannelHandlerContext) {

@@ -83,6 +83,7 @@ public enum BerthApp {
         ldapConfiguration.timeouts = SessionTimeouts(
             command: .seconds(Int64(options.idleTimeoutSeconds)), handshake: .seconds(Int64(options.tlsHandshakeTimeoutSeconds)))
         ldapConfiguration.logger = logger
+        ldapConfiguration.searchThreadPool = contentPool
         ldapConfiguration.access = {
             let current = settings.current
             return .init(anonymousSearch: current.ldapAnonymousSearch, allDomains: current.ldapSearchAllDomains)

@@ -5,6 +5,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import NIOPosix
+import Foundation
 import Testing
 @testable import BerthLDAPServer
 
@@ -15,17 +17,22 @@ struct LDAPServerHandlerTests {
     }
 
     static func channel(
-        tlsRequired: Bool = false, access: @escaping @Sendable () -> LDAPServer.ReadAccess = { .init() }
+        tlsRequired: Bool = false, access: @escaping @Sendable () -> LDAPServer.ReadAccess = { .init() },
+        people: Int = 0, pool: NIOThreadPool? = nil
     ) throws -> EmbeddedChannel {
         let spec = ListenerSpec(
             address: "127.0.0.2", family: .ipv4, source: .manual, port: 389, portID: "1", portName: "ldap",
             protocol: .ldap, encryption: tlsRequired ? .tls : .none, tlsRequired: tlsRequired, certificate: nil, hostname: "mx.test")
         let directory = LDAPDirectorySource {
-            LDAPDirectory(domains: ["example.com"], people: [.init(uid: "alice", domain: "example.com", mail: ["alice@example.com"])],
-                          vendorVersion: "test")
+            LDAPDirectory(
+                domains: ["example.com"],
+                people: [.init(uid: "alice", domain: "example.com", mail: ["alice@example.com"])]
+                    + (0..<people).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
+                vendorVersion: "test")
         }
         var configuration = LDAPServer.Configuration()
         configuration.access = access
+        configuration.searchThreadPool = pool
         let server = LDAPServer(directory: directory, authenticator: NoUsers(), authGuard: AuthGuard(logger: Logger(label: "test")), configuration: configuration)
         let channel = EmbeddedChannel()
         try server.configure(channel: channel, connection: ConnectionContext(spec: spec, isImplicitTLS: false, tlsContext: nil))
@@ -84,6 +91,33 @@ struct LDAPServerHandlerTests {
         #expect(Array(found.suffix(14)) == LDAPEncoder.result(id: 4, .searchDone, LDAPResult(.success)).suffix(14))
         access.withLockedValue { $0.anonymousSearch = false }
         #expect(try search(5) == LDAPEncoder.result(id: 5, .searchDone, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first")))
+    }
+
+    @Test("A search the indexes cannot narrow runs on the pool; the next request waits for its answer")
+    func searchOnThePool() throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? pool.syncShutdownGracefully() }
+        let channel = try Self.channel(access: { .init(anonymousSearch: true) }, people: 600, pool: pool)
+        // (objectClass=*) under the domain: 603 entries to test, more than the inline limit;
+        // a root DSE read is pipelined behind it.
+        let scan = LDAPTestBytes.search(id: 3, base: "dc=example,dc=com", scope: 2)
+        var out = try Self.send(channel, scan + Self.rootDSESearch)
+        #expect(out.isEmpty, "answered from the pool, not inline")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            channel.embeddedEventLoop.run()
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { out += buffer.readableBytesView }
+            if out.suffix(14) == LDAPEncoder.result(id: 2, .searchDone, LDAPResult(.success)).suffix(14) { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(text.contains("uid=p599,ou=people,dc=example,dc=com"))
+        // The scan's done message (id 3) comes before anything of the root DSE read (id 2).
+        let scanDone = LDAPEncoder.result(id: 3, .searchDone, LDAPResult(.success))
+        let scanEnd = out.indices.first { out[$0...].starts(with: scanDone) }
+        let rootStart = text.range(of: "namingContexts").map { text.utf8.distance(from: text.startIndex, to: $0.lowerBound) }
+        #expect(scanEnd != nil && rootStart != nil && scanEnd! < rootStart!)
     }
 
     @Test("On a tlsRequired port a simple bind before StartTLS gets confidentialityRequired")

@@ -164,4 +164,41 @@ struct LDAPDirectoryTests {
             #expect(found == scanned, "\(label) under '\(base)'")
         }
     }
+
+    @Test("A search past its time limit answers timeLimitExceeded with what it found; a paged one ends")
+    func timeLimit() {
+        let many = LDAPDirectory(
+            domains: ["example.com"],
+            people: (0..<3000).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
+            vendorVersion: "1.0")
+        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        let policy = LDAPDirectory.SearchPolicy(sizeLimit: 0, timeLimit: .nanoseconds(1))
+        let result = many.search(request, policy: policy)
+        #expect(result.result.code == .timeLimitExceeded)
+        #expect(result.entries.count < 3000, "the clock is read every 256 entries tested")
+        let paged = many.search(request, paging: (5000, []), policy: policy)
+        #expect(paged.result.code == .timeLimitExceeded && paged.pagedCookie == [])
+        #expect(many.search(request, policy: .init(sizeLimit: 0)).entries.count == 3000)
+    }
+
+    @Test("Matching stops one past what it can return, and still says a limit was passed")
+    func earlyStop() {
+        let many = LDAPDirectory(
+            domains: ["example.com"],
+            people: (0..<50).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
+            vendorVersion: "1.0")
+        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        let limited = many.search(request, policy: .init(sizeLimit: 10))
+        #expect(limited.entries.count == 10 && limited.result.code == .sizeLimitExceeded)
+        let exact = many.search(request, policy: .init(sizeLimit: 50))
+        #expect(exact.entries.count == 50 && exact.result.code == .success)
+        var seen = 0, cookie: [UInt8] = [], pages = 0
+        repeat {
+            let page = many.search(request, paging: (20, cookie), policy: .init(sizeLimit: 1000))
+            seen += page.entries.count
+            cookie = page.pagedCookie ?? []
+            pages += 1
+        } while !cookie.isEmpty && pages < 10
+        #expect(seen == 50 && pages == 3)
+    }
 }

@@ -751,6 +751,9 @@ def test_edit_user_and_delete_domain_with_users(web, driver):
         assert name.get_attribute("value") == "Dora"
         name.clear()
         name.send_keys("Dora Explorer")
+        by_label(dlg, "Given name").send_keys("Dora")
+        by_label(dlg, "Surname").send_keys("Márquez")
+        by_label(dlg, "Aliases").send_keys("explorer, dora.m")
         by_label(dlg, "New password").send_keys("short")
         submit(dlg)
         err = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open] #user-new-password + .field-error")))
@@ -761,6 +764,25 @@ def test_edit_user_and_delete_domain_with_users(web, driver):
         wait(d, lambda d: "Dora Explorer" in wait_row(d, f"dora@{domain}").text)
         users = {u["address"]: u for u in web.ok("GET", "/api/v1/users")}
         assert users[f"dora@{domain}"]["displayName"] == "Dora Explorer"
+        assert (users[f"dora@{domain}"]["givenName"], users[f"dora@{domain}"]["surname"]) == ("Dora", "Márquez")
+        assert users[f"dora@{domain}"]["aliases"] == ["explorer", "dora.m"]
+        wait(d, lambda d: "explorer, dora.m" in wait_row(d, f"dora@{domain}").text)
+
+        # An alias another user already has is refused next to the Aliases field; nothing changes.
+        web.ok("POST", f"/api/v1/domains/{domain}/users", {"name": "boots", "password": ALICE_PW}, statuses=(201,))
+        open_view(d, web, "users")
+        wait_row(d, f"boots@{domain}").click()
+        toolbar(d, "edit")
+        dlg = dialog(d)
+        by_label(dlg, "Aliases").send_keys("explorer")
+        submit(dlg)
+        err = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open] #user-edit-aliases + .field-error")))
+        assert "explorer" in err.text
+        by_label(dlg, "Aliases").send_keys(Keys.ESCAPE)  # Escape closes; nothing is saved
+        wait_dialog_closed(d)
+        users = {u["address"]: u for u in web.ok("GET", "/api/v1/users")}
+        assert users[f"boots@{domain}"]["aliases"] == []
+        web.ok("DELETE", f"/api/v1/domains/{domain}/users/boots")
 
         # Deleting the domain asks in the UI's words, not the API's force=true.
         open_view(d, web, "domains")
