@@ -172,7 +172,26 @@ public struct LDAPDirectory: Sendable {
     /// RFC 4511 §4.5: the entries in scope for which the filter is TRUE, at most the
     /// smaller size limit (then sizeLimitExceeded); with RFC 2696 paging, one page, and a
     /// cookie (the next offset and a digest of the search) that continues it.
-    public func search(_ request: LDAPSearchRequest, paging: (size: Int, cookie: [UInt8])? = nil, policy: SearchPolicy) -> SearchResult {
+    /// A search's filter made ready and the entries the indexes leave it to test, worked
+    /// out once: the caller reads `cost` to choose where to run it, then runs it.
+    public struct SearchPlan: Sendable {
+        let filter: LDAPPreparedFilter
+        /// Ascending positions; nil: every entry.
+        let positions: [Int]?
+        /// How many entries the search tests at most.
+        public let cost: Int
+    }
+
+    public func plan(_ request: LDAPSearchRequest) -> SearchPlan {
+        let filter = request.filter.prepared(knownAttributes: Self.knownAttributes)
+        guard request.scope != .baseObject else { return SearchPlan(filter: filter, positions: nil, cost: 1) }
+        let positions = candidates(filter)
+        return SearchPlan(filter: filter, positions: positions, cost: positions?.count ?? entries.count)
+    }
+
+    public func search(
+        _ request: LDAPSearchRequest, plan given: SearchPlan? = nil, paging: (size: Int, cookie: [UInt8])? = nil, policy: SearchPolicy
+    ) -> SearchResult {
         let base: LDAPDistinguishedName
         do {
             base = try LDAPDistinguishedName(parsing: request.base)
@@ -185,9 +204,10 @@ public struct LDAPDirectory: Sendable {
         let serverLimit = policy.sizeLimit > 0 ? policy.sizeLimit : Int.max
         let clientLimit = request.sizeLimit > 0 ? request.sizeLimit : Int.max
         let limit = paging == nil ? min(clientLimit, serverLimit) : clientLimit
-        let digest = Self.digest(request)
+        var digest: [UInt8] = []
         var offset = 0
         if let paging {
+            digest = Self.digest(request)
             if !paging.cookie.isEmpty {
                 guard paging.cookie.count == 12, Array(paging.cookie.suffix(8)) == digest else {
                     return SearchResult(entries: [], result: LDAPResult(.unwillingToPerform, diagnosticMessage: "paged results cookie is not this search's"))
@@ -213,13 +233,13 @@ public struct LDAPDirectory: Sendable {
             guard let allowed = policy.visibleDomains, let domain = domain(of: dn) else { return true }
             return allowed.contains(domain)
         }
-        let filter = request.filter.prepared(knownAttributes: Self.knownAttributes)
+        let plan = given ?? self.plan(request)
+        let filter = plan.filter
         /// The entries in scope for which the filter is TRUE, in tree order: those the
         /// indexes name when they can, else every entry.
         func matching(_ inScope: (Int) -> Bool) -> [LDAPEntry] {
-            let positions = candidates(filter) ?? Array(entries.indices)
             var found: [LDAPEntry] = []
-            for (tested, position) in positions.enumerated() {
+            for (tested, position) in (plan.positions ?? Array(entries.indices)).enumerated() {
                 if tested & 255 == 255, let deadline, ContinuousClock.now > deadline {
                     timedOut = true
                     break
@@ -276,12 +296,6 @@ public struct LDAPDirectory: Sendable {
             ? [UInt8(next >> 24 & 0xFF), UInt8(next >> 16 & 0xFF), UInt8(next >> 8 & 0xFF), UInt8(next & 0xFF)] + digest : []
         // sizeLimitExceeded belongs to the page that reaches the limit.
         return SearchResult(entries: page, result: LDAPResult(next < matches.count ? .success : code), pagedCookie: cookie)
-    }
-
-    /// How many entries a search would test: what the indexes leave, or every entry.
-    public func scanCost(_ request: LDAPSearchRequest) -> Int {
-        guard request.scope != .baseObject else { return 1 }
-        return candidates(request.filter.prepared(knownAttributes: Self.knownAttributes))?.count ?? entries.count
     }
 
     /// The positions (ascending) of every entry the filter can be TRUE for, from the

@@ -369,11 +369,12 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             paging = value
         }
         let id = message.id, pages = paging
+        let plan = directory.plan(request)
         let answer: @Sendable () -> (bytes: [UInt8], result: LDAPDirectory.SearchResult) = {
-            let result = directory.search(request, paging: pages, policy: policy)
+            let result = directory.search(request, plan: plan, paging: pages, policy: policy)
             return (Self.encode(result, of: request, id: id), result)
         }
-        guard directory.scanCost(request) > Self.inlineSearchCost, let pool = configuration.searchThreadPool else {
+        guard plan.cost > Self.inlineSearchCost, let pool = configuration.searchThreadPool else {
             let (bytes, result) = answer()
             searched(request, result, bytes, context)
             return
