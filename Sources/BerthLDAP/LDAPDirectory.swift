@@ -169,9 +169,6 @@ public struct LDAPDirectory: Sendable {
         }
     }
 
-    /// RFC 4511 §4.5: the entries in scope for which the filter is TRUE, at most the
-    /// smaller size limit (then sizeLimitExceeded); with RFC 2696 paging, one page, and a
-    /// cookie (the next offset and a digest of the search) that continues it.
     /// A search's filter made ready and the entries the indexes leave it to test, worked
     /// out once: the caller reads `cost` to choose where to run it, then runs it.
     public struct SearchPlan: Sendable {
@@ -189,6 +186,10 @@ public struct LDAPDirectory: Sendable {
         return SearchPlan(filter: filter, positions: positions, cost: positions?.count ?? entries.count)
     }
 
+    /// RFC 4511 §4.5: the entries in scope for which the filter is TRUE, at most the
+    /// smaller size limit (then sizeLimitExceeded); with RFC 2696 paging, one page, and a
+    /// cookie (the next offset and a digest of the search) that continues it. `plan`: the
+    /// one `plan(request)` gave, when the caller already has it.
     public func search(
         _ request: LDAPSearchRequest, plan given: SearchPlan? = nil, paging: (size: Int, cookie: [UInt8])? = nil, policy: SearchPolicy
     ) -> SearchResult {

@@ -42,6 +42,9 @@ public struct LDAPServer: ProtocolServer {
         }
     }
 
+    /// What binds may use besides simple (the root DSE lists them).
+    public static let saslMechanisms = ["PLAIN"]
+
     let directory: LDAPDirectorySource
     let authenticator: any MailAuthenticator
     let authGuard: AuthGuard

@@ -235,8 +235,12 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             answer(LDAPResult(.protocolError, diagnosticMessage: "only LDAPv3 is supported"))
             return
         }
-        guard case .simple(let passwordBytes) = request.authentication else {
-            answer(LDAPResult(.authMethodNotSupported, diagnosticMessage: "no SASL mechanism is offered; use a simple bind over TLS"))
+        let passwordBytes: [UInt8]
+        switch request.authentication {
+        case .simple(let bytes):
+            passwordBytes = bytes
+        case .sasl(let mechanism, let credentials):
+            saslBind(id, mechanism: mechanism, credentials: credentials, context)
             return
         }
         if request.name.isEmpty && passwordBytes.isEmpty {
@@ -259,6 +263,43 @@ final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let user = Self.account(named: request.name) else {
             // An unknown name fails as a wrong password does: same delay, same count.
             verify(id, user: request.name, password: password, context) { nil }
+            return
+        }
+        let authenticator = server.authenticator
+        verify(id, user: user, password: password, context) { authenticator.authenticate(user: user, password: password) }
+    }
+
+    /// RFC 4513 §5.2: SASL PLAIN (RFC 4616), the one mechanism offered: the same check,
+    /// delays and bans as a simple bind, and the same refusal before StartTLS on a
+    /// `tlsRequired` port.
+    private func saslBind(_ id: Int32, mechanism: String, credentials: [UInt8]?, _ context: ChannelHandlerContext) {
+        func answer(_ result: LDAPResult) { send(LDAPEncoder.result(id: id, .bind, result), context) }
+        guard mechanism.uppercased() == "PLAIN" else {
+            answer(LDAPResult(.authMethodNotSupported, diagnosticMessage: "SASL mechanism \(mechanism) is not offered; PLAIN is"))
+            return
+        }
+        guard isTLS || !connection.spec.tlsRequired else {
+            answer(LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first"))
+            return
+        }
+        guard let credentials else {
+            // The client sends the response after an empty challenge (RFC 4422 §5).
+            answer(LDAPResult(.saslBindInProgress))
+            return
+        }
+        guard let (authzid, authcid, password) = SASLServer.splitPlain(credentials) else {
+            answer(LDAPResult(.invalidCredentials, diagnosticMessage: "malformed PLAIN message"))
+            return
+        }
+        let user = Self.account(named: authcid)
+        // An authorization identity may only name the user itself (§5.2.1.8: "u:" or "dn:").
+        let claimed = authzid.hasPrefix("u:") || authzid.hasPrefix("dn:") ? String(authzid.drop { $0 != ":" }.dropFirst()) : authzid
+        guard authzid.isEmpty || (user != nil && Self.account(named: claimed) == user) else {
+            answer(LDAPResult(.insufficientAccessRights, diagnosticMessage: "acting as another identity is not offered"))
+            return
+        }
+        guard let user else {
+            verify(id, user: authcid, password: password, context) { nil }
             return
         }
         let authenticator = server.authenticator

@@ -20,7 +20,9 @@ final class LDAPDirectoryService: Service, Sendable {
                         uid: user.name, domain: user.domain, displayName: user.displayName, givenName: user.givenName,
                         surname: user.surname, mail: [user.address] + user.aliasAddresses)
                 }
-                return LDAPDirectory(domains: try store.domains().map(\.name), people: people, vendorVersion: BerthVersion.string)
+                return LDAPDirectory(
+                    domains: try store.domains().map(\.name), people: people, vendorVersion: BerthVersion.string,
+                    saslMechanisms: LDAPServer.saslMechanisms)
             } catch {
                 logger.error("LDAP directory: cannot read domains and users: \(error)")
                 return LDAPDirectory(domains: [], people: [], vendorVersion: BerthVersion.string)

@@ -3,6 +3,7 @@ ldapwhoami) and Python ldap3 against the binary: root DSE, binds by DN and by ad
 searches, StartTLS (-ZZ), LDAPS, paging, read-only answers, malformed input."""
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import smtplib
@@ -13,8 +14,9 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_PASSWORD, ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, create_port, maildir_new, run,
-                      set_settings, setup_domain, smtp_message, wait_connect_state, wait_maildir_count)
+from conftest import (ADMIN_PASSWORD, ALICE, ALICE_PW, BERTH_BIN, CLIENT_NAME, IP2, create_port, log_size, maildir_new,
+                      make_cert, run, set_settings, setup_domain, smtp_message, wait_connect_state, wait_log_event,
+                      wait_maildir_count)
 
 pytestmark = pytest.mark.skipif(shutil.which("ldapsearch") is None, reason="ldap-utils is not installed")
 
@@ -53,6 +55,7 @@ def test_root_dse_readable_before_bind(ldap_env):
     assert "supportedLDAPVersion: 3" in out
     assert "supportedExtension: 1.3.6.1.4.1.1466.20037" in out  # StartTLS
     assert "supportedExtension: 1.3.6.1.4.1.4203.1.11.3" in out  # Who am I?
+    assert "supportedSASLMechanisms: PLAIN" in out
     assert "vendorName: Berth" in out
 
 
@@ -322,3 +325,125 @@ def test_paged_search_over_10000_entries(ldap_env):
         assert [str(e.cn) for e in c.entries] == ["Person 04242"]
     finally:
         c.unbind()
+
+
+def test_sasl_plain_bind(ldap_env):
+    ldap3 = pytest.importorskip("ldap3")
+    b = ldap_env
+    server = ldap3.Server(IP2, port=b.ldap["none"], get_info=ldap3.NONE)
+    c = ldap3.Connection(server, authentication=ldap3.SASL, sasl_mechanism=ldap3.PLAIN,
+                         sasl_credentials=(None, ALICE, ALICE_PW))
+    try:
+        assert c.bind(), c.result
+        assert c.extend.standard.who_am_i() == f"u:{ALICE}"
+        assert c.search("dc=example,dc=com", "(uid=alice)", attributes=["mail"]) and str(c.entries[0].mail) == ALICE
+    finally:
+        c.unbind()
+    # A wrong password is 49 like a simple bind's; another authorization identity is refused.
+    for creds, code in (((None, ALICE, "wrong-password"), 49), (("u:bob@example.com", ALICE, ALICE_PW), 50)):
+        c = ldap3.Connection(server, authentication=ldap3.SASL, sasl_mechanism=ldap3.PLAIN, sasl_credentials=creds)
+        assert not c.bind() and c.result["result"] == code, c.result
+        c.unbind()
+    # The mechanisms slapd's clients try first, DIGEST-MD5 and others, are not offered.
+    c = ldap3.Connection(server, authentication=ldap3.SASL, sasl_mechanism=ldap3.DIGEST_MD5,
+                         sasl_credentials=(None, "alice", ALICE_PW, None, "sign"))
+    try:
+        assert not c.bind() and c.result["result"] == 7, c.result  # authMethodNotSupported
+    except ldap3.core.exceptions.LDAPException:
+        pass  # ldap3 may give up on the mechanism itself
+    finally:
+        c.unbind()
+
+
+@pytest.mark.skipif(not glob.glob("/usr/lib/*/sasl2/libplain.so*"),
+                    reason="the Cyrus SASL PLAIN plugin (libsasl2-modules) is not installed")
+def test_ldapsearch_sasl_plain_after_starttls(ldap_env):
+    b = ldap_env
+    argv = ["ldapsearch", "-LLL", "-Y", "PLAIN", "-U", ALICE, "-w", ALICE_PW, "-H", url(b, "tls"),
+            "-b", "dc=example,dc=com", "(uid=alice)", "mail"]
+    # Cyrus SASL itself keeps PLAIN off a connection without TLS; told to allow it
+    # (-O none), it meets the server's refusal.
+    r = run(argv[:1] + ["-O", "none"] + argv[1:], timeout=30, env=TLS_ENV)
+    assert r.returncode == 13, (r.returncode, r.stderr)  # confidentialityRequired before StartTLS
+    r = run(argv[:1] + ["-ZZ"] + argv[1:], timeout=30, env=TLS_ENV)
+    assert r.returncode == 0, r.stderr
+    assert f"mail: {ALICE}" in r.stdout.decode()
+
+
+# --------------------------------------------------------------------------- the session kit
+
+
+def ber(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    return bytes([tag]) + (bytes([n]) if n < 0x80 else bytes([0x82, n >> 8, n & 0xFF])) + content
+
+
+def simple_bind(msgid: int, dn: str, password: str) -> bytes:
+    op = ber(0x60, ber(0x02, b"\x03") + ber(0x04, dn.encode()) + ber(0x80, password.encode()))
+    return ber(0x30, ber(0x02, bytes([msgid])) + op)
+
+
+def bind_result(sock) -> int | None:
+    """The resultCode of the first BindResponse read, or None if the server closed first."""
+    data = b""
+    sock.settimeout(10)
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+        pos = data.find(b"\x61")  # [APPLICATION 1] BindResponse, then ENUMERATED resultCode
+        if pos > 0 and len(data) >= pos + 5:
+            return data[pos + 4]
+
+
+def test_proxy_protocol_header_gives_the_client_address(ldap_env):
+    b = ldap_env
+    set_settings(b, proxyTrustedNetworks=["127.0.0.0/8"])
+    port = create_port(b, "LDAP behind a proxy", "ldap", "none", assigned=[IP2], proxyProtocol=True)["port"]
+    assert wait_connect_state(IP2, port, "ok", deadline=5) == "ok"
+    since = log_size(b)
+    with socket.create_connection((IP2, port), timeout=10) as s:
+        s.sendall(f"PROXY TCP4 192.0.2.77 {IP2} 5000 {port}\r\n".encode() + simple_bind(1, ALICE_DN, ALICE_PW))
+        assert bind_result(s) == 0
+    event = wait_log_event(b, lambda e: e.get("event") == "connect" and e.get("client") == "192.0.2.77", since=since)
+    assert event is not None and event.get("proto") == "ldap", b.log_tail(20)
+
+
+def test_ldaps_certificate_chosen_by_sni(ldap_env, tmp_path):
+    b = ldap_env
+    cert, key = make_cert(tmp_path, "directory.alpha.test", name="alpha")
+    b.ok("POST", "/api/v1/certificates", {"certificatePath": str(cert), "privateKeyPath": str(key)}, statuses=(200, 201))
+
+    def subject(servername: str) -> str:
+        r = run(["openssl", "s_client", "-connect", f"{IP2}:{b.ldap['ssl']}", "-servername", servername], input=b"",
+                timeout=15)
+        return run(["openssl", "x509", "-noout", "-subject"], input=r.stdout, timeout=15).stdout.decode()
+
+    assert until(lambda: "directory.alpha.test" in subject("directory.alpha.test"), timeout=5)
+    assert "directory.alpha.test" not in subject("other.test")
+
+
+def test_failed_binds_ban_the_address_for_ldap_too(ldap_env):
+    b = ldap_env
+    set_settings(b, authFailureDelayMs=0, authBanThreshold=3, authBanWindowSeconds=60, authBanSeconds=60)
+    source = "127.0.0.41"
+    codes = []
+    for _ in range(3):
+        with socket.create_connection((IP2, b.ldap["none"]), timeout=10, source_address=(source, 0)) as s:
+            s.sendall(simple_bind(1, ALICE_DN, "wrong-password"))
+            codes.append(bind_result(s))
+    assert codes[:2] == [49, 49], codes
+    # Banned: the next connection from that address is told so and closed before any bind.
+    with socket.create_connection((IP2, b.ldap["none"]), timeout=10, source_address=(source, 0)) as s:
+        s.settimeout(5)
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert b"1.3.6.1.4.1.1466.20036" in data, data  # the Notice of Disconnection, unsolicited
+    # Everyone else is served.
+    r = ldapsearch(b, "-b", "dc=example,dc=com", "(uid=alice)", "mail")
+    assert r.returncode == 0, r.stderr

@@ -99,7 +99,12 @@ public struct SASLServer: Sendable, Hashable {
     /// RFC 4616: `[authzid] NUL authcid NUL passwd`, base64. Returns (authzid, user, password).
     public static func decodePlain(_ base64: String) -> (authzid: String, user: String, password: String)? {
         guard let data = Data(base64Encoded: base64) else { return nil }
-        let parts = data.split(separator: 0, omittingEmptySubsequences: false)
+        return splitPlain(Array(data))
+    }
+
+    /// RFC 4616's message as bytes (LDAP carries it unencoded, RFC 4513 §5.2.1.2).
+    public static func splitPlain(_ message: [UInt8]) -> (authzid: String, user: String, password: String)? {
+        let parts = message.split(separator: 0, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         let user = String(decoding: parts[1], as: UTF8.self)
         guard !user.isEmpty else { return nil }
