@@ -13,8 +13,12 @@ import NIOTLS
 /// no client grows the server. A message that cannot be read ends the session with the
 /// Notice of Disconnection (RFC 4511 §4.1.1); a request that cannot is answered
 /// protocolError and the session goes on.
-final class LDAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Duplex so that it sees NIO's reads: its read gate holds them while it is busy, while
+/// replies back up or while input waits (an inbound-only handler never gets `read`, and
+/// a client that sends and never reads would fill memory).
+final class LDAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Requests answered in one go before other sessions get the event loop.

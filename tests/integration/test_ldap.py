@@ -447,3 +447,50 @@ def test_failed_binds_ban_the_address_for_ldap_too(ldap_env):
     # Everyone else is served.
     r = ldapsearch(b, "-b", "dc=example,dc=com", "(uid=alice)", "mail")
     assert r.returncode == 0, r.stderr
+
+
+def search_request(msgid: int, base: str) -> bytes:
+    """(objectClass=*) over the subtree, attribute cn."""
+    body = (ber(0x04, base.encode()) + ber(0x0A, b"\x02") + ber(0x0A, b"\x00") + ber(0x02, b"\x00") + ber(0x02, b"\x00")
+            + ber(0x01, b"\x00") + ber(0x87, b"objectClass") + ber(0x30, ber(0x04, b"cn")))
+    return ber(0x30, ber(0x02, msgid.to_bytes(2, "big")) + ber(0x63, body))
+
+
+def test_a_client_that_pipelines_searches_and_never_reads_costs_bounded_memory(ldap_env):
+    """Searches answered with 1,000 entries each, pipelined as fast as the server takes them
+    and never read: the server stops reading once its replies back up, its memory stays
+    bounded, and other clients are served meanwhile."""
+    ldap3 = pytest.importorskip("ldap3")
+    from rss import MiB, RSSSampler
+    b = ldap_env
+    seed_people(b, "example.com", 2_000)
+    reader = ldap3.Connection(ldap3.Server(IP2, port=b.ldap["none"], get_info=ldap3.NONE), user=ALICE_DN,
+                              password=ALICE_PW, auto_bind=True, receive_timeout=10)
+    assert until(lambda: reader.search("dc=example,dc=com", "(uid=zz-last)") and len(reader.entries) == 1, timeout=20)
+    hostile = socket.create_connection((IP2, b.ldap["none"]), timeout=10)
+    hostile.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sent = 0
+    try:
+        hostile.sendall(simple_bind(1, ALICE_DN, ALICE_PW))
+        assert bind_result(hostile) == 0
+        hostile.setblocking(False)
+        burst = b"".join(search_request(2 + i % 60000, "dc=example,dc=com") for i in range(1000))
+        with RSSSampler(b.pid) as rss:
+            t0 = last = time.monotonic()
+            while time.monotonic() - t0 < 20 and time.monotonic() - last < 2:
+                try:
+                    sent += hostile.send(burst)
+                    last = time.monotonic()
+                except BlockingIOError:
+                    time.sleep(0.01)
+            # The server has stopped taking requests; others are still answered.
+            assert reader.search("dc=example,dc=com", "(uid=alice)", attributes=["mail"]) and len(reader.entries) == 1
+        requests = sent // len(search_request(2, "dc=example,dc=com"))
+        # What the kernel's socket buffers hold (a few MiB) and no more: before the read
+        # gate worked for LDAP, 70 million were taken in 20 s and the server died at 4 GiB.
+        assert requests < 1_000_000, f"{requests} searches taken from a client that reads nothing"
+        assert rss.growth <= 48 * MiB, f"{requests} pipelined searches never read: {rss.describe()}"
+        print(f"pipelined, never read: {requests} searches taken, {rss.describe()}")
+    finally:
+        hostile.close()
+        reader.unbind()
