@@ -18,7 +18,7 @@ struct LDAPServerHandlerTests {
 
     static func channel(
         tlsRequired: Bool = false, access: @escaping @Sendable () -> LDAPServer.ReadAccess = { .init() },
-        people: Int = 0, pool: NIOThreadPool? = nil
+        people: Int = 0, pool: NIOThreadPool? = nil, reads: ReadCounter? = nil
     ) throws -> EmbeddedChannel {
         let spec = ListenerSpec(
             address: "127.0.0.2", family: .ipv4, source: .manual, port: 389, portID: "1", portName: "ldap",
@@ -35,6 +35,7 @@ struct LDAPServerHandlerTests {
         configuration.searchThreadPool = pool
         let server = LDAPServer(directory: directory, authenticator: NoUsers(), authGuard: AuthGuard(logger: Logger(label: "test")), configuration: configuration)
         let channel = EmbeddedChannel()
+        if let reads { try channel.pipeline.syncOperations.addHandler(reads) }
         try server.configure(channel: channel, connection: ConnectionContext(spec: spec, isImplicitTLS: false, tlsContext: nil))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
         return channel
@@ -93,17 +94,33 @@ struct LDAPServerHandlerTests {
         #expect(try search(5) == LDAPEncoder.result(id: 5, .searchDone, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first")))
     }
 
-    @Test("A search the indexes cannot narrow runs on the pool; the next request waits for its answer")
+    /// Counts the reads that get past the handler to the socket side.
+    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    @Test("A search the indexes cannot narrow runs on the pool; reads are held until it is answered, and the next request waits")
     func searchOnThePool() throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         defer { try? pool.syncShutdownGracefully() }
-        let channel = try Self.channel(access: { .init(anonymousSearch: true) }, people: 600, pool: pool)
+        let counter = ReadCounter()
+        let channel = try Self.channel(access: { .init(anonymousSearch: true) }, people: 600, pool: pool, reads: counter)
         // (objectClass=*) under the domain: 603 entries to test, more than the inline limit;
         // a root DSE read is pipelined behind it.
         let scan = LDAPTestBytes.search(id: 3, base: "dc=example,dc=com", scope: 2)
         var out = try Self.send(channel, scan + Self.rootDSESearch)
         #expect(out.isEmpty, "answered from the pool, not inline")
+        // NIO asks to read while the search runs: the handler holds the read (a handler
+        // that never saw reads would let a client that never reads fill memory).
+        let before = counter.reads
+        channel.read()
+        #expect(counter.reads == before, "read passed while the session waits for its search")
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             channel.embeddedEventLoop.run()
@@ -113,6 +130,7 @@ struct LDAPServerHandlerTests {
         }
         let text = String(decoding: out, as: UTF8.self)
         #expect(text.contains("uid=p599,ou=people,dc=example,dc=com"))
+        #expect(counter.reads == before + 1, "the held read is issued once the search is answered")
         // The scan's done message (id 3) comes before anything of the root DSE read (id 2).
         let scanDone = LDAPEncoder.result(id: 3, .searchDone, LDAPResult(.success))
         let scanEnd = out.indices.first { out[$0...].starts(with: scanDone) }
