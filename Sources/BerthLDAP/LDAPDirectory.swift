@@ -81,11 +81,10 @@ public struct LDAPDirectory: Sendable {
         self.entries = entries
         self.entryDomains = entryDomains
         var index: [LDAPDistinguishedName: Int] = [:]
-        for (position, entry) in entries.enumerated() { index[entry.dn] = position }
-        self.index = index
         var equalityIndex: [String: [String: [Int]]] = [:]
         var orderedValues: [String: [IndexedValue]] = [:]
         for (position, entry) in entries.enumerated() {
+            index[entry.dn] = position
             for attribute in entry.attributes {
                 for value in Set(attribute.foldedValues) {
                     equalityIndex[attribute.canonicalName, default: [:]][value, default: []].append(position)
@@ -93,6 +92,7 @@ public struct LDAPDirectory: Sendable {
                 }
             }
         }
+        self.index = index
         self.equalityIndex = equalityIndex
         self.orderedValues = orderedValues.mapValues { $0.sorted { $0.value.utf8.lexicographicallyPrecedes($1.value.utf8) } }
         namingContexts = contexts

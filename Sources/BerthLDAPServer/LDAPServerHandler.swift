@@ -259,18 +259,12 @@ final class LDAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             answer(LDAPResult(.unwillingToPerform, diagnosticMessage: "unauthenticated bind (name without password) is not allowed"))
             return
         }
-        guard isTLS || !connection.spec.tlsRequired else {
-            answer(LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first"))
+        if let refusal = tlsRefusal {
+            answer(refusal)
             return
         }
-        let password = String(decoding: passwordBytes, as: UTF8.self)
-        guard let user = Self.account(named: request.name) else {
-            // An unknown name fails as a wrong password does: same delay, same count.
-            verify(id, user: request.name, password: password, context) { nil }
-            return
-        }
-        let authenticator = server.authenticator
-        verify(id, user: user, password: password, context) { authenticator.authenticate(user: user, password: password) }
+        checkPassword(id, name: request.name, account: Self.account(named: request.name),
+                      password: String(decoding: passwordBytes, as: UTF8.self), context)
     }
 
     /// RFC 4513 §5.2: SASL PLAIN (RFC 4616), the one mechanism offered: the same check,
@@ -282,8 +276,8 @@ final class LDAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             answer(LDAPResult(.authMethodNotSupported, diagnosticMessage: "SASL mechanism \(mechanism) is not offered; PLAIN is"))
             return
         }
-        guard isTLS || !connection.spec.tlsRequired else {
-            answer(LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first"))
+        if let refusal = tlsRefusal {
+            answer(refusal)
             return
         }
         guard let credentials else {
@@ -302,12 +296,25 @@ final class LDAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             answer(LDAPResult(.insufficientAccessRights, diagnosticMessage: "acting as another identity is not offered"))
             return
         }
-        guard let user else {
-            verify(id, user: authcid, password: password, context) { nil }
+        checkPassword(id, name: authcid, account: user, password: password, context)
+    }
+
+    /// `confidentialityRequired` on a `tlsRequired` port before StartTLS (RFC 4513 §3):
+    /// binds and searches alike wait for it.
+    private var tlsRefusal: LDAPResult? {
+        guard connection.spec.tlsRequired && !isTLS else { return nil }
+        return LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first")
+    }
+
+    /// The password check of a simple or PLAIN bind. A name that is no account fails as a
+    /// wrong password does: same delay, same count.
+    private func checkPassword(_ id: Int32, name: String, account: String?, password: String, _ context: ChannelHandlerContext) {
+        guard let account else {
+            verify(id, user: name, password: password, context) { nil }
             return
         }
         let authenticator = server.authenticator
-        verify(id, user: user, password: password, context) { authenticator.authenticate(user: user, password: password) }
+        verify(id, user: account, password: password, context) { authenticator.authenticate(user: account, password: password) }
     }
 
     /// A bind name as a mail address: `uid=alice,ou=people,dc=example,dc=com` or
@@ -378,22 +385,21 @@ final class LDAPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What the session may read: nil when it must bind (or start TLS) first.
     private func readPolicy() -> (policy: LDAPDirectory.SearchPolicy?, refusal: LDAPResult?) {
-        if connection.spec.tlsRequired && !isTLS {
-            return (nil, LDAPResult(.confidentialityRequired, diagnosticMessage: "send the StartTLS extended operation first"))
-        }
+        if let refusal = tlsRefusal { return (nil, refusal) }
         let access = configuration.access()
+        let visible: Set<String>?
         switch identity {
         case .user(let account):
-            let visible: Set<String>? = access.allDomains ? nil : [account.domain.lowercased()]
-            return (LDAPDirectory.SearchPolicy(
-                visibleDomains: visible, sizeLimit: configuration.sizeLimit, timeLimit: configuration.searchTimeLimit), nil)
+            visible = access.allDomains ? nil : [account.domain.lowercased()]
         case .anonymous where access.anonymousSearch:
             // A public address book: an anonymous reader has no domain of its own, so it
             // sees them all (a server with several tenants leaves this off).
-            return (LDAPDirectory.SearchPolicy(sizeLimit: configuration.sizeLimit, timeLimit: configuration.searchTimeLimit), nil)
+            visible = nil
         case .anonymous:
             return (nil, LDAPResult(.insufficientAccessRights, diagnosticMessage: "bind first"))
         }
+        return (LDAPDirectory.SearchPolicy(
+            visibleDomains: visible, sizeLimit: configuration.sizeLimit, timeLimit: configuration.searchTimeLimit), nil)
     }
 
     private func search(_ message: LDAPMessage, _ request: LDAPSearchRequest, _ context: ChannelHandlerContext) {
