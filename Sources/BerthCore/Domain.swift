@@ -126,10 +126,6 @@ public struct UserChange: Sendable, Hashable {
         self.quotaBytes = quotaBytes
     }
 
-    public var isEmpty: Bool {
-        password == nil && displayName == nil && givenName == nil && surname == nil && aliases == nil && quotaBytes == nil
-    }
-
     /// The user with this change's profile fields applied (the password is the store's).
     public func applied(to user: User) -> User {
         var user = user

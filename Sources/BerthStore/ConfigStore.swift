@@ -361,11 +361,10 @@ public final class ConfigStore: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [user.domain]) ?? false else {
                 throw BindingsError.notFound("no domain '\(user.domain)'")
             }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [user.domain, user.name]) ?? false {
+            if try Self.userExists(user.name, domain: user.domain, in: db) {
                 throw BindingsError(.conflict, "user \(user.address) already exists", field: "name")
             }
-            if let owner = try String.fetchOne(
-                db, sql: "SELECT user FROM userAlias WHERE domain = ? AND alias = ?", arguments: [user.domain, user.name]) {
+            if let owner = try Self.aliasOwner(user.name, domain: user.domain, in: db) {
                 throw BindingsError(.conflict, "\(user.address) is an alias of \(owner)@\(user.domain)", field: "name")
             }
             try db.execute(
@@ -398,16 +397,24 @@ public final class ConfigStore: Sendable {
         return user
     }
 
+    private static func userExists(_ name: String, domain: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [domain, name]) ?? false
+    }
+
+    /// The user whose alias `name@domain` is, if it is one.
+    private static func aliasOwner(_ name: String, domain: String, in db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT user FROM userAlias WHERE domain = ? AND alias = ?", arguments: [domain, name])
+    }
+
     /// The user's aliases become `user.aliases`; one that is another user's name or alias
     /// is a conflict (and the transaction rolls back, changing nothing).
     private static func replaceAliases(of user: User, in db: Database) throws {
         try db.execute(sql: "DELETE FROM userAlias WHERE domain = ? AND user = ?", arguments: [user.domain, user.name])
         for (index, alias) in user.aliases.enumerated() {
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE domain = ? AND name = ?", arguments: [user.domain, alias]) ?? false {
+            if try userExists(alias, domain: user.domain, in: db) {
                 throw BindingsError(.conflict, "\(alias)@\(user.domain) is a user of its own", field: "aliases[\(index)]")
             }
-            if let owner = try String.fetchOne(
-                db, sql: "SELECT user FROM userAlias WHERE domain = ? AND alias = ?", arguments: [user.domain, alias]) {
+            if let owner = try aliasOwner(alias, domain: user.domain, in: db) {
                 throw BindingsError(.conflict, "\(alias)@\(user.domain) is already an alias of \(owner)@\(user.domain)", field: "aliases[\(index)]")
             }
             try db.execute(
