@@ -165,13 +165,21 @@ struct LDAPDirectoryTests {
         }
     }
 
+    /// One domain with `count` people p0, p1, … (each with a mail address).
+    static func numbered(_ count: Int) -> LDAPDirectory {
+        LDAPDirectory(
+            domains: ["example.com"],
+            people: (0..<count).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
+            vendorVersion: "1.0")
+    }
+
+    /// (mail=*) under the domain.
+    static let everyMail = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+
     @Test("A search past its time limit answers timeLimitExceeded with what it found; a paged one ends")
     func timeLimit() {
-        let many = LDAPDirectory(
-            domains: ["example.com"],
-            people: (0..<3000).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
-            vendorVersion: "1.0")
-        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        let many = Self.numbered(3000)
+        let request = Self.everyMail
         let policy = LDAPDirectory.SearchPolicy(sizeLimit: 0, timeLimit: .nanoseconds(1))
         let result = many.search(request, policy: policy)
         #expect(result.result.code == .timeLimitExceeded)
@@ -183,11 +191,8 @@ struct LDAPDirectoryTests {
 
     @Test("Matching stops one past what it can return, and still says a limit was passed")
     func earlyStop() {
-        let many = LDAPDirectory(
-            domains: ["example.com"],
-            people: (0..<50).map { .init(uid: "p\($0)", domain: "example.com", mail: ["p\($0)@example.com"]) },
-            vendorVersion: "1.0")
-        let request = LDAPSearchRequest(base: "dc=example,dc=com", scope: .wholeSubtree, filter: .present(attribute: "mail"))
+        let many = Self.numbered(50)
+        let request = Self.everyMail
         let limited = many.search(request, policy: .init(sizeLimit: 10))
         #expect(limited.entries.count == 10 && limited.result.code == .sizeLimitExceeded)
         let exact = many.search(request, policy: .init(sizeLimit: 50))

@@ -12,19 +12,16 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from berth_admin import Api, items  # noqa: E402
+from berth_relay_setup import loopback_api  # noqa: E402
+from berth_setup import ensure_ip  # noqa: E402
 
 
 def main():
     if len(sys.argv) != 5:
         sys.exit(__doc__)
     admin, port, users, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    if admin.rsplit(":", 1)[0] not in ("127.0.0.1", "localhost"):
-        sys.exit("refusing non-loopback admin address %s" % admin)
-    api = Api(admin, os.environ["BERTH_ADMIN_PASSWORD"])
-    ips = items(api.must("GET", "/api/v1/ip-addresses"), "ipAddresses", "items", "addresses")
-    if not any(isinstance(ip, dict) and ip.get("address") == "127.0.0.1" for ip in ips):
-        api.must("POST", "/api/v1/ip-addresses", {"address": "127.0.0.1"})
+    api = loopback_api(admin)
+    ensure_ip(api)
     api.must("POST", "/api/v1/domains", {"name": "test.local"})
     for i in range(1, users + 1):
         api.must("POST", "/api/v1/domains/test.local/users", {"name": "user%d" % i, "password": password})

@@ -16,7 +16,8 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from berth_admin import Api, items  # noqa: E402
+from berth_relay_setup import loopback_api  # noqa: E402
+from berth_setup import ensure_ip  # noqa: E402
 
 
 def main():
@@ -24,12 +25,8 @@ def main():
         sys.exit(__doc__)
     admin, port, domain, password, people, database = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], \
         int(sys.argv[5]), sys.argv[6]
-    if admin.rsplit(":", 1)[0] not in ("127.0.0.1", "localhost"):
-        sys.exit("refusing non-loopback admin address %s" % admin)
-    api = Api(admin, os.environ["BERTH_ADMIN_PASSWORD"])
-    ips = items(api.must("GET", "/api/v1/ip-addresses"), "ipAddresses", "items", "addresses")
-    if not any(isinstance(ip, dict) and ip.get("address") == "127.0.0.1" for ip in ips):
-        api.must("POST", "/api/v1/ip-addresses", {"address": "127.0.0.1"})
+    api = loopback_api(admin)
+    ensure_ip(api)
     api.must("POST", "/api/v1/domains", {"name": domain})
     api.must("POST", "/api/v1/domains/%s/users" % domain, {"name": "reader", "password": password})
     with sqlite3.connect(database, timeout=30) as db:
